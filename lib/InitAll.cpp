@@ -1,0 +1,22 @@
+//===- InitAll.cpp - register everything bnb tools need -------------------===//
+
+#include "bnb/InitAll.h"
+#include "bnb/Config.h"
+#include "bnb/Dialect/Bnb/IR/BnbDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+
+void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
+  registry.insert<mlir::bnb::BnbDialect>();
+  // bnb-opt stands in for mlir-opt in our lit tests and for users extending
+  // the pipeline, so it accepts every upstream dialect mlir-opt does.
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+}
+
+void bnb::registerAllPasses() { mlir::registerAllPasses(); }
+
+const char *bnb::getVersion() { return BNB_VERSION_STRING; }

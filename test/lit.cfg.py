@@ -1,0 +1,65 @@
+# -*- Python -*-
+# lit configuration of the bnb-mlir regression and integration tests.
+
+import os
+import shutil
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "BNB"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "unit",
+                   "CMakeLists.txt"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.bnb_obj_root, "test")
+
+# Captures die at each CHECK-LABEL; unused prefixes are an error.
+config.environment["FILECHECK_OPTS"] = (
+    "-enable-var-scope --allow-unused-prefixes=false")
+
+llvm_config.use_default_substitutions()
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%bnb_src_root", config.bnb_src_root))
+config.substitutions.append(("%bnb_lib_dir", config.bnb_lib_dir))
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(
+    ("%mlir_c_runner_utils",
+     os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
+config.substitutions.append(
+    ("%mlir_runner_utils",
+     os.path.join(config.llvm_lib_dir, "libmlir_runner_utils.so")))
+
+tool_dirs = [config.bnb_tools_dir, config.llvm_tools_dir]
+tools = ["bnb-opt", "mlir-runner", "mlir-opt", "mlir-translate",
+         ToolSubst("bnb-quantize", unresolved="ignore"),
+         ToolSubst("bnb-compile", unresolved="ignore"),
+         ToolSubst("bnb-run", unresolved="ignore")]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+llvm_config.with_environment("PATH", config.bnb_tools_dir, append_path=True)
+
+# ptxas assembles generated PTX in compile-only tests when the toolkit exists.
+if config.ptxas and os.path.exists(config.ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", config.ptxas))
+
+# Execution tests on a GPU carry `REQUIRES: cuda-gpu`; the feature is only
+# present when a device answers, so they report Unsupported elsewhere.
+def _has_cuda_gpu():
+    if os.environ.get("BNB_FORCE_NO_GPU"):
+        return False
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True,
+                             timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+if _has_cuda_gpu():
+    config.available_features.add("cuda-gpu")
