@@ -1,0 +1,42 @@
+//===- Passes.h - bnb conversion passes ---------------------------*- C++ -*-===//
+//
+// Declares the bnb conversion passes (generated from Passes.td) and their
+// pattern populators.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BNB_CONVERSION_PASSES_H
+#define BNB_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+class TypeConverter;
+namespace bnb {
+
+#define GEN_PASS_DECL
+#include "bnb/Conversion/Passes.h.inc"
+
+/// Adds the patterns that lower the primitive bnb ops to linalg, arith, math
+/// and tensor.
+void populateBnbToLinalgPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "bnb/Conversion/Passes.h.inc"
+
+} // namespace bnb
+} // namespace mlir
+
+#endif // BNB_CONVERSION_PASSES_H
