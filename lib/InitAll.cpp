@@ -3,6 +3,7 @@
 #include "bnb/InitAll.h"
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/IR/BnbDialect.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -17,6 +18,9 @@ void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
   mlir::registerAllExtensions(registry);
 }
 
-void bnb::registerAllPasses() { mlir::registerAllPasses(); }
+void bnb::registerAllPasses() {
+  mlir::registerAllPasses();
+  mlir::bnb::registerBnbReplaceLinear();
+}
 
 const char *bnb::getVersion() { return BNB_VERSION_STRING; }
