@@ -63,7 +63,7 @@ mlir::bnb::resolveConfig(ModuleOp module, const ConfigOverrides &overrides) {
                 "uint8, float64, bfloat16, got '"
              << *overrides.quantStorage << "'";
   }
-  return ConfigAttr::getChecked(
+  ConfigAttr config = ConfigAttr::getChecked(
       [&] { return module.emitError(); }, ctx, loadIn8bit, loadIn4bit,
       threshold, skipModules,
       overrides.enableFp32CpuOffload.value_or(
@@ -72,4 +72,7 @@ mlir::bnb::resolveConfig(ModuleOp module, const ConfigOverrides &overrides) {
       computeDtype, quantType,
       overrides.useDoubleQuant.value_or(base.getBnb4bitUseDoubleQuant()),
       quantStorage);
+  if (!config)
+    return failure();
+  return config;
 }
