@@ -94,7 +94,7 @@ struct BnbReplaceLinearPass
       return signalPassFailure();
     }
     if (config->getLoadIn4bit() && !isValid4bitBlocksize(blocksize)) {
-      module.emitError() << "blocksize " << blocksize
+      module.emitError() << "blocksize " << blocksize.getValue()
                          << " is not one bitsandbytes accepts for 4-bit "
                             "quantization (32, 64, ..., 4096)";
       return signalPassFailure();
