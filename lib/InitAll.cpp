@@ -21,6 +21,7 @@ void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
 void bnb::registerAllPasses() {
   mlir::registerAllPasses();
   mlir::bnb::registerBnbReplaceLinear();
+  mlir::bnb::registerBnbExpand();
 }
 
 const char *bnb::getVersion() { return BNB_VERSION_STRING; }
