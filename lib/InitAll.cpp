@@ -22,6 +22,7 @@ void bnb::registerAllPasses() {
   mlir::registerAllPasses();
   mlir::bnb::registerBnbReplaceLinear();
   mlir::bnb::registerBnbExpand();
+  mlir::bnb::registerBnbExternalizeWeights();
 }
 
 const char *bnb::getVersion() { return BNB_VERSION_STRING; }

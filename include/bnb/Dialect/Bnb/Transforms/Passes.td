@@ -108,9 +108,13 @@ def BnbExternalizeWeights : Pass<"bnb-externalize-weights", "::mlir::ModuleOp"> 
     original arguments and tagged with `bnb.weight = "<checkpoint key>"`; the
     globals are erased. The compiled module then takes its weights from the
     caller (bnb-run maps the artifact's weights.safetensors), which keeps the
-    bytes out of the IR and out of the compiled code.
+    bytes out of the IR and out of the compiled code. Globals with an inline
+    value become `arith.constant`s. Public functions are marked
+    `llvm.emit_c_interface`, the entry-point ABI hosts call.
   }];
-  let dependentDialects = ["::mlir::func::FuncDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::LLVM::LLVMDialect"];
 }
 
 def BnbMemoryReport : Pass<"bnb-memory-report", "::mlir::ModuleOp"> {

@@ -23,6 +23,8 @@ constexpr StringLiteral kWeightNameAttr = "bnb.name";
 /// The attribute that names the module of a linalg.matmul explicitly (for
 /// example a tied lm_head whose weight is the embedding table).
 constexpr StringLiteral kModuleNameAttr = "bnb.module";
+/// The argument attribute that names an externalized weight by its key.
+constexpr StringLiteral kWeightArgAttr = "bnb.weight";
 /// The module attribute that names the weights file.
 constexpr StringLiteral kWeightsFileAttr = "bnb.weights";
 
