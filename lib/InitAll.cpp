@@ -23,6 +23,7 @@ void bnb::registerAllPasses() {
   mlir::bnb::registerBnbReplaceLinear();
   mlir::bnb::registerBnbExpand();
   mlir::bnb::registerBnbExternalizeWeights();
+  mlir::bnb::registerBnbMemoryReport();
 }
 
 const char *bnb::getVersion() { return BNB_VERSION_STRING; }
