@@ -212,7 +212,7 @@ class GraphBuilder:
             return v
 
         h = self.elementwise([ids], out_t, body, hint,
-                             [amap(self.m, 3, [0, 1])])
+                             [amap(self.m, 3, [0, 1], "#token")])
         return self.f.collapse(h, [[0, 1], [2]], hint)
 
     def rms_norm(self, x: Value, weight: str, eps: float,
@@ -344,8 +344,9 @@ class GraphBuilder:
 
         scores = self.f.generic(
             [q5, k4], [self.f.filled(sc_t, 0.0, hint + "_s")],
-            [amap(self.m, 6, [0, 3, 1, 2, 5]), amap(self.m, 6, [0, 4, 1, 5]),
-             amap(self.m, 6, [0, 1, 2, 3, 4])],
+            [amap(self.m, 6, [0, 3, 1, 2, 5], "#attn_q"),
+             amap(self.m, 6, [0, 4, 1, 5], "#attn_k"),
+             amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")],
             [PAR] * 5 + [RED], dot, hint + "_scores")[0]
 
         def mask(b: Block, s: Value) -> Value:
@@ -373,8 +374,9 @@ class GraphBuilder:
         out_acc_t = TensorType((bsz, seq, kv_heads, groups, head_dim), "f32")
         ctx = self.f.generic(
             [probs, v4], [self.f.filled(out_acc_t, 0.0, hint + "_o")],
-            [amap(self.m, 6, [0, 2, 3, 1, 5]), amap(self.m, 6, [0, 5, 2, 4]),
-             amap(self.m, 6, [0, 1, 2, 3, 4])],
+            [amap(self.m, 6, [0, 2, 3, 1, 5], "#attn_p"),
+             amap(self.m, 6, [0, 5, 2, 4], "#attn_v"),
+             amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")],
             [PAR] * 5 + [RED], dot, hint + "_ctx")[0]
         ctx = self.elementwise([ctx], out_acc_t.with_elem(T),
                                lambda b, a: b.cast(a, T), hint + "_ctx")
@@ -386,7 +388,7 @@ class GraphBuilder:
         shape = x.tensor.shape
         n = len(shape)
         red_t = TensorType(shape[:-1], "f32")
-        keep = amap(self.m, n, list(range(n - 1)))
+        keep = amap(self.m, n, list(range(n - 1)), f"#drop_last{n}")
         neg_inf = self.f.op("ninf", "arith.constant 0xFF800000 : f32", "f32")
         mx = self.f.generic(
             [x], [self.f.fill(neg_inf, self.f.empty(red_t, hint + "_max_init"),

@@ -63,6 +63,9 @@ def import_checkpoint(hf_dir: str | os.PathLike,
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise BnbMlirError(f"{name} must be a positive integer, got "
                                f"{value!r}")
+    if output is not None and not Path(output).resolve().parent.is_dir():
+        raise BnbMlirError(f"{output}: directory "
+                           f"{Path(output).resolve().parent} does not exist")
     with Checkpoint(hf_dir) as ckpt:
         model = architecture_for(ckpt)
         torch_name = (canonical_float_name(dtype, "dtype") if dtype

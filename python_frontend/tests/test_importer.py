@@ -329,6 +329,11 @@ def test_gpt2_sequence_longer_than_positions(tmp_path):
     assert "exceeds n_positions 16" in _error(ckpt, seq=17)
 
 
+def test_output_directory_must_exist(example_dir, tmp_path):
+    message = _error(example_dir, output=tmp_path / "no" / "model.mlir")
+    assert f"directory {tmp_path / 'no'} does not exist" in message
+
+
 def test_failed_import_writes_nothing(tmp_path):
     ckpt = llama_checkpoint(tmp_path / "m", drop=["model.norm.weight"])
     out = tmp_path / "out"
