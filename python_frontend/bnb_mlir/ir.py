@@ -297,7 +297,6 @@ class Func(_Emitter):
         self.private = private
         self.args = [Value(self.names.fresh(n), t) for n, t in args]
         self.results = list(results)
-        self.declaration = False
 
     # Tensors -----------------------------------------------------------------
 
@@ -395,26 +394,10 @@ class Func(_Emitter):
                              f"[{', '.join(str(s) for s in sizes)}] "
                              f"[{strides}] : {v.type} to {out}", out)
 
-    def cast_tensor(self, v: Value, type_: TensorType, hint="cast") -> Value:
-        return self.op(hint, f"tensor.cast {v} : {v.type} to {type_}", type_)
-
     def global_load_const(self, symbol: str, type_: TensorType,
                           hint: str = "w") -> Value:
         return self.op(hint, f"ml_program.global_load_const "
                              f"@{mlir_string(symbol)} : {type_}", type_)
-
-    def call(self, callee: str, args: Sequence[Value],
-             results: Sequence[TensorType], hint: str = "r") -> list[Value]:
-        sig = (f"({', '.join(str(a.type) for a in args)}) -> "
-               f"({', '.join(str(r) for r in results)})")
-        arg_text = ", ".join(str(a) for a in args)
-        if not results:
-            self.emit(f"func.call @{callee}({arg_text}) : {sig}")
-            return []
-        names = [self.names.fresh(hint) for _ in results]
-        self.emit(f"{', '.join(names)} = func.call @{callee}({arg_text}) : "
-                  f"{sig}")
-        return [Value(n, t) for n, t in zip(names, results)]
 
     def ret(self, values: Sequence[Value]) -> None:
         if values:
@@ -426,11 +409,6 @@ class Func(_Emitter):
     def render(self) -> list[str]:
         vis = " private" if self.private else ""
         args = ", ".join(f"{a}: {a.type}" for a in self.args)
-        if self.declaration:
-            types = ", ".join(str(a.type) for a in self.args)
-            res = ", ".join(str(r) for r in self.results)
-            return [f"  func.func{vis} @{self.name}({types})" +
-                    (f" -> ({res})" if self.results else "")]
         res = ""
         if len(self.results) == 1:
             res = f" -> {self.results[0]}"

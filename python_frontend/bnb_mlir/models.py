@@ -7,7 +7,6 @@ needs with the shape the config implies, and emits the forward pass with the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from .checkpoint import Checkpoint
 from .errors import BnbMlirError

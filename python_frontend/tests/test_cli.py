@@ -6,7 +6,6 @@ import pathlib
 import stat
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
