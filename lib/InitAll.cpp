@@ -3,7 +3,9 @@
 #include "bnb/InitAll.h"
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/IR/BnbDialect.h"
+#include "bnb/Conversion/Passes.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -24,6 +26,10 @@ void bnb::registerAllPasses() {
   mlir::bnb::registerBnbExpand();
   mlir::bnb::registerBnbExternalizeWeights();
   mlir::bnb::registerBnbMemoryReport();
+  mlir::bnb::registerBnbQuantizeWeights();
+  mlir::bnb::registerBnbStripMetadata();
+  mlir::bnb::registerConvertBnbToLinalg();
+  mlir::bnb::registerBnbPipelines();
 }
 
 const char *bnb::getVersion() { return BNB_VERSION_STRING; }

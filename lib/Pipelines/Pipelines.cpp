@@ -22,19 +22,22 @@ using namespace mlir::bnb;
 namespace {
 /// Appends `name=value` for every option that was given, so that
 /// bnb-replace-linear keeps the module's config for the others.
-template <typename OptionT>
-void forwardIfSet(std::string &out, const OptionT &option, StringRef name) {
+template <typename T>
+void forwardIfSet(std::string &out,
+                  const mlir::detail::PassOptions::Option<T> &option,
+                  StringRef name) {
+  if (option.hasValue())
+    out += llvm::formatv(" {0}={1}", name, option.getValue()).str();
+}
+
+void forwardIfSet(std::string &out,
+                  const mlir::detail::PassOptions::ListOption<std::string> &option,
+                  StringRef name) {
   if (!option.hasValue())
     return;
-  std::string value;
-  llvm::raw_string_ostream os(value);
-  if constexpr (std::is_same_v<std::decay_t<decltype(*option.begin())>,
-                               std::string>) {
-    llvm::interleave(option, os, ",");
-  } else {
-    os << option.getValue();
-  }
-  out += llvm::formatv(" {0}={1}", name, value).str();
+  out += llvm::formatv(" {0}={1}", name,
+                       llvm::join(option.begin(), option.end(), ","))
+             .str();
 }
 } // namespace
 
@@ -73,6 +76,9 @@ void mlir::bnb::buildBnbLowerToCPUPipeline(
     pm.addPass(createBnbExternalizeWeights());
   pm.addPass(createBnbExpand());
   pm.addPass(createConvertBnbToLinalg());
+  // Elementwise arith/math on whole tensors becomes linalg so that it
+  // bufferizes.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
 
@@ -99,7 +105,7 @@ void mlir::bnb::buildBnbLowerToCPUPipeline(
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createConvertMathToLibmPass());
   FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
-  memrefOptions.useGenericFunctions = true;
+  memrefOptions.useGenericFunctions = options.runtimeAlloc;
   pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());
@@ -108,6 +114,7 @@ void mlir::bnb::buildBnbLowerToCPUPipeline(
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addPass(createBnbStripMetadata());
 }
 
 void mlir::bnb::registerBnbPipelines() {

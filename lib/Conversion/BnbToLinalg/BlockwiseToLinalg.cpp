@@ -24,24 +24,25 @@
 
 using namespace mlir;
 using namespace mlir::bnb;
-using namespace mlir::bnb::detail;
+using namespace mlir::bnb::lowering;
+namespace bq = ::bnb::quant;
 
 namespace {
 
 ArrayRef<float> codeTable(QuantType type) {
-  return type == QuantType::nf4 ? ArrayRef<float>(quant::kNF4Table)
-                                : ArrayRef<float>(quant::kFP4Table);
+  return type == QuantType::nf4 ? ArrayRef<float>(bq::kNF4Table)
+                                : ArrayRef<float>(bq::kFP4Table);
 }
 
 /// The 4-bit code of a normalized value (NaN gets code 0).
 Value encode4bit(OpBuilder &b, Location loc, Value x, QuantType type) {
   if (type == QuantType::nf4)
-    return countBelow(b, loc, x, quant::kNF4Thresholds);
+    return countBelow(b, loc, x, bq::kNF4Thresholds);
   // FP4: a sign bit for x < 0 (so -0.0 keeps sign 0) and a 3-bit magnitude
   // code picked by the count of the kernel's literal thresholds below |x|.
   Type i32 = b.getI32Type();
   Value magnitude = math::AbsFOp::create(b, loc, x);
-  Value rank = countBelow(b, loc, magnitude, quant::kFP4Thresholds);
+  Value rank = countBelow(b, loc, magnitude, bq::kFP4Thresholds);
   static constexpr std::array<int32_t, 8> kMagnitudeCode = {0b000, 0b001, 0b110,
                                                             0b111, 0b100, 0b101,
                                                             0b010, 0b011};
@@ -174,7 +175,7 @@ struct Dequantize4bitLowering : public OpConversionPattern<Dequantize4bitOp> {
 std::array<float, 255> dynamicMapMidpoints() {
   std::array<float, 255> mids;
   for (size_t i = 0; i < mids.size(); ++i)
-    mids[i] = (quant::kDynamicMap[i] + quant::kDynamicMap[i + 1]) * 0.5f;
+    mids[i] = (bq::kDynamicMap[i] + bq::kDynamicMap[i + 1]) * 0.5f;
   return mids;
 }
 
@@ -268,7 +269,7 @@ struct DequantizeBlockwiseLowering
     Value codes = flatten(
         rewriter, loc,
         bitcastBytes(rewriter, loc, adaptor.getInput(), rewriter.getI8Type()));
-    Value map = f32TableConstant(rewriter, loc, quant::kDynamicMap);
+    Value map = f32TableConstant(rewriter, loc, bq::kDynamicMap);
     Value absmax = adaptor.getAbsmax();
     Value flat = generateTensor(
         rewriter, loc, {n}, resultType.getElementType(), ValueRange{},
@@ -287,7 +288,7 @@ struct DequantizeBlockwiseLowering
 };
 } // namespace
 
-void mlir::bnb::detail::populateBlockwiseToLinalgPatterns(
+void mlir::bnb::lowering::populateBlockwiseToLinalgPatterns(
     RewritePatternSet &patterns) {
   patterns.add<Quantize4bitLowering, Dequantize4bitLowering,
                QuantizeBlockwiseLowering, DequantizeBlockwiseLowering>(

@@ -16,8 +16,8 @@ using namespace mlir;
 using namespace mlir::bnb;
 
 void mlir::bnb::populateBnbToLinalgPatterns(RewritePatternSet &patterns) {
-  detail::populateInt8ToLinalgPatterns(patterns);
-  detail::populateBlockwiseToLinalgPatterns(patterns);
+  lowering::populateInt8ToLinalgPatterns(patterns);
+  lowering::populateBlockwiseToLinalgPatterns(patterns);
 }
 
 namespace {

@@ -22,7 +22,7 @@
 
 using namespace mlir;
 using namespace mlir::bnb;
-using namespace mlir::bnb::detail;
+using namespace mlir::bnb::lowering;
 
 namespace {
 
@@ -94,7 +94,8 @@ struct QuantizeRowwiseLowering : public OpConversionPattern<QuantizeRowwiseOp> {
     Value statsInit = linalg::FillOp::create(
                           rewriter, loc, f32Constant(rewriter, loc, 0.0f),
                           tensor::EmptyOp::create(rewriter, loc, statsType,
-                                                  ValueRange{}))
+                                                  ValueRange{})
+                              .getResult())
                           .getResult(0);
     AffineMap rowMap = AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx);
     AffineMap colMap = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
@@ -326,7 +327,7 @@ struct DequantizeInt8Lowering : public OpConversionPattern<DequantizeInt8Op> {
 };
 } // namespace
 
-void mlir::bnb::detail::populateInt8ToLinalgPatterns(
+void mlir::bnb::lowering::populateInt8ToLinalgPatterns(
     RewritePatternSet &patterns) {
   patterns.add<QuantizeRowwiseLowering, OutlierSplitLowering,
                Int8MatmulLowering, DequantizeInt8Lowering>(

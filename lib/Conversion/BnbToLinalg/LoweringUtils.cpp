@@ -12,17 +12,17 @@
 
 using namespace mlir;
 using namespace mlir::bnb;
-using namespace mlir::bnb::detail;
+using namespace mlir::bnb::lowering;
 
-Value detail::f32Constant(OpBuilder &b, Location loc, float value) {
+Value lowering::f32Constant(OpBuilder &b, Location loc, float value) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
 }
 
-Value detail::indexConstant(OpBuilder &b, Location loc, int64_t value) {
+Value lowering::indexConstant(OpBuilder &b, Location loc, int64_t value) {
   return arith::ConstantIndexOp::create(b, loc, value);
 }
 
-Value detail::f32TableConstant(OpBuilder &b, Location loc,
+Value lowering::f32TableConstant(OpBuilder &b, Location loc,
                                ArrayRef<float> values) {
   auto type = RankedTensorType::get({static_cast<int64_t>(values.size())},
                                     b.getF32Type());
@@ -30,7 +30,7 @@ Value detail::f32TableConstant(OpBuilder &b, Location loc,
                                    DenseElementsAttr::get(type, values));
 }
 
-Value detail::flatten(OpBuilder &b, Location loc, Value tensor) {
+Value lowering::flatten(OpBuilder &b, Location loc, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   if (type.getRank() == 1)
     return tensor;
@@ -45,7 +45,7 @@ Value detail::flatten(OpBuilder &b, Location loc, Value tensor) {
                                          ArrayRef<ReassociationIndices>{all});
 }
 
-Value detail::unflatten(OpBuilder &b, Location loc, Value flat,
+Value lowering::unflatten(OpBuilder &b, Location loc, Value flat,
                         RankedTensorType type) {
   if (type.getRank() == 1)
     return flat;
@@ -59,7 +59,7 @@ Value detail::unflatten(OpBuilder &b, Location loc, Value flat,
                                        ArrayRef<ReassociationIndices>{all});
 }
 
-Value detail::bitcastBytes(OpBuilder &b, Location loc, Value tensor,
+Value lowering::bitcastBytes(OpBuilder &b, Location loc, Value tensor,
                            Type elementType) {
   auto type = cast<RankedTensorType>(tensor.getType());
   if (type.getElementType() == elementType)
@@ -67,7 +67,7 @@ Value detail::bitcastBytes(OpBuilder &b, Location loc, Value tensor,
   return tensor::BitcastOp::create(b, loc, type.clone(elementType), tensor);
 }
 
-Value detail::generateTensor(
+Value lowering::generateTensor(
     OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Type elementType,
     ValueRange dynamicSizes,
     function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
@@ -88,10 +88,29 @@ Value detail::generateTensor(
       .getResult(0);
 }
 
-Value detail::blockAbsmax(OpBuilder &b, Location loc, Value flat, int64_t n,
-                          int64_t blocksize) {
+Value lowering::blockAbsmax(OpBuilder &b, Location loc, Value flat, int64_t n,
+                            int64_t blocksize) {
   int64_t numBlocks = (n + blocksize - 1) / blocksize;
   Type f32 = b.getF32Type();
+  auto flatType = cast<RankedTensorType>(flat.getType());
+  Type elementType = flatType.getElementType();
+  // View the data as [blocks, blocksize]; a partial last block is padded
+  // with zeros, which is what the kernels' loader does.
+  Value padded = flat;
+  if (numBlocks * blocksize != n) {
+    Value zero = arith::ConstantOp::create(b, loc, elementType,
+                                           b.getZeroAttr(elementType));
+    auto paddedType = RankedTensorType::get({numBlocks * blocksize},
+                                            elementType);
+    SmallVector<OpFoldResult> low = {b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> high = {
+        b.getIndexAttr(numBlocks * blocksize - n)};
+    padded = tensor::PadOp::create(b, loc, paddedType, flat, low, high, zero);
+  }
+  Value blocks = tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get({numBlocks, blocksize}, elementType),
+      padded, ArrayRef<ReassociationIndices>{{0, 1}});
+
   auto resultType = RankedTensorType::get({numBlocks}, f32);
   Value empty = tensor::EmptyOp::create(b, loc, resultType, ValueRange{});
   Value init = linalg::FillOp::create(b, loc, f32Constant(b, loc, -FLT_MAX),
@@ -100,46 +119,33 @@ Value detail::blockAbsmax(OpBuilder &b, Location loc, Value flat, int64_t n,
   MLIRContext *ctx = b.getContext();
   AffineMap outMap = AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx);
   return linalg::GenericOp::create(
-             b, loc, resultType, ValueRange{}, init, ArrayRef<AffineMap>{outMap},
+             b, loc, resultType, ValueRange{blocks}, init,
+             ArrayRef<AffineMap>{b.getMultiDimIdentityMap(2), outMap},
              ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                            utils::IteratorType::reduction},
              [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value block = linalg::IndexOp::create(nb, l, 0);
-               Value lane = linalg::IndexOp::create(nb, l, 1);
-               Value start = arith::MulIOp::create(
-                   nb, l, block, indexConstant(nb, l, blocksize));
-               Value e = arith::AddIOp::create(nb, l, start, lane);
-               // Past the end: the loader's zero padding.
-               Value inBounds = arith::CmpIOp::create(
-                   nb, l, arith::CmpIPredicate::ult, e,
-                   indexConstant(nb, l, n));
-               Value safe = arith::SelectOp::create(
-                   nb, l, inBounds, e, indexConstant(nb, l, n - 1));
-               Value x = tensor::ExtractOp::create(nb, l, flat, safe);
-               Value xf = castFloatScalar(nb, l, x, f32);
-               Value value = arith::SelectOp::create(
-                   nb, l, inBounds, xf, f32Constant(nb, l, 0.0f));
-               Value magnitude = math::AbsFOp::create(nb, l, value);
+               Value x = castFloatScalar(nb, l, args[0], f32);
+               Value magnitude = math::AbsFOp::create(nb, l, x);
                // maxnumf ignores NaN, as the kernels' fmaxf does.
                linalg::YieldOp::create(
-                   nb, l, arith::MaxNumFOp::create(nb, l, args[0], magnitude)
+                   nb, l, arith::MaxNumFOp::create(nb, l, args[1], magnitude)
                               .getResult());
              })
       .getResult(0);
 }
 
-Value detail::normalize(OpBuilder &b, Location loc, Value x, Value absmax) {
+Value lowering::normalize(OpBuilder &b, Location loc, Value x, Value absmax) {
   Value inv =
       arith::DivFOp::create(b, loc, f32Constant(b, loc, 1.0f), absmax);
   return arith::MulFOp::create(b, loc, x, inv);
 }
 
-Value detail::lookup(OpBuilder &b, Location loc, Value table, Value code) {
+Value lowering::lookup(OpBuilder &b, Location loc, Value table, Value code) {
   Value index = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
   return tensor::ExtractOp::create(b, loc, table, index);
 }
 
-Value detail::countBelow(OpBuilder &b, Location loc, Value x,
+Value lowering::countBelow(OpBuilder &b, Location loc, Value x,
                          ArrayRef<float> thresholds) {
   Type i32 = b.getI32Type();
   Value count = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));

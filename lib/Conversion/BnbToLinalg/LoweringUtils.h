@@ -7,7 +7,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
 
-namespace mlir::bnb::detail {
+namespace mlir::bnb::lowering {
 
 /// An f32 constant.
 Value f32Constant(OpBuilder &b, Location loc, float value);
@@ -51,6 +51,6 @@ Value lookup(OpBuilder &b, Location loc, Value table, Value code);
 Value countBelow(OpBuilder &b, Location loc, Value x,
                  ArrayRef<float> thresholds);
 
-} // namespace mlir::bnb::detail
+} // namespace mlir::bnb::lowering
 
 #endif // BNB_LIB_CONVERSION_BNBTOLINALG_LOWERINGUTILS_H

@@ -6,7 +6,7 @@
 #include "mlir/IR/BuiltinTypes.h"
 
 using namespace mlir;
-using bnb::quant::DType;
+using ::bnb::quant::DType;
 
 std::optional<DType> mlir::bnb::toDType(Type type) {
   if (type.isF16())

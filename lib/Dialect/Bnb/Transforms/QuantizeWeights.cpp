@@ -119,25 +119,21 @@ ArrayRef<uint8_t> asBytes(const std::vector<T> &values) {
                            values.size() * sizeof(T));
 }
 
-struct BnbQuantizeWeightsPass
-    : public mlir::bnb::impl::BnbQuantizeWeightsBase<BnbQuantizeWeightsPass> {
-  using Base::Base;
+/// One run of bnb-quantize-weights over a module.
+class WeightQuantizer {
+public:
+  WeightQuantizer(ModuleOp module, StringRef weightsPath, StringRef outputPath,
+                  unsigned numThreads)
+      : module(module), weightsPath(weightsPath), outputPath(outputPath),
+        pool(std::make_unique<llvm::DefaultThreadPool>(
+            llvm::hardware_concurrency(numThreads))) {}
 
   ModuleOp module;
+  std::string weightsPath, outputPath;
   SymbolTableCollection symbols;
   std::optional<::bnb::SafetensorsFile> input;
   std::string inputPath;
   std::unique_ptr<llvm::ThreadPoolInterface> pool;
-
-  void runOnOperation() override {
-    module = getOperation();
-    pool = std::make_unique<llvm::DefaultThreadPool>(
-        llvm::hardware_concurrency(numThreads));
-    if (failed(run()))
-      signalPassFailure();
-    pool.reset();
-    input.reset();
-  }
 
   LogicalResult run() {
     bool doubleQuant = getModuleConfig(module).getBnb4bitUseDoubleQuant();
@@ -441,15 +437,15 @@ struct BnbQuantizeWeightsPass
           state[1], layer.getBias(), layer.getModuleAttr(),
           layer.getThresholdAttr(), UnitAttr(), UnitAttr());
     } else {
-      auto layer = cast<Linear4bitOp>(plan.op);
+      auto layer4 = cast<Linear4bitOp>(plan.op);
       FloatAttr offset =
           plan.offset ? b.getF32FloatAttr(*plan.offset) : FloatAttr();
       newOp = Linear4bitOp::create(
-          b, layer.getLoc(), layer.getType(), layer.getInput(), state[0],
-          state[1], plan.nested ? state[2] : Value(), layer.getBias(),
-          layer.getModuleAttr(), layer.getQuantTypeAttr(),
-          layer.getBlocksizeAttr(), layer.getComputeDtypeAttr(),
-          layer.getShapeAttr(), layer.getQuantStorageAttr(), offset,
+          b, layer4.getLoc(), layer4.getType(), layer4.getInput(), state[0],
+          state[1], plan.nested ? state[2] : Value(), layer4.getBias(),
+          layer4.getModuleAttr(), layer4.getQuantTypeAttr(),
+          layer4.getBlocksizeAttr(), layer4.getComputeDtypeAttr(),
+          layer4.getShapeAttr(), layer4.getQuantStorageAttr(), offset,
           UnitAttr());
     }
     plan.op->getResult(0).replaceAllUsesWith(newOp->getResult(0));
@@ -599,6 +595,18 @@ struct BnbQuantizeWeightsPass
                           llvm::bit_cast<uint32_t>(q4.nested->offset)))
       return llvm::createStringError("nested offset changed between passes");
     return q::linear4bitTensors(plan.prefix, q4);
+  }
+};
+
+struct BnbQuantizeWeightsPass
+    : public mlir::bnb::impl::BnbQuantizeWeightsBase<BnbQuantizeWeightsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    WeightQuantizer quantizer(getOperation(), weightsPath, outputPath,
+                              numThreads);
+    if (failed(quantizer.run()))
+      signalPassFailure();
   }
 };
 } // namespace

@@ -12,10 +12,10 @@ namespace mlir::bnb {
 
 /// The safetensors dtype of an MLIR element type (f16 -> F16, ui8 -> U8,
 /// i8 -> I8, i1 -> BOOL, ...), or std::nullopt.
-std::optional<quant::DType> toDType(Type elementType);
+std::optional<::bnb::quant::DType> toDType(Type elementType);
 
 /// The MLIR element type of a safetensors dtype (U8 -> ui8, I8 -> i8, ...).
-Type fromDType(MLIRContext *context, quant::DType dtype);
+Type fromDType(MLIRContext *context, ::bnb::quant::DType dtype);
 
 } // namespace mlir::bnb
 

@@ -117,6 +117,16 @@ def BnbExternalizeWeights : Pass<"bnb-externalize-weights", "::mlir::ModuleOp"> 
                            "::mlir::LLVM::LLVMDialect"];
 }
 
+def BnbStripMetadata : Pass<"bnb-strip-metadata", "::mlir::ModuleOp"> {
+  let summary = "Drop bnb attributes once the graph is lowered";
+  let description = [{
+    Removes the `bnb.*` discardable attributes (`bnb.config`, `bnb.weights`,
+    `bnb.weight`, `bnb.name`, ...) from every op and function argument, so
+    that a lowered module holds only upstream dialects and loads in any
+    upstream tool. Tools that need the metadata read it before lowering.
+  }];
+}
+
 def BnbMemoryReport : Pass<"bnb-memory-report", "::mlir::ModuleOp"> {
   let summary = "Report per-linear and total weight memory";
   let description = [{
