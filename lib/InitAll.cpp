@@ -28,6 +28,7 @@ void bnb::registerAllPasses() {
   mlir::bnb::registerBnbMemoryReport();
   mlir::bnb::registerBnbQuantizeWeights();
   mlir::bnb::registerBnbStripMetadata();
+  mlir::bnb::registerBnbPrepareEntryPoints();
   mlir::bnb::registerConvertBnbToLinalg();
   mlir::bnb::registerBnbPipelines();
 }

@@ -74,6 +74,7 @@ void mlir::bnb::buildBnbLowerToCPUPipeline(
     OpPassManager &pm, const LowerToCPUPipelineOptions &options) {
   if (options.externalizeWeights)
     pm.addPass(createBnbExternalizeWeights());
+  pm.addPass(createBnbPrepareEntryPoints());
   pm.addPass(createBnbExpand());
   pm.addPass(createConvertBnbToLinalg());
   // Elementwise arith/math on whole tensors becomes linalg so that it
@@ -91,6 +92,7 @@ void mlir::bnb::buildBnbLowerToCPUPipeline(
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);

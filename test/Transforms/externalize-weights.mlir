@@ -2,12 +2,11 @@
 
 // Weight loads become trailing arguments named by checkpoint key, one per
 // global even when it is loaded twice; inline-valued globals become
-// constants; entry points get the C interface.
+// constants.
 // CHECK-LABEL: module
 // CHECK-NOT: ml_program.global
 // CHECK-LABEL: func @forward
 // CHECK-SAME: (%[[X:.+]]: tensor<2x16xf16>, %[[W:.+]]: tensor<32x16xf16> {bnb.weight = "model.up_proj.weight"}, %[[B:.+]]: tensor<32xf16> {bnb.weight = "model.up_proj.bias"})
-// CHECK-SAME: attributes {llvm.emit_c_interface}
 // CHECK: bnb.linear_int8 %[[X]], %[[W]] bias(%[[B]] : tensor<32xf16>)
 // CHECK: %[[C:.+]] = arith.constant {bnb.name = "scale"} dense<2.000000e+00> : tensor<32xf16>
 // CHECK: arith.addf %{{.+}}, %[[B]]

@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "MemrefArgs.h"
+#include "bnb/Target/MemrefArgs.h"
 
 #include "bnb/Config.h"
 #include "bnb/Support/Safetensors.h"

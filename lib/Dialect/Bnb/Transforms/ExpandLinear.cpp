@@ -12,6 +12,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -37,15 +38,25 @@ SmallVector<AffineMap> transposedMatmulMaps(MLIRContext *ctx) {
           AffineMap::get(3, 0, {m, n}, ctx)};
 }
 
-/// `acc + lhs · rhsᵀ` with the products and the sum in `acc`'s element type
-/// (the inputs are widened exactly first).
-Value matmulTransposedInto(OpBuilder &b, Location loc, Value lhs, Value rhs,
-                           Value acc) {
-  NamedAttribute maps(
-      b.getStringAttr("indexing_maps"),
-      b.getAffineMapArrayAttr(transposedMatmulMaps(b.getContext())));
-  return linalg::MatmulOp::create(b, loc, acc.getType(), ValueRange{lhs, rhs},
-                                  ValueRange{acc}, ArrayRef<NamedAttribute>{maps})
+/// `acc[m, n] = fma(lhs[m, k], rhs[n, k], acc[m, n])` over k ascending, the
+/// operands widened exactly to f32: a GEMM with f32 accumulation by fused
+/// multiply-adds, as cuBLAS and our GPU kernels compute it.
+Value fmaMatmulTransposed(OpBuilder &b, Location loc, Value lhs, Value rhs,
+                          Value acc) {
+  SmallVector<AffineMap> maps = transposedMatmulMaps(b.getContext());
+  SmallVector<utils::IteratorType> iterators = {
+      utils::IteratorType::parallel, utils::IteratorType::parallel,
+      utils::IteratorType::reduction};
+  Type f32 = b.getF32Type();
+  return linalg::GenericOp::create(
+             b, loc, acc.getType(), ValueRange{lhs, rhs}, ValueRange{acc},
+             maps, iterators,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value x = castFloatScalar(nb, l, args[0], f32);
+               Value w = castFloatScalar(nb, l, args[1], f32);
+               linalg::YieldOp::create(
+                   nb, l, math::FmaOp::create(nb, l, x, w, args[2]).getResult());
+             })
       .getResult(0);
 }
 
@@ -185,9 +196,17 @@ struct ExpandLinearInt8 : public OpRewritePattern<LinearInt8Op> {
             })
             .getResult(0);
 
-    Value acc = castFloatTensor(rewriter, loc, y, f32);
-    acc = matmulTransposedInto(rewriter, loc, split.getOutliers(), subB, acc);
-    return castFloatTensor(rewriter, loc, acc, elt);
+    // alpha·(subA·subBᵀ) + beta·y: the product sum first, then the add.
+    Value sum = fmaMatmulTransposed(
+        rewriter, loc, split.getOutliers(), subB,
+        zeroTensor(rewriter, loc, RankedTensorType::get({m, n}, f32)));
+    AffineMap id = rewriter.getMultiDimIdentityMap(2);
+    return elementwise2D(rewriter, loc, yType, {sum, y}, {id, id},
+                         [&](OpBuilder &b, Location l, ValueRange args) {
+                           Value total = arith::AddFOp::create(
+                               b, l, args[0], castFloatScalar(b, l, args[1], f32));
+                           return castFloatScalar(b, l, total, elt);
+                         });
   }
 };
 
@@ -246,7 +265,7 @@ struct ExpandLinear4bit : public OpRewritePattern<Linear4bitOp> {
         rewriter, loc, RankedTensorType::get({n, k}, computeType),
         op.getWeight(), absmax, op.getQuantTypeAttr(), op.getBlocksizeAttr());
     Value acc = zeroTensor(rewriter, loc, RankedTensorType::get({m, n}, f32));
-    acc = matmulTransposedInto(rewriter, loc, xc, w, acc);
+    acc = fmaMatmulTransposed(rewriter, loc, xc, w, acc);
 
     // The bias (cast to the compute dtype) joins the f32 accumulator before
     // the single rounding to the compute dtype.

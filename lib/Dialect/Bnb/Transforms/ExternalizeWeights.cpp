@@ -9,7 +9,6 @@
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
 #include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
 
@@ -64,11 +63,8 @@ struct BnbExternalizeWeightsPass
         if (global)
           loads[global].push_back(load);
       });
-      if (loads.empty()) {
-        if (func.isPublic())
-          markEntryPoint(func);
+      if (loads.empty())
         continue;
-      }
       if (!func.isPublic()) {
         func.emitOpError() << "loads weights but is not an entry point; "
                               "inline it into the public function first";
@@ -91,7 +87,6 @@ struct BnbExternalizeWeightsPass
           load->erase();
         }
       }
-      markEntryPoint(func);
     }
     if (failedAny)
       return signalPassFailure();
@@ -101,11 +96,6 @@ struct BnbExternalizeWeightsPass
          llvm::make_early_inc_range(module.getOps<ml_program::GlobalOp>()))
       if (SymbolTable::symbolKnownUseEmpty(global, module))
         global.erase();
-  }
-
-  static void markEntryPoint(func::FuncOp func) {
-    func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                  UnitAttr::get(func.getContext()));
   }
 };
 } // namespace

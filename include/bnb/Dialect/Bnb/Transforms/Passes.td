@@ -97,6 +97,7 @@ def BnbExpand : Pass<"bnb-expand", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::bnb::BnbDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
@@ -109,11 +110,25 @@ def BnbExternalizeWeights : Pass<"bnb-externalize-weights", "::mlir::ModuleOp"> 
     globals are erased. The compiled module then takes its weights from the
     caller (bnb-run maps the artifact's weights.safetensors), which keeps the
     bytes out of the IR and out of the compiled code. Globals with an inline
-    value become `arith.constant`s. Public functions are marked
-    `llvm.emit_c_interface`, the entry-point ABI hosts call.
+    value become `arith.constant`s.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
-                           "::mlir::func::FuncDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+def BnbPrepareEntryPoints
+    : Pass<"bnb-prepare-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Give public functions the artifact calling convention";
+  let description = [{
+    Public functions become entry points a host calls: they get the C
+    interface (`llvm.emit_c_interface`, one memref descriptor pointer per
+    argument), and their tensor arguments are marked
+    `bufferization.writable = false`, because inputs and weights belong to
+    the caller (weights are mapped read-only from the artifact).
+    Bufferization then never writes into them, and results become
+    caller-provided out-parameters.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
                            "::mlir::LLVM::LLVMDialect"];
 }
 

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef BNB_TOOLS_BNB_RUN_MEMREFARGS_H
-#define BNB_TOOLS_BNB_RUN_MEMREFARGS_H
+#ifndef BNB_TARGET_MEMREFARGS_H
+#define BNB_TARGET_MEMREFARGS_H
 
 #include "llvm/ADT/ArrayRef.h"
 
@@ -49,4 +49,4 @@ private:
 
 } // namespace bnb
 
-#endif // BNB_TOOLS_BNB_RUN_MEMREFARGS_H
+#endif // BNB_TARGET_MEMREFARGS_H
