@@ -7,7 +7,8 @@ shows and verifies outputs. Run with the project venv (numpy, safetensors).
   st.py verify IN OUT [options]               compare with bnbref's model
   st.py resave FILE                           byte-compare with safetensors
 
-GEN is randn:SEED[:SCALE], ramp:DIV, values:V1,V2,..., zeros; append
+GEN is randn:SEED[:SCALE], ramp:DIV (element i is (i - n/2)/DIV),
+values:V1,V2,... (repeated), rows:V1,V2,... (equal runs), zeros; append
 @nan:I or @inf:I or @-inf:I to set element I.
 """
 
@@ -48,6 +49,9 @@ def generate(gen, n):
     elif kind == "values":
         base = [float(v) for v in args[0].split(",")]
         values = np.resize(np.array(base), n)
+    elif kind == "rows":
+        base = [float(v) for v in args[0].split(",")]
+        values = np.repeat(np.array(base), n // len(base))
     elif kind == "zeros":
         values = np.zeros(n)
     else:
