@@ -495,6 +495,29 @@ TEST(BlockwiseTest, DynamicMapEntriesMidpointsAndRandomValues) {
   EXPECT_EQ(quantizeDynamic(std::nanf("")), 0);
 }
 
+TEST(BlockwiseTest, BlockwiseQuantizationOfEntriesAndMidpoints) {
+  // Through the block kernel (vectorized where the CPU allows) rather than
+  // quantizeDynamic: every entry, every midpoint and their neighbours, in a
+  // block whose absmax is 1.
+  std::vector<float> values = {1.0f};
+  for (int k = 0; k < 256; ++k)
+    values.push_back(kDynamicMap[k]);
+  for (int k = 0; k < 255; ++k) {
+    float mid = (kDynamicMap[k] + kDynamicMap[k + 1]) * 0.5f;
+    values.push_back(mid);
+    values.push_back(std::nextafter(mid, -1.0f));
+    values.push_back(std::nextafter(mid, 1.0f));
+  }
+  values.push_back(std::nanf(""));
+  std::vector<uint8_t> codes(values.size());
+  std::vector<float> absmax(numBlocks(values.size(), 4096));
+  quantizeBlockwise(values.data(), DType::F32, values.size(), 4096,
+                    codes.data(), absmax.data());
+  ASSERT_EQ(absmax[0], 1.0f);
+  for (size_t i = 0; i < values.size(); ++i)
+    ASSERT_EQ(codes[i], bruteForceDynamic(values[i])) << i;
+}
+
 TEST(BlockwiseTest, RoundTripErrorIsAtMostHalfTheGap) {
   std::mt19937 rng(3);
   for (QuantType qt : {QuantType::NF4, QuantType::FP4}) {
