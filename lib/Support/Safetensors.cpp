@@ -7,8 +7,14 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include "llvm/Support/Process.h"
+
 #include <algorithm>
 #include <tuple>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 using namespace bnb;
 using namespace bnb::quant;
@@ -298,4 +304,19 @@ bool SafetensorsFile::isAligned(const SafetensorsTensor &tensor) const {
          0;
 }
 
-void SafetensorsFile::releaseMappedPages() const { buffer->dontNeedIfMmap(); }
+void SafetensorsFile::releaseMappedPages() const {
+  if (buffer->getBufferKind() != llvm::MemoryBuffer::MemoryBuffer_MMap)
+    return;
+#if defined(__linux__)
+  // MemoryBuffer::dontNeedIfMmap uses posix_madvise(POSIX_MADV_DONTNEED),
+  // which glibc ignores; Linux's madvise(MADV_DONTNEED) really unmaps the
+  // pages of this read-only shared mapping (they stay in the page cache).
+  uintptr_t begin = reinterpret_cast<uintptr_t>(buffer->getBufferStart());
+  uintptr_t end = reinterpret_cast<uintptr_t>(buffer->getBufferEnd());
+  uintptr_t page = static_cast<uintptr_t>(llvm::sys::Process::getPageSizeEstimate());
+  begin &= ~(page - 1);
+  ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+#else
+  buffer->dontNeedIfMmap();
+#endif
+}
