@@ -54,8 +54,8 @@ void quantizeOnce(const std::vector<uint16_t> &w, Output &out, bool scalar,
     quantize4bitScalar(w.data(), DType::F16, n, QuantType::NF4, 64,
                        out.packed.data(), out.absmax.data());
   else
-    quantize4bit(w.data(), DType::F16, n, QuantType::NF4, 64,
-                 out.packed.data(), out.absmax.data(), pool);
+    quantize4bit(w.data(), DType::F16, n, QuantType::NF4, 64, out.packed.data(),
+                 out.absmax.data(), pool);
   out.nested = doubleQuantize(out.absmax.data(), out.absmax.size(),
                               scalar ? nullptr : pool);
 }
@@ -99,9 +99,9 @@ void BM_NF4DoubleQuant(benchmark::State &state) {
     quantizeOnce(w, out, scalar, pool.get());
     benchmark::DoNotOptimize(out.packed.data());
     benchmark::ClobberMemory();
-    seconds += std::chrono::duration<double>(
-                   std::chrono::steady_clock::now() - start)
-                   .count();
+    seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.size()) *
                           2);
@@ -112,8 +112,8 @@ void BM_NF4DoubleQuant(benchmark::State &state) {
 }
 
 void shapes(benchmark::internal::Benchmark *b) {
-  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{4096, 4096},
-                            {11008, 4096}})
+  for (auto [rows, cols] :
+       {std::pair<int64_t, int64_t>{4096, 4096}, {11008, 4096}})
     for (int64_t threads : {0, 1, 2})
       b->Args({rows, cols, threads});
 }

@@ -117,8 +117,9 @@ void forBlocks(Loader load, size_t n, size_t blocksize, size_t b0, size_t b1,
 
 /// Inlined into each multi-versioned caller so it is compiled for its ISA.
 template <QuantType QT>
-BNB_ALWAYS_INLINE inline void encode4bitBlockImpl(const float *values, size_t count, float absmax,
-                                uint8_t *dst) {
+BNB_ALWAYS_INLINE inline void encode4bitBlockImpl(const float *values,
+                                                  size_t count, float absmax,
+                                                  uint8_t *dst) {
   alignas(64) uint8_t codes[kMaxBlocksize];
   float inv = reciprocal(absmax);
   for (size_t i = 0; i < count; ++i) {
@@ -130,7 +131,8 @@ BNB_ALWAYS_INLINE inline void encode4bitBlockImpl(const float *values, size_t co
     dst[p] = static_cast<uint8_t>((codes[2 * p] << 4) | codes[2 * p + 1]);
   if (count & 1) {
     float pad = 0.0f * inv;
-    uint8_t padCode = QT == QuantType::NF4 ? quantizeNF4(pad) : quantizeFP4(pad);
+    uint8_t padCode =
+        QT == QuantType::NF4 ? quantizeNF4(pad) : quantizeFP4(pad);
     dst[pairs] = static_cast<uint8_t>((codes[count - 1] << 4) | padCode);
   }
 }
@@ -253,9 +255,8 @@ void bnb::quant::computeAbsmax(const void *in, DType dt, size_t n,
   });
 }
 
-void bnb::quant::quantize4bit(const void *in, DType dt, size_t n,
-                              QuantType qt, int64_t blocksize,
-                              uint8_t *packed, float *absmax,
+void bnb::quant::quantize4bit(const void *in, DType dt, size_t n, QuantType qt,
+                              int64_t blocksize, uint8_t *packed, float *absmax,
                               llvm::ThreadPoolInterface *pool) {
   assert(isValid4bitBlocksize(blocksize) && "invalid 4-bit blocksize");
   size_t bs = static_cast<size_t>(blocksize);
@@ -333,10 +334,9 @@ void bnb::quant::dequantize4bit(const uint8_t *packed, const float *absmax,
   unsigned char *bytes = static_cast<unsigned char *>(out);
   switch (outDt) {
   case DType::F32:
-    return dequantize4bitWith(packed, absmax, n, table, bs, pool,
-                              [bytes](size_t e, float v) {
-                                std::memcpy(bytes + 4 * e, &v, 4);
-                              });
+    return dequantize4bitWith(
+        packed, absmax, n, table, bs, pool,
+        [bytes](size_t e, float v) { std::memcpy(bytes + 4 * e, &v, 4); });
   case DType::F16:
     return dequantize4bitWith(packed, absmax, n, table, bs, pool,
                               [bytes](size_t e, float v) {
@@ -350,10 +350,9 @@ void bnb::quant::dequantize4bit(const uint8_t *packed, const float *absmax,
                                 std::memcpy(bytes + 2 * e, &h, 2);
                               });
   default:
-    return dequantize4bitWith(packed, absmax, n, table, bs, pool,
-                              [out, outDt](size_t e, float v) {
-                                storeFromFloat(out, outDt, e, v);
-                              });
+    return dequantize4bitWith(
+        packed, absmax, n, table, bs, pool,
+        [out, outDt](size_t e, float v) { storeFromFloat(out, outDt, e, v); });
   }
 }
 
@@ -365,16 +364,15 @@ void bnb::quant::quantizeBlockwise(const void *in, DType dt, size_t n,
          "invalid blockwise blocksize");
   size_t bs = static_cast<size_t>(blocksize);
   withLoader(in, dt, [&](auto load) {
-    parallelChunks(numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
-                   [&](size_t b0, size_t b1) {
-                     forBlocks(load, n, bs, b0, b1,
-                               [&](size_t b, const float *values, size_t count,
-                                   float m) {
-                                 absmax[b] = m;
-                                 encodeDynamicBlock(values, count, m,
-                                                    codes + b * bs);
-                               });
-                   });
+    parallelChunks(
+        numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
+        [&](size_t b0, size_t b1) {
+          forBlocks(load, n, bs, b0, b1,
+                    [&](size_t b, const float *values, size_t count, float m) {
+                      absmax[b] = m;
+                      encodeDynamicBlock(values, count, m, codes + b * bs);
+                    });
+        });
   });
 }
 

@@ -57,8 +57,8 @@ namespace {
 /// embed_positions, ...), GPT-2's wte/wpe, T5's shared table and relative
 /// attention bias.
 bool looksLikeEmbedding(StringRef module) {
-  StringRef local = module.rsplit('.').second.empty() ? module
-                                                      : module.rsplit('.').second;
+  StringRef local =
+      module.rsplit('.').second.empty() ? module : module.rsplit('.').second;
   return local.contains_insensitive("embed") || local == "wte" ||
          local == "wpe" || local == "shared" ||
          local == "relative_attention_bias";

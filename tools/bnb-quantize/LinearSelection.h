@@ -1,4 +1,4 @@
-//===- LinearSelection.h - which tensors are linear weights -------*- C++ -*-===//
+//===- LinearSelection.h - which tensors are linear weights -----*- C++ -*-===//
 //
 // A bare safetensors file has no module tree, so bnb-quantize decides from
 // keys, shapes and dtypes which tensors are nn.Linear (or GPT-2 Conv1D)

@@ -102,8 +102,8 @@ Error configError(StringRef fileName, const llvm::Twine &message) {
 
 } // namespace
 
-std::optional<StringRef> bnb::tools::rawJsonValue(StringRef json,
-                                                  llvm::ArrayRef<StringRef> path) {
+std::optional<StringRef>
+bnb::tools::rawJsonValue(StringRef json, llvm::ArrayRef<StringRef> path) {
   return RawScanner(json, path).run();
 }
 
@@ -112,8 +112,8 @@ bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
                              std::vector<std::string> &notes) {
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
   if (!parsed)
-    return configError(fileName, "not valid JSON: " +
-                                     llvm::toString(parsed.takeError()));
+    return configError(fileName,
+                       "not valid JSON: " + llvm::toString(parsed.takeError()));
   const llvm::json::Object *root = parsed->getAsObject();
   if (!root)
     return configError(fileName, "not a JSON object");
@@ -180,7 +180,8 @@ bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
     path.push_back("llm_int8_threshold");
     std::optional<StringRef> raw = rawJsonValue(text, path);
     std::optional<double> number = v->getAsNumber();
-    bool isFloat = number && raw && raw->find_first_of(".eE") != StringRef::npos;
+    bool isFloat =
+        number && raw && raw->find_first_of(".eE") != StringRef::npos;
     if (!isFloat)
       return configError(fileName, "llm_int8_threshold must be a float");
     if (*number < 0)
@@ -211,7 +212,8 @@ bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
       std::optional<StringRef> name = v->getAsString();
       if (!name)
         return configError(
-            fileName, "bnb_4bit_compute_dtype must be a string or a torch.dtype");
+            fileName,
+            "bnb_4bit_compute_dtype must be a string or a torch.dtype");
       std::optional<DType> dt = parseTorchDtype(*name);
       if (!dt || (*dt != DType::F16 && *dt != DType::BF16 && *dt != DType::F32))
         return configError(fileName, "bnb_4bit_compute_dtype '" + *name +

@@ -1,4 +1,4 @@
-//===- QuantConfig.h - transformers' BitsAndBytesConfig ------------*- C++ -*-===//
+//===- QuantConfig.h - transformers' BitsAndBytesConfig ---------*- C++ -*-===//
 //
 // Reads a BitsAndBytesConfig as transformers serializes it (to_dict(), or a
 // model config.json whose "quantization_config" holds it) and validates it the
@@ -49,8 +49,8 @@ llvm::Expected<QuantConfig> parseQuantConfig(llvm::StringRef text,
 /// the valid JSON `json`; the last of duplicate keys wins, as in Python's
 /// json. Used where Python distinguishes what JSON does not: 6 is an int,
 /// 6.0 a float.
-std::optional<llvm::StringRef> rawJsonValue(llvm::StringRef json,
-                                            llvm::ArrayRef<llvm::StringRef> path);
+std::optional<llvm::StringRef>
+rawJsonValue(llvm::StringRef json, llvm::ArrayRef<llvm::StringRef> path);
 
 } // namespace bnb::tools
 

@@ -95,8 +95,9 @@ cl::opt<int> &threadsOption() {
   static cl::opt<int> *option = [] {
     auto &options = cl::getRegisteredOptions();
     auto it = options.find("threads");
-    cl::opt<int> *found =
-        it == options.end() ? nullptr : dynamic_cast<cl::opt<int> *>(it->second);
+    cl::opt<int> *found = it == options.end()
+                              ? nullptr
+                              : dynamic_cast<cl::opt<int> *>(it->second);
     if (!found) {
       static cl::opt<int> own("threads", cl::init(0));
       found = &own;
@@ -250,8 +251,9 @@ Error run() {
       parseQuantConfig((*configText)->getBuffer(), configPath, notes);
   if (!config)
     return config.takeError();
-  for (const std::string &note : notes)
-    llvm::WithColor::note() << note << "\n";
+  if (!quiet)
+    for (const std::string &note : notes)
+      llvm::WithColor::note() << note << "\n";
   if (config->loadIn4bit && !isValid4bitBlocksize(blocksize))
     return makeError("--blocksize " + llvm::Twine(blocksize.getValue()) +
                      " is not one of 32, 64, 128, 256, 512, 1024, 2048, 4096");
@@ -291,10 +293,11 @@ Error run() {
             object ? object->getString("model_type") : std::nullopt;
         if (type && (*type == "gpt2" || *type == "openai-gpt")) {
           selection.conv1d = true;
-          llvm::WithColor::note()
-              << "'" << modelConfig << "' has model_type '" << *type
-              << "': linear weights are Conv1D [in, out] and are transposed "
-                 "(--conv1d=false to disable)\n";
+          if (!quiet)
+            llvm::WithColor::note()
+                << "'" << modelConfig << "' has model_type '" << *type
+                << "': linear weights are Conv1D [in, out] and are transposed "
+                   "(--conv1d=false to disable)\n";
         }
       } else {
         llvm::consumeError(json.takeError());
@@ -333,8 +336,8 @@ Error run() {
       s.reason = "kept in floating point (llm_int8_has_fp16_weight)";
     }
     if (!s.reason.empty() && !quiet)
-      llvm::WithColor::note() << "'" << tensor.name << "' is not quantized: "
-                              << s.reason << "\n";
+      llvm::WithColor::note()
+          << "'" << tensor.name << "' is not quantized: " << s.reason << "\n";
     if (s.quantize) {
       plan.kind = config->loadIn4bit ? Plan::FourBit : Plan::EightBit;
       plan.transpose = s.transpose;
@@ -360,13 +363,13 @@ Error run() {
         plan.nestedOffset = absmaxMean(absmax.data(), absmax.size());
         input->releaseMappedPages();
       }
-      Expected<std::vector<SafetensorsTensorDecl>> layer = linear4bitDecls(
-          plan.prefix, config->bnb4bitQuantType, blocksize, tensor.dtype,
-          shape, config->bnb4bitQuantStorage, config->bnb4bitUseDoubleQuant,
-          plan.nestedOffset);
+      Expected<std::vector<SafetensorsTensorDecl>> layer =
+          linear4bitDecls(plan.prefix, config->bnb4bitQuantType, blocksize,
+                          tensor.dtype, shape, config->bnb4bitQuantStorage,
+                          config->bnb4bitUseDoubleQuant, plan.nestedOffset);
       if (!layer)
-        return makeError("'" + inputPath + "': " +
-                         llvm::toString(layer.takeError()));
+        return makeError("'" + inputPath +
+                         "': " + llvm::toString(layer.takeError()));
       for (SafetensorsTensorDecl &d : *layer)
         decls.push_back(std::move(d));
     }
@@ -412,7 +415,8 @@ Error run() {
         if (q.nested &&
             floatBits(q.nested->offset) != floatBits(*plan.nestedOffset))
           return makeError("internal error: the double-quantization offset of "
-                           "'" + tensor.name + "' changed between passes");
+                           "'" +
+                           tensor.name + "' changed between passes");
         Expected<std::vector<StateTensor>> tensors =
             linear4bitTensors(plan.prefix, q);
         if (!tensors)
@@ -420,9 +424,9 @@ Error run() {
         if (Error err = writeStateTensors(**writer, *tensors, written))
           return err;
         totals.footprintAfter += q.packed.size();
-        what = (quantTypeName(config->bnb4bitQuantType) +
-                (q.nested ? "+dq" : ""))
-                   .str();
+        what =
+            (quantTypeName(config->bnb4bitQuantType) + (q.nested ? "+dq" : ""))
+                .str();
         ++totals.fourBit;
       } else {
         QuantizedInt8 q = quantizeLinear8bit(bytes.data(), tensor.dtype,
@@ -443,16 +447,16 @@ Error run() {
       double seconds = std::chrono::duration<double>(
                            std::chrono::steady_clock::now() - start)
                            .count();
-      llvm::errs() << "[" << index << "/" << plans.size() << "] "
-                   << tensor.name << ": " << what << " "
-                   << dtypeSafetensorsName(tensor.dtype) << " "
-                   << formatShape(tensor.shape) << ", "
+      llvm::errs() << "[" << index << "/" << plans.size() << "] " << tensor.name
+                   << ": " << what << " " << dtypeSafetensorsName(tensor.dtype)
+                   << " " << formatShape(tensor.shape) << ", "
                    << formatBytes(tensor.numBytes()) << " -> "
                    << formatBytes(written)
                    << llvm::format(" in %.3f s", seconds);
       if (seconds > 0)
-        llvm::errs() << " (" << formatBytes(static_cast<uint64_t>(
-                                    tensor.numBytes() / seconds))
+        llvm::errs() << " ("
+                     << formatBytes(
+                            static_cast<uint64_t>(tensor.numBytes() / seconds))
                      << "/s)";
       llvm::errs() << "\n";
     }
@@ -462,9 +466,8 @@ Error run() {
 
   if (!quiet) {
     llvm::errs() << "wrote '" << outputPath << "': " << totals.fourBit
-                 << " 4-bit and " << totals.eightBit
-                 << " int8 linear weights, " << totals.copied
-                 << " tensors copied\n"
+                 << " 4-bit and " << totals.eightBit << " int8 linear weights, "
+                 << totals.copied << " tensors copied\n"
                  << "memory footprint (get_memory_footprint): "
                  << formatBytes(totals.inputBytes) << " -> "
                  << formatBytes(totals.footprintAfter) << "\n"

@@ -1,4 +1,4 @@
-//===- Blockwise.h - NF4/FP4 and 8-bit blockwise quantization -----*- C++ -*-===//
+//===- Blockwise.h - NF4/FP4 and 8-bit blockwise quantization ---*- C++ -*-===//
 //
 // bitsandbytes' blockwise quantization, bit-exact with its CUDA kernels up to
 // the reciprocal (see reciprocal() and docs/numerics.md):

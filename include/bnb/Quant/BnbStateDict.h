@@ -1,4 +1,4 @@
-//===- BnbStateDict.h - bitsandbytes' serialized layer format -----*- C++ -*-===//
+//===- BnbStateDict.h - bitsandbytes' serialized layer format ---*- C++ -*-===//
 //
 // The state-dict tensors bitsandbytes (and transformers) save for quantized
 // linear layers, byte for byte (bnb-numerics §1.10, §5):
@@ -65,8 +65,8 @@ struct QuantStateInfo {
 /// quant_type, blocksize, dtype, shape, and when nested nested_blocksize
 /// (256), nested_dtype ("float32"), nested_offset (the f32 offset widened to
 /// double, in pythonFloatRepr form).
-std::string quantStateJson(QuantType qt, int64_t blocksize,
-                           DType originalDtype, llvm::ArrayRef<int64_t> shape,
+std::string quantStateJson(QuantType qt, int64_t blocksize, DType originalDtype,
+                           llvm::ArrayRef<int64_t> shape,
                            std::optional<float> nestedOffset);
 
 /// Parses and validates a quant_state blob: known quant type, valid 4-bit

@@ -1,4 +1,4 @@
-//===- DType.h - element types of checkpoint tensors --------------*- C++ -*-===//
+//===- DType.h - element types of checkpoint tensors ------------*- C++ -*-===//
 //
 // The element types a safetensors checkpoint holds, with their safetensors
 // and torch spellings, and element access by index that works on unaligned

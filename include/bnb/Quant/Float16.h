@@ -1,4 +1,4 @@
-//===- Float16.h - IEEE half and bfloat16 conversions -------------*- C++ -*-===//
+//===- Float16.h - IEEE half and bfloat16 conversions -----------*- C++ -*-===//
 //
 // Bit-exact conversions between binary32 and the two 16-bit float formats,
 // written with integer operations only so that results never depend on the
