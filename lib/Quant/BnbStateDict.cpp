@@ -295,6 +295,12 @@ bnb::quant::linear4bitDecls(StringRef prefix, QuantType qt, int64_t blocksize,
 
 Expected<std::vector<StateTensor>>
 bnb::quant::linear4bitTensors(StringRef prefix, const Quantized4bit &q) {
+  Quantized4bit copy = q;
+  return linear4bitTensors(prefix, std::move(copy));
+}
+
+Expected<std::vector<StateTensor>>
+bnb::quant::linear4bitTensors(StringRef prefix, Quantized4bit &&q) {
   std::optional<float> offset;
   if (q.nested)
     offset = q.nested->offset;
@@ -309,8 +315,8 @@ bnb::quant::linear4bitTensors(StringRef prefix, const Quantized4bit &q) {
     tensors.push_back({decl.name, decl.dtype, decl.shape, std::move(bytes)});
   };
   size_t i = 0;
-  add(i++, q.packed);
-  add(i++, q.nested ? q.nested->codes
+  add(i++, std::move(q.packed));
+  add(i++, q.nested ? std::move(q.nested->codes)
                     : floatBytes(q.absmax.data(), q.absmax.size()));
   float quantMap[16];
   serializedQuantMap(q.quantType, quantMap);

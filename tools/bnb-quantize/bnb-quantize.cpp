@@ -171,46 +171,6 @@ llvm::SmallVector<int64_t, 4> weightShape(const Plan &plan) {
   return shape;
 }
 
-/// Counts NaN and infinite elements of an F16, BF16 or F32 array from
-/// their bit patterns (exponent all ones; NaN if the mantissa is not zero).
-template <typename Bits>
-std::pair<uint64_t, uint64_t> countNonFiniteBits(llvm::ArrayRef<uint8_t> bytes,
-                                                 Bits exponentMask) {
-  uint64_t nans = 0, infs = 0;
-  Bits magnitudeMask = std::numeric_limits<Bits>::max() >> 1;
-  size_t n = bytes.size() / sizeof(Bits);
-  // Chunks with counters as wide as the elements (32768 fits in 16 bits)
-  // keep the inner loop vectorizable.
-  for (size_t begin = 0; begin < n; begin += 32768) {
-    size_t end = std::min(n, begin + 32768);
-    Bits chunkNaNs = 0, chunkInfs = 0;
-    for (size_t i = begin; i < end; ++i) {
-      Bits v;
-      std::memcpy(&v, bytes.data() + i * sizeof(Bits), sizeof(Bits));
-      Bits magnitude = v & magnitudeMask;
-      chunkNaNs += magnitude > exponentMask;
-      chunkInfs += magnitude == exponentMask;
-    }
-    nans += chunkNaNs;
-    infs += chunkInfs;
-  }
-  return {nans, infs};
-}
-
-std::pair<uint64_t, uint64_t> countNonFinite(llvm::ArrayRef<uint8_t> bytes,
-                                             DType dt) {
-  switch (dt) {
-  case DType::F16:
-    return countNonFiniteBits<uint16_t>(bytes, 0x7c00);
-  case DType::BF16:
-    return countNonFiniteBits<uint16_t>(bytes, 0x7f80);
-  case DType::F32:
-    return countNonFiniteBits<uint32_t>(bytes, 0x7f800000u);
-  default:
-    return {0, 0};
-  }
-}
-
 struct Totals {
   uint64_t inputBytes = 0;
   uint64_t outputBytes = 0;
@@ -401,10 +361,12 @@ Error run() {
       std::vector<uint8_t> storage;
       llvm::ArrayRef<uint8_t> bytes = weightBytes(*input, plan, storage);
       llvm::SmallVector<int64_t, 4> shape = weightShape(plan);
-      auto [nans, infs] = countNonFinite(bytes, tensor.dtype);
-      if (nans || infs)
+      NonFiniteCounts nonFinite = countNonFinite(
+          bytes.data(), tensor.dtype, bytes.size() / dtypeSize(tensor.dtype));
+      if (nonFinite.nans || nonFinite.infinities)
         llvm::WithColor::warning()
-            << "'" << tensor.name << "' holds " << nans << " NaN and " << infs
+            << "'" << tensor.name << "' holds " << nonFinite.nans
+            << " NaN and " << nonFinite.infinities
             << " infinite values; they are quantized as the CUDA kernels "
                "would (see docs/numerics.md)\n";
       if (plan.kind == Plan::FourBit) {
@@ -417,16 +379,16 @@ Error run() {
           return makeError("internal error: the double-quantization offset of "
                            "'" +
                            tensor.name + "' changed between passes");
-        Expected<std::vector<StateTensor>> tensors =
-            linear4bitTensors(plan.prefix, q);
-        if (!tensors)
-          return tensors.takeError();
-        if (Error err = writeStateTensors(**writer, *tensors, written))
-          return err;
         totals.footprintAfter += q.packed.size();
         what =
             (quantTypeName(config->bnb4bitQuantType) + (q.nested ? "+dq" : ""))
                 .str();
+        Expected<std::vector<StateTensor>> tensors =
+            linear4bitTensors(plan.prefix, std::move(q));
+        if (!tensors)
+          return tensors.takeError();
+        if (Error err = writeStateTensors(**writer, *tensors, written))
+          return err;
         ++totals.fourBit;
       } else {
         QuantizedInt8 q = quantizeLinear8bit(bytes.data(), tensor.dtype,

@@ -128,6 +128,10 @@ linear4bitDecls(llvm::StringRef prefix, QuantType qt, int64_t blocksize,
 llvm::Expected<std::vector<StateTensor>>
 linear4bitTensors(llvm::StringRef prefix, const Quantized4bit &q);
 
+/// As above, moving the packed bytes and codes out of `q` instead of copying.
+llvm::Expected<std::vector<StateTensor>>
+linear4bitTensors(llvm::StringRef prefix, Quantized4bit &&q);
+
 /// An LLM.int8() weight: CB [rows, cols] and SCB [rows].
 struct QuantizedInt8 {
   int64_t rows = 0;

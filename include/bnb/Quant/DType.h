@@ -59,6 +59,16 @@ void storeFromFloat(void *data, DType dt, size_t i, float v);
 void convertElements(const void *src, DType srcDt, void *dst, DType dstDt,
                      size_t n);
 
+/// NaN and infinity counts of an array.
+struct NonFiniteCounts {
+  uint64_t nans = 0;
+  uint64_t infinities = 0;
+};
+
+/// Counts the NaN and infinite elements of `n` elements of `dt` at `data`
+/// (unaligned allowed; integer and Bool arrays have none).
+NonFiniteCounts countNonFinite(const void *data, DType dt, size_t n);
+
 } // namespace bnb::quant
 
 #endif // BNB_QUANT_DTYPE_H
