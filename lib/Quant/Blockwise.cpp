@@ -11,11 +11,11 @@
 
 #include "bnb/Quant/Blockwise.h"
 
+#include "llvm/ADT/Twine.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/ThreadPool.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -48,6 +48,13 @@ constexpr size_t kTaskElements = size_t(1) << 16;
 
 bool isPowerOfTwoIn(int64_t v, int64_t lo, int64_t hi) {
   return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+/// Block buffers are sized for kMaxBlocksize, so a bad blocksize is fatal
+/// even in builds without assertions.
+void requireBlocksize(bool valid, const char *function) {
+  if (!valid)
+    llvm::report_fatal_error(llvm::Twine(function) + ": invalid blocksize");
 }
 
 /// Runs fn(begin, end) over [0, count) in chunks of `perTask`, on `pool` when
@@ -242,7 +249,8 @@ uint8_t bnb::quant::quantizeDynamic(float x) { return quantizeDynamicImpl(x); }
 void bnb::quant::computeAbsmax(const void *in, DType dt, size_t n,
                                int64_t blocksize, float *absmax,
                                llvm::ThreadPoolInterface *pool) {
-  assert(blocksize > 0 && static_cast<size_t>(blocksize) <= kMaxBlocksize);
+  requireBlocksize(isPowerOfTwoIn(blocksize, 1, kMaxBlocksize),
+                   "computeAbsmax");
   size_t bs = static_cast<size_t>(blocksize);
   withLoader(in, dt, [&](auto load) {
     parallelChunks(numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
@@ -258,7 +266,7 @@ void bnb::quant::computeAbsmax(const void *in, DType dt, size_t n,
 void bnb::quant::quantize4bit(const void *in, DType dt, size_t n, QuantType qt,
                               int64_t blocksize, uint8_t *packed, float *absmax,
                               llvm::ThreadPoolInterface *pool) {
-  assert(isValid4bitBlocksize(blocksize) && "invalid 4-bit blocksize");
+  requireBlocksize(isValid4bitBlocksize(blocksize), "quantize4bit");
   size_t bs = static_cast<size_t>(blocksize);
   withLoader(in, dt, [&](auto load) {
     auto run = [&](auto encode) {
@@ -285,7 +293,7 @@ void bnb::quant::quantize4bit(const void *in, DType dt, size_t n, QuantType qt,
 void bnb::quant::quantize4bitScalar(const void *in, DType dt, size_t n,
                                     QuantType qt, int64_t blocksize,
                                     uint8_t *packed, float *absmax) {
-  assert(isValid4bitBlocksize(blocksize) && "invalid 4-bit blocksize");
+  requireBlocksize(isValid4bitBlocksize(blocksize), "quantize4bitScalar");
   size_t bs = static_cast<size_t>(blocksize);
   std::memset(packed, 0, packedSize(n));
   for (size_t b = 0, nb = numBlocks(n, blocksize); b < nb; ++b) {
@@ -328,7 +336,7 @@ void bnb::quant::dequantize4bit(const uint8_t *packed, const float *absmax,
                                 size_t n, QuantType qt, int64_t blocksize,
                                 DType outDt, void *out,
                                 llvm::ThreadPoolInterface *pool) {
-  assert(blocksize > 0);
+  requireBlocksize(blocksize > 0, "dequantize");
   const float *table = codeTable(qt);
   size_t bs = static_cast<size_t>(blocksize);
   unsigned char *bytes = static_cast<unsigned char *>(out);
@@ -360,8 +368,7 @@ void bnb::quant::quantizeBlockwise(const void *in, DType dt, size_t n,
                                    int64_t blocksize, uint8_t *codes,
                                    float *absmax,
                                    llvm::ThreadPoolInterface *pool) {
-  assert((isValidBlockwiseBlocksize(blocksize) || blocksize == 32) &&
-         "invalid blockwise blocksize");
+  requireBlocksize(isValidBlockwiseBlocksize(blocksize), "quantizeBlockwise");
   size_t bs = static_cast<size_t>(blocksize);
   withLoader(in, dt, [&](auto load) {
     parallelChunks(
@@ -379,7 +386,7 @@ void bnb::quant::quantizeBlockwise(const void *in, DType dt, size_t n,
 void bnb::quant::dequantizeBlockwise(const uint8_t *codes, const float *absmax,
                                      size_t n, int64_t blocksize, DType outDt,
                                      void *out) {
-  assert(blocksize > 0);
+  requireBlocksize(blocksize > 0, "dequantize");
   size_t bs = static_cast<size_t>(blocksize);
   for (size_t e = 0; e < n; ++e)
     storeFromFloat(out, outDt, e, kDynamicMap[codes[e]] * absmax[e / bs]);
