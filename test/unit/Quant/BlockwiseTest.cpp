@@ -414,6 +414,19 @@ TEST(BlockwiseTest, EmptyInputWritesNothing) {
   EXPECT_EQ(packedSize(0), 0u);
 }
 
+TEST(BlockwiseDeathTest, InvalidBlocksizeIsFatal) {
+  std::vector<uint16_t> input(8192, 0x3c00);
+  std::vector<uint8_t> packed(4096);
+  std::vector<float> absmax(1);
+  EXPECT_DEATH(quantize4bit(input.data(), DType::F16, input.size(),
+                            QuantType::NF4, 8192, packed.data(),
+                            absmax.data()),
+               "quantize4bit: invalid blocksize");
+  EXPECT_DEATH(quantizeBlockwise(input.data(), DType::F16, 64, 32,
+                                 packed.data(), absmax.data()),
+               "quantizeBlockwise: invalid blocksize");
+}
+
 TEST(BlockwiseTest, BlocksizeValidity) {
   for (int64_t bs : {32, 64, 128, 256, 512, 1024, 2048, 4096})
     EXPECT_TRUE(isValid4bitBlocksize(bs)) << bs;
