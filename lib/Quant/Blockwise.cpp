@@ -11,11 +11,11 @@
 
 #include "bnb/Quant/Blockwise.h"
 
+#include "llvm/ADT/Twine.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/ThreadPool.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -27,12 +27,34 @@ namespace {
 /// The largest blocksize; block buffers live on the stack.
 constexpr size_t kMaxBlocksize = 4096;
 
+// The block kernels are plain loops GCC vectorizes; on x86-64 Linux it also
+// emits AVX2 and AVX-512 versions of them, picked at load time by the CPU
+// (function multi-versioning). Results are identical in every version: the
+// loops only compare, select and multiply, and -ffp-contract=off keeps FMA
+// out.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&         \
+    defined(__linux__)
+#define BNB_VECTOR_CLONES                                                      \
+  __attribute__((target_clones("avx512f", "avx2", "default")))
+#define BNB_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define BNB_VECTOR_CLONES
+#define BNB_ALWAYS_INLINE
+#endif
+
 /// Elements per pool task: large enough to amortize scheduling, small enough
 /// to balance two cores on the smallest weights.
 constexpr size_t kTaskElements = size_t(1) << 16;
 
 bool isPowerOfTwoIn(int64_t v, int64_t lo, int64_t hi) {
   return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+/// Block buffers are sized for kMaxBlocksize, so a bad blocksize is fatal
+/// even in builds without assertions.
+void requireBlocksize(bool valid, const char *function) {
+  if (!valid)
+    llvm::report_fatal_error(llvm::Twine(function) + ": invalid blocksize");
 }
 
 /// Runs fn(begin, end) over [0, count) in chunks of `perTask`, on `pool` when
@@ -70,19 +92,19 @@ void loadFloats(const unsigned char *src, size_t count, float *dst) {
 /// The block absmax of the CUDA kernels (see Blockwise.h): the largest |v|
 /// over non-NaN elements, at least 0 for a partial block (its zero padding
 /// takes part), -FLT_MAX for a full block without a non-NaN element.
+BNB_VECTOR_CLONES
 float blockAbsmax(const float *v, size_t count, bool partial) {
-  uint32_t best = 0;
-  uint32_t anyNumber = 0;
+  // A signed max over the magnitude bits, NaN mapped to -1: one reduction
+  // the vectorizer handles.
+  int32_t best = -1;
   for (size_t i = 0; i < count; ++i) {
-    uint32_t magnitude = floatBits(v[i]) & 0x7fffffffu;
-    bool isNaN = magnitude > 0x7f800000u;
-    uint32_t candidate = isNaN ? 0u : magnitude;
+    int32_t magnitude = static_cast<int32_t>(floatBits(v[i]) & 0x7fffffffu);
+    int32_t candidate = magnitude > 0x7f800000 ? -1 : magnitude;
     best = candidate > best ? candidate : best;
-    anyNumber |= isNaN ? 0u : 1u;
   }
-  if (!anyNumber && !partial)
-    return -FLT_MAX;
-  return floatFromBits(best);
+  if (best < 0)
+    return partial ? 0.0f : -FLT_MAX;
+  return floatFromBits(static_cast<uint32_t>(best));
 }
 
 /// Block-at-a-time loop shared by the 4-bit, 8-bit and absmax-only paths:
@@ -100,9 +122,11 @@ void forBlocks(Loader load, size_t n, size_t blocksize, size_t b0, size_t b1,
   }
 }
 
+/// Inlined into each multi-versioned caller so it is compiled for its ISA.
 template <QuantType QT>
-void encode4bitBlock(const float *values, size_t count, float absmax,
-                     uint8_t *dst) {
+BNB_ALWAYS_INLINE inline void encode4bitBlockImpl(const float *values,
+                                                  size_t count, float absmax,
+                                                  uint8_t *dst) {
   alignas(64) uint8_t codes[kMaxBlocksize];
   float inv = reciprocal(absmax);
   for (size_t i = 0; i < count; ++i) {
@@ -114,9 +138,22 @@ void encode4bitBlock(const float *values, size_t count, float absmax,
     dst[p] = static_cast<uint8_t>((codes[2 * p] << 4) | codes[2 * p + 1]);
   if (count & 1) {
     float pad = 0.0f * inv;
-    uint8_t padCode = QT == QuantType::NF4 ? quantizeNF4(pad) : quantizeFP4(pad);
+    uint8_t padCode =
+        QT == QuantType::NF4 ? quantizeNF4(pad) : quantizeFP4(pad);
     dst[pairs] = static_cast<uint8_t>((codes[count - 1] << 4) | padCode);
   }
+}
+
+BNB_VECTOR_CLONES
+void encodeNF4Block(const float *values, size_t count, float absmax,
+                    uint8_t *dst) {
+  encode4bitBlockImpl<QuantType::NF4>(values, count, absmax, dst);
+}
+
+BNB_VECTOR_CLONES
+void encodeFP4Block(const float *values, size_t count, float absmax,
+                    uint8_t *dst) {
+  encode4bitBlockImpl<QuantType::FP4>(values, count, absmax, dst);
 }
 
 /// Dispatches `fn(loader)` on the input dtype with a loader specialized for
@@ -158,40 +195,62 @@ bool bnb::quant::isValidBlockwiseBlocksize(int64_t blocksize) {
   return isPowerOfTwoIn(blocksize, 64, 4096);
 }
 
-uint8_t bnb::quant::quantizeDynamic(float x) {
-  // The CUDA kernel's dQuantize: a binary search that ends on an even pivot,
-  // then a comparison with the f32 midpoint towards the bracketing neighbour.
-  int pivot = 127, upperPivot = 255, lowerPivot = 0;
-  float lower = -1.0f, upper = 1.0f;
-  float value = kDynamicMap[pivot];
-  for (int step = 64; step > 0; step >>= 1) {
-    if (x > value) {
-      lowerPivot = pivot;
-      lower = value;
-      pivot += step;
-    } else {
-      upperPivot = pivot;
-      upper = value;
-      pivot -= step;
-    }
-    value = kDynamicMap[pivot];
+namespace {
+/// values[k + 1] = f32((kDynamicMap[k] + kDynamicMap[k + 1]) * 0.5f), the
+/// midpoints the kernel computes on the fly (addition commutes, so the
+/// kernel's (upper + value) and (lower + value) are these values), between
+/// the sentinels values[0] = -inf and values[256] = +inf that make every
+/// index the search can form valid.
+struct DynamicMidpoints {
+  float values[257];
+  DynamicMidpoints() {
+    values[0] = -INFINITY;
+    for (int k = 0; k < 255; ++k)
+      values[k + 1] = (kDynamicMap[k] + kDynamicMap[k + 1]) * 0.5f;
+    values[256] = INFINITY;
   }
-  if (upperPivot == 255)
-    upper = kDynamicMap[upperPivot];
-  if (lowerPivot == 0)
-    lower = kDynamicMap[lowerPivot];
-  if (x > value) {
-    float midpoint = (upper + value) * 0.5f;
-    return static_cast<uint8_t>(x > midpoint ? upperPivot : pivot);
-  }
-  float midpoint = (lower + value) * 0.5f;
-  return static_cast<uint8_t>(x < midpoint ? lowerPivot : pivot);
+};
+const DynamicMidpoints kDynamicMidpoints;
+} // namespace
+
+namespace {
+/// The CUDA kernel's dQuantize: a 7-step binary search from index 127 that
+/// ends on an even pivot p bracketed by p - 1 and p + 1 (written here with
+/// selects instead of branches, so blocks of it vectorize with gathers), then
+/// a comparison with the f32 midpoint towards the neighbour on x's side. At
+/// p == 0 the kernel's lower neighbour is code[0] itself, and either way the
+/// result is 0, which the -inf sentinel gives.
+BNB_ALWAYS_INLINE inline uint8_t quantizeDynamicImpl(float x) {
+  // Unrolled by hand: the vectorizer does not handle the inner loop.
+  int pivot = 127;
+  pivot += x > kDynamicMap[pivot] ? 64 : -64;
+  pivot += x > kDynamicMap[pivot] ? 32 : -32;
+  pivot += x > kDynamicMap[pivot] ? 16 : -16;
+  pivot += x > kDynamicMap[pivot] ? 8 : -8;
+  pivot += x > kDynamicMap[pivot] ? 4 : -4;
+  pivot += x > kDynamicMap[pivot] ? 2 : -2;
+  pivot += x > kDynamicMap[pivot] ? 1 : -1;
+  int upper = x > kDynamicMidpoints.values[pivot + 1] ? pivot + 1 : pivot;
+  int lower = x < kDynamicMidpoints.values[pivot] ? pivot - 1 : pivot;
+  return static_cast<uint8_t>(x > kDynamicMap[pivot] ? upper : lower);
 }
+
+BNB_VECTOR_CLONES
+void encodeDynamicBlock(const float *values, size_t count, float absmax,
+                        uint8_t *dst) {
+  float inv = reciprocal(absmax);
+  for (size_t i = 0; i < count; ++i)
+    dst[i] = quantizeDynamicImpl(values[i] * inv);
+}
+} // namespace
+
+uint8_t bnb::quant::quantizeDynamic(float x) { return quantizeDynamicImpl(x); }
 
 void bnb::quant::computeAbsmax(const void *in, DType dt, size_t n,
                                int64_t blocksize, float *absmax,
                                llvm::ThreadPoolInterface *pool) {
-  assert(blocksize > 0 && static_cast<size_t>(blocksize) <= kMaxBlocksize);
+  requireBlocksize(isPowerOfTwoIn(blocksize, 1, kMaxBlocksize),
+                   "computeAbsmax");
   size_t bs = static_cast<size_t>(blocksize);
   withLoader(in, dt, [&](auto load) {
     parallelChunks(numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
@@ -204,11 +263,10 @@ void bnb::quant::computeAbsmax(const void *in, DType dt, size_t n,
   });
 }
 
-void bnb::quant::quantize4bit(const void *in, DType dt, size_t n,
-                              QuantType qt, int64_t blocksize,
-                              uint8_t *packed, float *absmax,
+void bnb::quant::quantize4bit(const void *in, DType dt, size_t n, QuantType qt,
+                              int64_t blocksize, uint8_t *packed, float *absmax,
                               llvm::ThreadPoolInterface *pool) {
-  assert(isValid4bitBlocksize(blocksize) && "invalid 4-bit blocksize");
+  requireBlocksize(isValid4bitBlocksize(blocksize), "quantize4bit");
   size_t bs = static_cast<size_t>(blocksize);
   withLoader(in, dt, [&](auto load) {
     auto run = [&](auto encode) {
@@ -226,16 +284,16 @@ void bnb::quant::quantize4bit(const void *in, DType dt, size_t n,
                      });
     };
     if (qt == QuantType::NF4)
-      run(encode4bitBlock<QuantType::NF4>);
+      run(encodeNF4Block);
     else
-      run(encode4bitBlock<QuantType::FP4>);
+      run(encodeFP4Block);
   });
 }
 
 void bnb::quant::quantize4bitScalar(const void *in, DType dt, size_t n,
                                     QuantType qt, int64_t blocksize,
                                     uint8_t *packed, float *absmax) {
-  assert(isValid4bitBlocksize(blocksize) && "invalid 4-bit blocksize");
+  requireBlocksize(isValid4bitBlocksize(blocksize), "quantize4bitScalar");
   size_t bs = static_cast<size_t>(blocksize);
   std::memset(packed, 0, packedSize(n));
   for (size_t b = 0, nb = numBlocks(n, blocksize); b < nb; ++b) {
@@ -278,16 +336,15 @@ void bnb::quant::dequantize4bit(const uint8_t *packed, const float *absmax,
                                 size_t n, QuantType qt, int64_t blocksize,
                                 DType outDt, void *out,
                                 llvm::ThreadPoolInterface *pool) {
-  assert(blocksize > 0);
+  requireBlocksize(blocksize > 0, "dequantize");
   const float *table = codeTable(qt);
   size_t bs = static_cast<size_t>(blocksize);
   unsigned char *bytes = static_cast<unsigned char *>(out);
   switch (outDt) {
   case DType::F32:
-    return dequantize4bitWith(packed, absmax, n, table, bs, pool,
-                              [bytes](size_t e, float v) {
-                                std::memcpy(bytes + 4 * e, &v, 4);
-                              });
+    return dequantize4bitWith(
+        packed, absmax, n, table, bs, pool,
+        [bytes](size_t e, float v) { std::memcpy(bytes + 4 * e, &v, 4); });
   case DType::F16:
     return dequantize4bitWith(packed, absmax, n, table, bs, pool,
                               [bytes](size_t e, float v) {
@@ -301,10 +358,9 @@ void bnb::quant::dequantize4bit(const uint8_t *packed, const float *absmax,
                                 std::memcpy(bytes + 2 * e, &h, 2);
                               });
   default:
-    return dequantize4bitWith(packed, absmax, n, table, bs, pool,
-                              [out, outDt](size_t e, float v) {
-                                storeFromFloat(out, outDt, e, v);
-                              });
+    return dequantize4bitWith(
+        packed, absmax, n, table, bs, pool,
+        [out, outDt](size_t e, float v) { storeFromFloat(out, outDt, e, v); });
   }
 }
 
@@ -312,29 +368,25 @@ void bnb::quant::quantizeBlockwise(const void *in, DType dt, size_t n,
                                    int64_t blocksize, uint8_t *codes,
                                    float *absmax,
                                    llvm::ThreadPoolInterface *pool) {
-  assert((isValidBlockwiseBlocksize(blocksize) || blocksize == 32) &&
-         "invalid blockwise blocksize");
+  requireBlocksize(isValidBlockwiseBlocksize(blocksize), "quantizeBlockwise");
   size_t bs = static_cast<size_t>(blocksize);
   withLoader(in, dt, [&](auto load) {
-    parallelChunks(numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
-                   [&](size_t b0, size_t b1) {
-                     forBlocks(load, n, bs, b0, b1,
-                               [&](size_t b, const float *values, size_t count,
-                                   float m) {
-                                 absmax[b] = m;
-                                 float inv = reciprocal(m);
-                                 uint8_t *dst = codes + b * bs;
-                                 for (size_t i = 0; i < count; ++i)
-                                   dst[i] = quantizeDynamic(values[i] * inv);
-                               });
-                   });
+    parallelChunks(
+        numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
+        [&](size_t b0, size_t b1) {
+          forBlocks(load, n, bs, b0, b1,
+                    [&](size_t b, const float *values, size_t count, float m) {
+                      absmax[b] = m;
+                      encodeDynamicBlock(values, count, m, codes + b * bs);
+                    });
+        });
   });
 }
 
 void bnb::quant::dequantizeBlockwise(const uint8_t *codes, const float *absmax,
                                      size_t n, int64_t blocksize, DType outDt,
                                      void *out) {
-  assert(blocksize > 0);
+  requireBlocksize(blocksize > 0, "dequantize");
   size_t bs = static_cast<size_t>(blocksize);
   for (size_t e = 0; e < n; ++e)
     storeFromFloat(out, outDt, e, kDynamicMap[codes[e]] * absmax[e / bs]);

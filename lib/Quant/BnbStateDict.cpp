@@ -239,10 +239,12 @@ bool bnb::quant::isValidQuantStorage(DType dt) {
          dt == DType::U8 || dt == DType::F64 || dt == DType::BF16;
 }
 
-Quantized4bit bnb::quant::quantizeLinear4bit(
-    const void *w, DType dt, llvm::ArrayRef<int64_t> shape, QuantType qt,
-    int64_t blocksize, bool doubleQuant, DType quantStorage,
-    llvm::ThreadPoolInterface *pool) {
+Quantized4bit bnb::quant::quantizeLinear4bit(const void *w, DType dt,
+                                             llvm::ArrayRef<int64_t> shape,
+                                             QuantType qt, int64_t blocksize,
+                                             bool doubleQuant,
+                                             DType quantStorage,
+                                             llvm::ThreadPoolInterface *pool) {
   Quantized4bit q;
   q.quantType = qt;
   q.blocksize = blocksize;
@@ -252,17 +254,17 @@ Quantized4bit bnb::quant::quantizeLinear4bit(
   size_t n = product(shape);
   q.packed.resize(packedSize(n));
   q.absmax.resize(numBlocks(n, blocksize));
-  quantize4bit(w, dt, n, qt, blocksize, q.packed.data(), q.absmax.data(),
-               pool);
+  quantize4bit(w, dt, n, qt, blocksize, q.packed.data(), q.absmax.data(), pool);
   if (doubleQuant)
     q.nested = doubleQuantize(q.absmax.data(), q.absmax.size(), pool);
   return q;
 }
 
-Expected<std::vector<SafetensorsTensorDecl>> bnb::quant::linear4bitDecls(
-    StringRef prefix, QuantType qt, int64_t blocksize, DType dtype,
-    llvm::ArrayRef<int64_t> shape, DType quantStorage, bool nested,
-    std::optional<float> nestedOffset) {
+Expected<std::vector<SafetensorsTensorDecl>>
+bnb::quant::linear4bitDecls(StringRef prefix, QuantType qt, int64_t blocksize,
+                            DType dtype, llvm::ArrayRef<int64_t> shape,
+                            DType quantStorage, bool nested,
+                            std::optional<float> nestedOffset) {
   std::string weightKey = prefix.str() + "weight";
   uint64_t n = product(shape);
   Expected<int64_t> rows = packedRows(n, quantStorage, weightKey);
@@ -275,14 +277,16 @@ Expected<std::vector<SafetensorsTensorDecl>> bnb::quant::linear4bitDecls(
       {weightKey + ".absmax", nested ? DType::U8 : DType::F32, {nblocks}});
   decls.push_back({weightKey + ".quant_map", DType::F32, {16}});
   if (nested) {
-    decls.push_back({weightKey + ".nested_absmax",
-                     DType::F32,
-                     {static_cast<int64_t>(numBlocks(nblocks, kNestedBlocksize))}});
+    decls.push_back(
+        {weightKey + ".nested_absmax",
+         DType::F32,
+         {static_cast<int64_t>(numBlocks(nblocks, kNestedBlocksize))}});
     decls.push_back({weightKey + ".nested_quant_map", DType::F32, {256}});
   }
-  std::string json = quantStateJson(
-      qt, blocksize, dtype, shape,
-      nested ? std::optional<float>(nestedOffset.value_or(0.0f)) : std::nullopt);
+  std::string json =
+      quantStateJson(qt, blocksize, dtype, shape,
+                     nested ? std::optional<float>(nestedOffset.value_or(0.0f))
+                            : std::nullopt);
   decls.push_back({prefix.str() + quantStateKey(qt),
                    DType::U8,
                    {static_cast<int64_t>(json.size())}});
@@ -291,6 +295,12 @@ Expected<std::vector<SafetensorsTensorDecl>> bnb::quant::linear4bitDecls(
 
 Expected<std::vector<StateTensor>>
 bnb::quant::linear4bitTensors(StringRef prefix, const Quantized4bit &q) {
+  Quantized4bit copy = q;
+  return linear4bitTensors(prefix, std::move(copy));
+}
+
+Expected<std::vector<StateTensor>>
+bnb::quant::linear4bitTensors(StringRef prefix, Quantized4bit &&q) {
   std::optional<float> offset;
   if (q.nested)
     offset = q.nested->offset;
@@ -305,8 +315,9 @@ bnb::quant::linear4bitTensors(StringRef prefix, const Quantized4bit &q) {
     tensors.push_back({decl.name, decl.dtype, decl.shape, std::move(bytes)});
   };
   size_t i = 0;
-  add(i++, q.packed);
-  add(i++, q.nested ? q.nested->codes : floatBytes(q.absmax.data(), q.absmax.size()));
+  add(i++, std::move(q.packed));
+  add(i++, q.nested ? std::move(q.nested->codes)
+                    : floatBytes(q.absmax.data(), q.absmax.size()));
   float quantMap[16];
   serializedQuantMap(q.quantType, quantMap);
   add(i++, floatBytes(quantMap, 16));

@@ -6,6 +6,7 @@
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/ErrorHandling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -212,4 +213,49 @@ void bnb::quant::convertElements(const void *src, DType srcDt, void *dst,
   }
   for (size_t i = 0; i < n; ++i)
     storeFromFloat(dst, dstDt, i, loadAsFloat(src, srcDt, i));
+}
+
+namespace {
+/// Counts from the bit patterns: exponent all ones, NaN if the mantissa is
+/// not zero. 32-bit counters per chunk keep the loop vectorizable.
+template <typename Bits>
+NonFiniteCounts countNonFiniteBits(const unsigned char *bytes, size_t n,
+                                   uint64_t exponentMask) {
+  NonFiniteCounts counts;
+  const Bits magnitudeMask = std::numeric_limits<Bits>::max() >> 1;
+  const Bits exponent = static_cast<Bits>(exponentMask);
+  constexpr size_t chunk = size_t(1) << 30;
+  for (size_t begin = 0; begin < n; begin += chunk) {
+    size_t count = std::min(chunk, n - begin);
+    const unsigned char *p = bytes + begin * sizeof(Bits);
+    uint32_t nans = 0, infinities = 0;
+    for (size_t i = 0; i < count; ++i) {
+      Bits v;
+      std::memcpy(&v, p + i * sizeof(Bits), sizeof(Bits));
+      Bits magnitude = static_cast<Bits>(v & magnitudeMask);
+      nans += magnitude > exponent ? 1u : 0u;
+      infinities += magnitude == exponent ? 1u : 0u;
+    }
+    counts.nans += nans;
+    counts.infinities += infinities;
+  }
+  return counts;
+}
+} // namespace
+
+NonFiniteCounts bnb::quant::countNonFinite(const void *data, DType dt,
+                                           size_t n) {
+  const unsigned char *bytes = static_cast<const unsigned char *>(data);
+  switch (dt) {
+  case DType::F16:
+    return countNonFiniteBits<uint16_t>(bytes, n, 0x7c00u);
+  case DType::BF16:
+    return countNonFiniteBits<uint16_t>(bytes, n, 0x7f80u);
+  case DType::F32:
+    return countNonFiniteBits<uint32_t>(bytes, n, 0x7f800000u);
+  case DType::F64:
+    return countNonFiniteBits<uint64_t>(bytes, n, 0x7ff0000000000000ull);
+  default:
+    return {};
+  }
 }

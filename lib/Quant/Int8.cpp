@@ -46,8 +46,8 @@ void quantizeRows(Load load, int64_t r0, int64_t r1, int64_t cols,
     int8_t *dst = out + r * cols;
     for (int64_t c = 0; c < cols; ++c) {
       float v = load(r, c);
-      dst[c] = sparse && !(std::fabs(v) < threshold) ? 0
-                                                       : roundToInt8(v * scale);
+      dst[c] =
+          sparse && !(std::fabs(v) < threshold) ? 0 : roundToInt8(v * scale);
     }
   }
 }
@@ -68,12 +68,12 @@ std::vector<int64_t> outlierColumnsWith(Load load, int64_t rows, int64_t cols,
 }
 
 template <typename Load>
-void quantizeRowwiseWith(Load load, int64_t rows, int64_t cols,
-                         float threshold, int8_t *out, float *rowStats,
+void quantizeRowwiseWith(Load load, int64_t rows, int64_t cols, float threshold,
+                         int8_t *out, float *rowStats,
                          llvm::ThreadPoolInterface *pool) {
   assert(!(threshold < 0.0f) && "threshold must be >= 0");
-  int64_t rowsPerTask = std::max<int64_t>(1, (int64_t(1) << 16) /
-                                                 std::max<int64_t>(cols, 1));
+  int64_t rowsPerTask =
+      std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(cols, 1));
   if (!pool || rows <= rowsPerTask) {
     quantizeRows(load, 0, rows, cols, threshold, out, rowStats);
   } else {
@@ -99,7 +99,9 @@ void bnb::quant::quantizeRowwise(const uint16_t *f16, int64_t rows,
                                  int64_t cols, float threshold, int8_t *out,
                                  float *rowStats) {
   quantizeRowwiseWith(
-      [f16, cols](int64_t r, int64_t c) { return halfToFloat(f16[r * cols + c]); },
+      [f16, cols](int64_t r, int64_t c) {
+        return halfToFloat(f16[r * cols + c]);
+      },
       rows, cols, threshold, out, rowStats, nullptr);
 }
 
@@ -119,7 +121,9 @@ std::vector<int64_t> bnb::quant::outlierColumns(const uint16_t *f16,
                                                 int64_t rows, int64_t cols,
                                                 float threshold) {
   return outlierColumnsWith(
-      [f16, cols](int64_t r, int64_t c) { return halfToFloat(f16[r * cols + c]); },
+      [f16, cols](int64_t r, int64_t c) {
+        return halfToFloat(f16[r * cols + c]);
+      },
       rows, cols, threshold);
 }
 
@@ -132,8 +136,8 @@ void bnb::quant::int8Matmul(const int8_t *a, const int8_t *b, int64_t m,
       int64_t sum = 0;
       for (int64_t p = 0; p < k; ++p)
         sum += static_cast<int32_t>(row[p]) * static_cast<int32_t>(col[p]);
-      c[i * n + j] =
-          static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(sum)));
+      c[i * n + j] = static_cast<int32_t>(
+          static_cast<uint32_t>(static_cast<uint64_t>(sum)));
     }
   }
 }

@@ -27,7 +27,8 @@ void bnb::quant::referenceGemm(const void *a, const void *b, DType dt,
                                const void *bias, DType outDt, void *y) {
   // Widen both operands once; products of f16/bf16 values are exact in f32,
   // so fmaf and a separate multiply agree for them.
-  std::vector<float> af(static_cast<size_t>(m * k)), bf(static_cast<size_t>(n * k));
+  std::vector<float> af(static_cast<size_t>(m * k)),
+      bf(static_cast<size_t>(n * k));
   for (size_t i = 0; i < af.size(); ++i)
     af[i] = loadAsFloat(a, dt, i);
   for (size_t i = 0; i < bf.size(); ++i)
@@ -73,8 +74,8 @@ void bnb::quant::linearInt8Reference(const void *x, DType xdt, int64_t m,
   if (fuseBias)
     std::memcpy(biasF16.data(), biasX.data(), biasX.size());
   std::vector<uint16_t> out16(mn);
-  dequantizeInt8(c.data(), sca.data(), scb,
-                 fuseBias ? biasF16.data() : nullptr, m, n, out16.data());
+  dequantizeInt8(c.data(), sca.data(), scb, fuseBias ? biasF16.data() : nullptr,
+                 m, n, out16.data());
   if (bias && !fuseBias)
     for (size_t e = 0; e < mn; ++e)
       out16[e] = floatToHalf(halfToFloat(out16[e]) +
@@ -147,8 +148,8 @@ void bnb::quant::linear4bitReference(const void *x, DType xdt, int64_t m,
 void bnb::quant::linear4bitReferenceNested(
     const void *x, DType xdt, int64_t m, int64_t k, const uint8_t *packed,
     const uint8_t *absmaxCodes, const float *nestedAbsmax, float offset,
-    QuantType qt, int64_t blocksize, int64_t n, const void *bias,
-    DType biasDt, DType computeDt, void *y) {
+    QuantType qt, int64_t blocksize, int64_t n, const void *bias, DType biasDt,
+    DType computeDt, void *y) {
   size_t nblocks = numBlocks(static_cast<size_t>(n * k), blocksize);
   std::vector<float> absmax(nblocks);
   reconstructAbsmax(absmaxCodes, nestedAbsmax, offset, nblocks, absmax.data());

@@ -7,8 +7,14 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
+#include "llvm/Support/Process.h"
+
 #include <algorithm>
 #include <tuple>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 using namespace bnb;
 using namespace bnb::quant;
@@ -67,8 +73,8 @@ Error parseTensorEntry(StringRef file, const llvm::json::Value &value,
     return fileError(file, what + ": 'dtype' is not a string");
   std::optional<DType> dt = parseSafetensorsDType(*dtypeName);
   if (!dt)
-    return fileError(file, what + " has an unsupported dtype '" + *dtypeName +
-                               "'");
+    return fileError(file,
+                     what + " has an unsupported dtype '" + *dtypeName + "'");
   tensor.dtype = *dt;
 
   const llvm::json::Value *shapeValue = entry->get("shape");
@@ -90,8 +96,9 @@ Error parseTensorEntry(StringRef file, const llvm::json::Value &value,
     elements *= *dim;
   }
   uint64_t itemSize = dtypeSize(*dt);
-  if (overflow || (elements != 0 && (elements > UINT64_MAX / itemSize ||
-                                     elements > static_cast<uint64_t>(INT64_MAX))))
+  if (overflow ||
+      (elements != 0 && (elements > UINT64_MAX / itemSize ||
+                         elements > static_cast<uint64_t>(INT64_MAX))))
     return fileError(file, what + ": the size of shape " +
                                formatShape(tensor.shape) +
                                " overflows 64 bits");
@@ -115,13 +122,12 @@ Error parseTensorEntry(StringRef file, const llvm::json::Value &value,
   tensor.begin = *begin;
   tensor.end = *end;
   if (*end - *begin != elements * itemSize)
-    return fileError(file,
-                     what + llvm::formatv(": data_offsets [{0}, {1}] hold {2} "
-                                          "bytes but {3} of {4} need {5}",
-                                          *begin, *end, *end - *begin,
-                                          tensor.numElements(),
-                                          dtypeSafetensorsName(*dt),
-                                          elements * itemSize));
+    return fileError(
+        file,
+        what + llvm::formatv(": data_offsets [{0}, {1}] hold {2} "
+                             "bytes but {3} of {4} need {5}",
+                             *begin, *end, *end - *begin, tensor.numElements(),
+                             dtypeSafetensorsName(*dt), elements * itemSize));
   return Error::success();
 }
 
@@ -159,7 +165,6 @@ std::vector<std::string> topLevelKeys(StringRef json) {
   return keys;
 }
 
-
 } // namespace
 
 Expected<SafetensorsFile> SafetensorsFile::open(StringRef path) {
@@ -180,13 +185,12 @@ SafetensorsFile::fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
     return fileError(name, llvm::formatv("{0} bytes is too short for the "
                                          "8-byte header length",
                                          image.size()));
-  uint64_t headerSize =
-      llvm::support::endian::read64le(image.data());
+  uint64_t headerSize = llvm::support::endian::read64le(image.data());
   if (headerSize > kSafetensorsMaxHeaderSize)
-    return fileError(name, llvm::formatv("header length {0} exceeds the "
-                                         "{1}-byte limit",
-                                         headerSize,
-                                         kSafetensorsMaxHeaderSize));
+    return fileError(name,
+                     llvm::formatv("header length {0} exceeds the "
+                                   "{1}-byte limit",
+                                   headerSize, kSafetensorsMaxHeaderSize));
   if (headerSize > image.size() - 8)
     return fileError(name, llvm::formatv("header length {0} exceeds the {1} "
                                          "bytes after the length field",
@@ -247,11 +251,10 @@ SafetensorsFile::fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
 
   // The tensors must tile the data section: sorted by offsets, each begins
   // where the previous one ended, and the last one ends at the end of file.
-  llvm::sort(file.tensorList,
-             [](const SafetensorsTensor &a, const SafetensorsTensor &b) {
-               return std::tie(a.begin, a.end, a.name) <
-                      std::tie(b.begin, b.end, b.name);
-             });
+  llvm::sort(file.tensorList, [](const SafetensorsTensor &a,
+                                 const SafetensorsTensor &b) {
+    return std::tie(a.begin, a.end, a.name) < std::tie(b.begin, b.end, b.name);
+  });
   uint64_t expected = 0;
   const SafetensorsTensor *previous = nullptr;
   for (const SafetensorsTensor &tensor : file.tensorList) {
@@ -260,11 +263,11 @@ SafetensorsFile::fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
                                            "in the data section",
                                            previous->name, tensor.name));
     if (tensor.begin > expected)
-      return fileError(name, llvm::formatv("bytes [{0}, {1}) of the data "
-                                           "section before tensor '{2}' "
-                                           "belong to no tensor",
-                                           expected, tensor.begin,
-                                           tensor.name));
+      return fileError(name,
+                       llvm::formatv("bytes [{0}, {1}) of the data "
+                                     "section before tensor '{2}' "
+                                     "belong to no tensor",
+                                     expected, tensor.begin, tensor.name));
     expected = tensor.end;
     if (tensor.numBytes() != 0)
       previous = &tensor;
@@ -298,4 +301,20 @@ bool SafetensorsFile::isAligned(const SafetensorsTensor &tensor) const {
          0;
 }
 
-void SafetensorsFile::releaseMappedPages() const { buffer->dontNeedIfMmap(); }
+void SafetensorsFile::releaseMappedPages() const {
+  if (buffer->getBufferKind() != llvm::MemoryBuffer::MemoryBuffer_MMap)
+    return;
+#if defined(__linux__)
+  // MemoryBuffer::dontNeedIfMmap uses posix_madvise(POSIX_MADV_DONTNEED),
+  // which glibc ignores; Linux's madvise(MADV_DONTNEED) really unmaps the
+  // pages of this read-only shared mapping (they stay in the page cache).
+  uintptr_t begin = reinterpret_cast<uintptr_t>(buffer->getBufferStart());
+  uintptr_t end = reinterpret_cast<uintptr_t>(buffer->getBufferEnd());
+  uintptr_t page =
+      static_cast<uintptr_t>(llvm::sys::Process::getPageSizeEstimate());
+  begin &= ~(page - 1);
+  ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+#else
+  buffer->dontNeedIfMmap();
+#endif
+}

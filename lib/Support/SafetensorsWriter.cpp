@@ -119,19 +119,19 @@ Error bnb::layoutSafetensors(llvm::ArrayRef<SafetensorsTensorDecl> tensors,
         return fileError(fileName,
                          "tensor '" + decl.name + "' has a negative dimension");
       if (dim != 0 && bytes > UINT64_MAX / 2 / static_cast<uint64_t>(dim))
-        return fileError(fileName,
-                         "tensor '" + decl.name + "' is too large");
+        return fileError(fileName, "tensor '" + decl.name + "' is too large");
       bytes *= static_cast<uint64_t>(dim);
     }
     tensor.end = bytes; // Size for now; offsets below.
     layout.push_back(std::move(tensor));
   }
-  llvm::sort(layout, [](const SafetensorsTensor &a, const SafetensorsTensor &b) {
-    int ra = alignmentRank(a.dtype), rb = alignmentRank(b.dtype);
-    if (ra != rb)
-      return ra > rb;
-    return a.name < b.name;
-  });
+  llvm::sort(layout,
+             [](const SafetensorsTensor &a, const SafetensorsTensor &b) {
+               int ra = alignmentRank(a.dtype), rb = alignmentRank(b.dtype);
+               if (ra != rb)
+                 return ra > rb;
+               return a.name < b.name;
+             });
   uint64_t offset = 0;
   for (SafetensorsTensor &tensor : layout) {
     uint64_t size = tensor.end;
@@ -174,10 +174,10 @@ Error bnb::layoutSafetensors(llvm::ArrayRef<SafetensorsTensorDecl> tensors,
   json += '}';
   json.append((8 - json.size() % 8) % 8, ' ');
   if (json.size() > kSafetensorsMaxHeaderSize)
-    return fileError(fileName, llvm::formatv("header of {0} bytes exceeds the "
-                                             "{1}-byte limit",
-                                             json.size(),
-                                             kSafetensorsMaxHeaderSize));
+    return fileError(fileName,
+                     llvm::formatv("header of {0} bytes exceeds the "
+                                   "{1}-byte limit",
+                                   json.size(), kSafetensorsMaxHeaderSize));
   header.assign(8, '\0');
   llvm::support::endian::write64le(header.data(), json.size());
   header += json;

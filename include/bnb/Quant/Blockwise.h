@@ -1,4 +1,4 @@
-//===- Blockwise.h - NF4/FP4 and 8-bit blockwise quantization -----*- C++ -*-===//
+//===- Blockwise.h - NF4/FP4 and 8-bit blockwise quantization ---*- C++ -*-===//
 //
 // bitsandbytes' blockwise quantization, bit-exact with its CUDA kernels up to
 // the reciprocal (see reciprocal() and docs/numerics.md):
@@ -28,7 +28,9 @@
 // 0 * reciprocal(absmax) -- 7 (NF4) or 0 (FP4), or 0 when that is NaN.
 //
 // No float-to-integer conversion of NaN or out-of-range values happens in
-// this code: codes are counts of comparisons.
+// this code: codes are counts of comparisons. Blocksizes are preconditions:
+// one a function does not accept is a fatal error (llvm::report_fatal_error),
+// also in builds without assertions.
 //
 //===----------------------------------------------------------------------===//
 
@@ -139,8 +141,8 @@ void dequantize4bit(const uint8_t *packed, const float *absmax, size_t n,
 
 /// 8-bit blockwise quantization with the dynamic map: one code per element
 /// (`n` bytes to `codes`), numBlocks(n, blocksize) floats to `absmax`.
-/// `blocksize` must satisfy isValidBlockwiseBlocksize, or be 256 for nested
-/// absmax (which it does).
+/// `blocksize` must satisfy isValidBlockwiseBlocksize (the nested absmax
+/// blocksize 256 does).
 void quantizeBlockwise(const void *in, DType dt, size_t n, int64_t blocksize,
                        uint8_t *codes, float *absmax,
                        llvm::ThreadPoolInterface *pool = nullptr);

@@ -1,4 +1,4 @@
-//===- BnbStateDict.h - bitsandbytes' serialized layer format -----*- C++ -*-===//
+//===- BnbStateDict.h - bitsandbytes' serialized layer format ---*- C++ -*-===//
 //
 // The state-dict tensors bitsandbytes (and transformers) save for quantized
 // linear layers, byte for byte (bnb-numerics §1.10, §5):
@@ -65,8 +65,8 @@ struct QuantStateInfo {
 /// quant_type, blocksize, dtype, shape, and when nested nested_blocksize
 /// (256), nested_dtype ("float32"), nested_offset (the f32 offset widened to
 /// double, in pythonFloatRepr form).
-std::string quantStateJson(QuantType qt, int64_t blocksize,
-                           DType originalDtype, llvm::ArrayRef<int64_t> shape,
+std::string quantStateJson(QuantType qt, int64_t blocksize, DType originalDtype,
+                           llvm::ArrayRef<int64_t> shape,
                            std::optional<float> nestedOffset);
 
 /// Parses and validates a quant_state blob: known quant type, valid 4-bit
@@ -127,6 +127,10 @@ linear4bitDecls(llvm::StringRef prefix, QuantType qt, int64_t blocksize,
 /// The tensors of a Linear4bit's state dict, in state-dict order.
 llvm::Expected<std::vector<StateTensor>>
 linear4bitTensors(llvm::StringRef prefix, const Quantized4bit &q);
+
+/// As above, moving the packed bytes and codes out of `q` instead of copying.
+llvm::Expected<std::vector<StateTensor>>
+linear4bitTensors(llvm::StringRef prefix, Quantized4bit &&q);
 
 /// An LLM.int8() weight: CB [rows, cols] and SCB [rows].
 struct QuantizedInt8 {

@@ -1,4 +1,4 @@
-//===- DType.h - element types of checkpoint tensors --------------*- C++ -*-===//
+//===- DType.h - element types of checkpoint tensors ------------*- C++ -*-===//
 //
 // The element types a safetensors checkpoint holds, with their safetensors
 // and torch spellings, and element access by index that works on unaligned
@@ -58,6 +58,16 @@ void storeFromFloat(void *data, DType dt, size_t i, float v);
 /// to be aligned. F64 sources are rounded to float first.
 void convertElements(const void *src, DType srcDt, void *dst, DType dstDt,
                      size_t n);
+
+/// NaN and infinity counts of an array.
+struct NonFiniteCounts {
+  uint64_t nans = 0;
+  uint64_t infinities = 0;
+};
+
+/// Counts the NaN and infinite elements of `n` elements of `dt` at `data`
+/// (unaligned allowed; integer and Bool arrays have none).
+NonFiniteCounts countNonFinite(const void *data, DType dt, size_t n);
 
 } // namespace bnb::quant
 

@@ -1,4 +1,4 @@
-//===- Float16.h - IEEE half and bfloat16 conversions -------------*- C++ -*-===//
+//===- Float16.h - IEEE half and bfloat16 conversions -----------*- C++ -*-===//
 //
 // Bit-exact conversions between binary32 and the two 16-bit float formats,
 // written with integer operations only so that results never depend on the
@@ -79,8 +79,10 @@ inline uint16_t floatToHalf(float f) {
 /// The float value of the IEEE binary16 bits `h` (exact).
 ///
 /// Branch-free so that loops over arrays of halves vectorize: normal and
-/// non-finite values are rebiased with integer adds, subnormals are converted
-/// as (mantissa * 2^-24), which is exact in binary32.
+/// non-finite values are rebiased with integer adds; a subnormal m * 2^-24 is
+/// converted as float(m), exact, with its exponent lowered by 24. The cases
+/// are combined with bit masks rather than conditionals, which the compiler
+/// would otherwise turn back into branches around the conversion.
 inline float halfToFloat(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t magnitude = h & 0x7fffu;
@@ -88,11 +90,16 @@ inline float halfToFloat(uint16_t h) {
   uint32_t shifted = magnitude << 13;
   uint32_t normal = shifted + (112u << 23);
   uint32_t nonFinite = shifted + (224u << 23);
+  // float(m) for 1 <= m < 1024 is a normal float; 2^-24 scaling keeps it
+  // normal. m == 0 gives 0 - (24 << 23), masked off below.
   uint32_t subnormal =
-      floatBits(static_cast<float>(static_cast<int32_t>(magnitude)) *
-                5.9604644775390625e-8f /* 2^-24 */);
-  uint32_t bits = exponent == 0x7c00u ? nonFinite : normal;
-  bits = exponent == 0 ? subnormal : bits;
+      floatBits(static_cast<float>(static_cast<int32_t>(magnitude))) -
+      (24u << 23);
+  uint32_t isNonFinite = 0u - static_cast<uint32_t>(exponent == 0x7c00u);
+  uint32_t isSubnormal = 0u - static_cast<uint32_t>(exponent == 0);
+  uint32_t isZero = 0u - static_cast<uint32_t>(magnitude == 0);
+  uint32_t bits = (normal & ~isNonFinite) | (nonFinite & isNonFinite);
+  bits = (bits & ~isSubnormal) | (subnormal & isSubnormal & ~isZero);
   return floatFromBits(bits | sign);
 }
 

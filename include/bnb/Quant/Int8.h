@@ -1,4 +1,4 @@
-//===- Int8.h - LLM.int8() numerics -------------------------------*- C++ -*-===//
+//===- Int8.h - LLM.int8() numerics -----------------------------*- C++ -*-===//
 //
 // bitsandbytes' LLM.int8() primitives (bnb-numerics §1): row-wise ("vector-
 // wise") int8 quantization with outlier exclusion, the exact int8 matmul, and

@@ -1,4 +1,4 @@
-//===- QuantType.h - the 4-bit data types -------------------------*- C++ -*-===//
+//===- QuantType.h - the 4-bit data types -----------------------*- C++ -*-===//
 
 #ifndef BNB_QUANT_QUANTTYPE_H
 #define BNB_QUANT_QUANTTYPE_H

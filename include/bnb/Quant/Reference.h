@@ -1,4 +1,4 @@
-//===- Reference.h - golden-model linear layers -------------------*- C++ -*-===//
+//===- Reference.h - golden-model linear layers -----------------*- C++ -*-===//
 //
 // CPU reference implementations of bitsandbytes' quantized linear layers,
 // composed from the primitives in Blockwise.h and Int8.h. They reproduce the
@@ -70,15 +70,14 @@ void linear4bitReferenceNested(const void *x, DType xdt, int64_t m, int64_t k,
                                const uint8_t *absmaxCodes,
                                const float *nestedAbsmax, float offset,
                                QuantType qt, int64_t blocksize, int64_t n,
-                               const void *bias, DType biasDt,
-                               DType computeDt, void *y);
+                               const void *bias, DType biasDt, DType computeDt,
+                               void *y);
 
 /// y[i, j] = outDt(f32(sum_k a[i, k] * b[j, k]) + f32(bias[j])) with `a`
 /// [m, k] and `b` [n, k] of `dt` and f32 products accumulated by fmaf over k
 /// ascending: the GEMM model the references share (bias nullable, of `dt`).
-void referenceGemm(const void *a, const void *b, DType dt, int64_t m,
-                   int64_t n, int64_t k, const void *bias, DType outDt,
-                   void *y);
+void referenceGemm(const void *a, const void *b, DType dt, int64_t m, int64_t n,
+                   int64_t k, const void *bias, DType outDt, void *y);
 
 } // namespace bnb::quant
 

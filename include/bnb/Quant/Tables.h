@@ -1,4 +1,4 @@
-//===- Tables.h - bitsandbytes code tables and thresholds ---------*- C++ -*-===//
+//===- Tables.h - bitsandbytes code tables and thresholds -------*- C++ -*-===//
 //
 // The NF4 and FP4 code tables, the signed dynamic 8-bit map used for double
 // quantization, and the decision thresholds of the CUDA quantization kernels,

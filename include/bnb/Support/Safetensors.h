@@ -1,4 +1,4 @@
-//===- Safetensors.h - safetensors reader and writer --------------*- C++ -*-===//
+//===- Safetensors.h - safetensors reader and writer ------------*- C++ -*-===//
 //
 // The safetensors format: an 8-byte little-endian header length n, n bytes of
 // UTF-8 JSON (an object mapping tensor names to {"dtype", "shape",
@@ -143,11 +143,11 @@ struct SafetensorsTensorDecl {
 /// of 8). Fails on duplicate or empty names, the reserved name
 /// "__metadata__", negative dimensions or size overflow; `fileName` is used in
 /// messages.
-llvm::Error layoutSafetensors(llvm::ArrayRef<SafetensorsTensorDecl> tensors,
-                              const std::map<std::string, std::string> &metadata,
-                              llvm::StringRef fileName,
-                              std::vector<SafetensorsTensor> &layout,
-                              std::string &header);
+llvm::Error
+layoutSafetensors(llvm::ArrayRef<SafetensorsTensorDecl> tensors,
+                  const std::map<std::string, std::string> &metadata,
+                  llvm::StringRef fileName,
+                  std::vector<SafetensorsTensor> &layout, std::string &header);
 
 /// Writes a safetensors file atomically (see the file comment).
 class SafetensorsWriter {

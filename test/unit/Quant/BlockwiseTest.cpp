@@ -71,19 +71,18 @@ TEST(BlockwiseTest, TV1NF4Ramp) {
                          "77 88 99 9a aa bb bc cc cd dd de ee ee ee ff ff";
   for (DType dt : kFloatTypes)
     for (float scale : {1.0f, 4.0f}) {
-      Quantized q = run4bit(encode(tv1Input(scale), dt), dt, 64,
-                            QuantType::NF4, 64);
+      Quantized q =
+          run4bit(encode(tv1Input(scale), dt), dt, 64, QuantType::NF4, 64);
       EXPECT_EQ(q.packed, hexBytes(expected));
       ASSERT_EQ(q.absmax.size(), 1u);
       EXPECT_EQ(q.absmax[0], scale);
     }
   // Codes by index range, from the spec.
-  const int ranges[][3] = {{0, 4, 0},    {5, 12, 1},   {13, 17, 2},
-                           {18, 21, 3},  {22, 24, 4},  {25, 27, 5},
-                           {28, 30, 6},  {31, 33, 7},  {34, 35, 8},
-                           {36, 38, 9},  {39, 41, 10}, {42, 44, 11},
-                           {45, 48, 12}, {49, 52, 13}, {53, 59, 14},
-                           {60, 63, 15}};
+  const int ranges[][3] = {
+      {0, 4, 0},    {5, 12, 1},   {13, 17, 2},  {18, 21, 3},
+      {22, 24, 4},  {25, 27, 5},  {28, 30, 6},  {31, 33, 7},
+      {34, 35, 8},  {36, 38, 9},  {39, 41, 10}, {42, 44, 11},
+      {45, 48, 12}, {49, 52, 13}, {53, 59, 14}, {60, 63, 15}};
   for (const auto &range : ranges)
     for (int j = range[0]; j <= range[1]; ++j)
       EXPECT_EQ(quantizeNF4((j - 32) / 32.0f), range[2]) << j;
@@ -92,12 +91,11 @@ TEST(BlockwiseTest, TV1NF4Ramp) {
 TEST(BlockwiseTest, TV1Dequantization) {
   Quantized q = run4bit(encode(tv1Input(4.0f), DType::F16), DType::F16, 64,
                         QuantType::NF4, 64);
-  const float f16Times4[16] = {-4.0f,         -2.78515625f,  -2.099609375f,
-                               -1.580078125f, -1.1376953125f, -0.7392578125f,
-                               -0.3642578125f, 0.0f,          0.318359375f,
-                               0.6435546875f, 0.984375f,     1.3515625f,
-                               1.7626953125f, 2.25f,         2.892578125f,
-                               4.0f};
+  const float f16Times4[16] = {
+      -4.0f,          -2.78515625f,   -2.099609375f,  -1.580078125f,
+      -1.1376953125f, -0.7392578125f, -0.3642578125f, 0.0f,
+      0.318359375f,   0.6435546875f,  0.984375f,      1.3515625f,
+      1.7626953125f,  2.25f,          2.892578125f,   4.0f};
   std::vector<uint16_t> out(64);
   dequantize4bit(q.packed.data(), q.absmax.data(), 64, QuantType::NF4, 64,
                  DType::F16, out.data());
@@ -106,16 +104,27 @@ TEST(BlockwiseTest, TV1Dequantization) {
     EXPECT_EQ(halfToFloat(out[j]), f16Times4[code]) << j;
   }
   // With absmax 1 the outputs are the f16 / bf16 columns of the NF4 table.
-  const float f16Column[16] = {
-      -1.0f,           -0.6962890625f,   -0.52490234375f, -0.39501953125f,
-      -0.284423828125f, -0.184814453125f, -0.091064453125f, 0.0f,
-      0.07958984375f,  0.160888671875f,  0.24609375f,     0.337890625f,
-      0.440673828125f, 0.5625f,          0.72314453125f,  1.0f};
+  const float f16Column[16] = {-1.0f,
+                               -0.6962890625f,
+                               -0.52490234375f,
+                               -0.39501953125f,
+                               -0.284423828125f,
+                               -0.184814453125f,
+                               -0.091064453125f,
+                               0.0f,
+                               0.07958984375f,
+                               0.160888671875f,
+                               0.24609375f,
+                               0.337890625f,
+                               0.440673828125f,
+                               0.5625f,
+                               0.72314453125f,
+                               1.0f};
   const float bf16Column[16] = {
-      -1.0f,         -0.6953125f,    -0.5234375f,    -0.39453125f,
-      -0.28515625f,  -0.1845703125f, -0.0908203125f, 0.0f,
+      -1.0f,          -0.6953125f,    -0.5234375f,    -0.39453125f,
+      -0.28515625f,   -0.1845703125f, -0.0908203125f, 0.0f,
       0.07958984375f, 0.1611328125f,  0.24609375f,    0.337890625f,
-      0.44140625f,   0.5625f,        0.72265625f,    1.0f};
+      0.44140625f,    0.5625f,        0.72265625f,    1.0f};
   std::vector<uint8_t> packed(8);
   for (int c = 0; c < 16; ++c)
     packed[c / 2] |= static_cast<uint8_t>(c % 2 ? c : c << 4);
@@ -144,11 +153,10 @@ TEST(BlockwiseTest, TV2FP4Ramp) {
     EXPECT_EQ(q.packed, hexBytes(expected));
     EXPECT_EQ(q.absmax[0], 1.0f);
   }
-  const int ranges[][3] = {{0, 5, 11},   {6, 13, 10},  {14, 18, 13},
-                           {19, 22, 12}, {23, 25, 15}, {26, 29, 14},
-                           {30, 31, 9},  {32, 32, 0},  {33, 34, 1},
-                           {35, 38, 6},  {39, 41, 7},  {42, 45, 4},
-                           {46, 50, 5},  {51, 58, 2},  {59, 63, 3}};
+  const int ranges[][3] = {
+      {0, 5, 11},   {6, 13, 10}, {14, 18, 13}, {19, 22, 12}, {23, 25, 15},
+      {26, 29, 14}, {30, 31, 9}, {32, 32, 0},  {33, 34, 1},  {35, 38, 6},
+      {39, 41, 7},  {42, 45, 4}, {46, 50, 5},  {51, 58, 2},  {59, 63, 3}};
   for (const auto &range : ranges)
     for (int j = range[0]; j <= range[1]; ++j)
       EXPECT_EQ(quantizeFP4((j - 32) / 32.0f), range[2]) << j;
@@ -191,8 +199,8 @@ TEST(BlockwiseTest, TV5DynamicBlockwise) {
   const float head[7] = {-1.0f, -0.5f, 0.0f, 0.001f, 0.5f, 0.75f, 1.0f};
   std::copy(head, head + 7, input.begin());
   const uint8_t expectedCodes[7] = {0, 35, 127, 142, 219, 237, 255};
-  const float expectedValues[7] = {-0.99296874f, -0.50078124f, 0.0f,
-                                   0.0009437501f, 0.50078124f, 0.75390625f,
+  const float expectedValues[7] = {-0.99296874f,  -0.50078124f, 0.0f,
+                                   0.0009437501f, 0.50078124f,  0.75390625f,
                                    1.0f};
   for (DType dt : kFloatTypes) {
     std::vector<uint8_t> bytes = encode(input, dt);
@@ -227,8 +235,7 @@ TEST(BlockwiseTest, TV6DoubleQuantization) {
   float out[4];
   reconstructAbsmax(nested.codes.data(), nested.nestedAbsmax.data(),
                     nested.offset, 4, out);
-  const uint32_t expected[4] = {0x4000e666, 0x403fe666, 0x40a00ccd,
-                                0x40c00000};
+  const uint32_t expected[4] = {0x4000e666, 0x403fe666, 0x40a00ccd, 0x40c00000};
   for (int i = 0; i < 4; ++i)
     EXPECT_EQ(floatBits(out[i]), expected[i]) << i;
 }
@@ -363,7 +370,8 @@ TEST(BlockwiseTest, NaNAndInfinity) {
   const float nan = std::nanf("");
   // A NaN is ignored by the absmax and gets code 0.
   std::vector<float> a = {0.5f, nan, -1.0f, 0.25f};
-  Quantized q = run4bit(encode(a, DType::F32), DType::F32, 4, QuantType::NF4, 64);
+  Quantized q =
+      run4bit(encode(a, DType::F32), DType::F32, 4, QuantType::NF4, 64);
   EXPECT_EQ(q.absmax[0], 1.0f);
   EXPECT_EQ(q.packed, hexBytes("c0 0a"));
   // An infinity makes absmax inf: finite values -> +-0 (code 7), inf -> NaN
@@ -406,6 +414,19 @@ TEST(BlockwiseTest, EmptyInputWritesNothing) {
   EXPECT_EQ(packedSize(0), 0u);
 }
 
+TEST(BlockwiseDeathTest, InvalidBlocksizeIsFatal) {
+  std::vector<uint16_t> input(8192, 0x3c00);
+  std::vector<uint8_t> packed(4096);
+  std::vector<float> absmax(1);
+  EXPECT_DEATH(quantize4bit(input.data(), DType::F16, input.size(),
+                            QuantType::NF4, 8192, packed.data(),
+                            absmax.data()),
+               "quantize4bit: invalid blocksize");
+  EXPECT_DEATH(quantizeBlockwise(input.data(), DType::F16, 64, 32,
+                                 packed.data(), absmax.data()),
+               "quantizeBlockwise: invalid blocksize");
+}
+
 TEST(BlockwiseTest, BlocksizeValidity) {
   for (int64_t bs : {32, 64, 128, 256, 512, 1024, 2048, 4096})
     EXPECT_TRUE(isValid4bitBlocksize(bs)) << bs;
@@ -427,8 +448,8 @@ TEST(BlockwiseTest, TableValuesTimesAbsmaxKeepTheirCode) {
         // -0.0 (FP4 code 8) times absmax is -0.0, which encodes as +0 (code
         // 0) because -0.0 < 0 is false; every other value keeps its code.
         uint8_t expected = qt == QuantType::FP4 && c == 8 ? 0 : c;
-        EXPECT_EQ(got, expected) << quantTypeName(qt).str() << " " << absmax
-                                 << " " << c;
+        EXPECT_EQ(got, expected)
+            << quantTypeName(qt).str() << " " << absmax << " " << c;
       }
 }
 
@@ -495,22 +516,45 @@ TEST(BlockwiseTest, DynamicMapEntriesMidpointsAndRandomValues) {
   EXPECT_EQ(quantizeDynamic(std::nanf("")), 0);
 }
 
+TEST(BlockwiseTest, BlockwiseQuantizationOfEntriesAndMidpoints) {
+  // Through the block kernel (vectorized where the CPU allows) rather than
+  // quantizeDynamic: every entry, every midpoint and their neighbours, in a
+  // block whose absmax is 1.
+  std::vector<float> values = {1.0f};
+  for (int k = 0; k < 256; ++k)
+    values.push_back(kDynamicMap[k]);
+  for (int k = 0; k < 255; ++k) {
+    float mid = (kDynamicMap[k] + kDynamicMap[k + 1]) * 0.5f;
+    values.push_back(mid);
+    values.push_back(std::nextafter(mid, -1.0f));
+    values.push_back(std::nextafter(mid, 1.0f));
+  }
+  values.push_back(std::nanf(""));
+  std::vector<uint8_t> codes(values.size());
+  std::vector<float> absmax(numBlocks(values.size(), 4096));
+  quantizeBlockwise(values.data(), DType::F32, values.size(), 4096,
+                    codes.data(), absmax.data());
+  ASSERT_EQ(absmax[0], 1.0f);
+  for (size_t i = 0; i < values.size(); ++i)
+    ASSERT_EQ(codes[i], bruteForceDynamic(values[i])) << i;
+}
+
 TEST(BlockwiseTest, RoundTripErrorIsAtMostHalfTheGap) {
   std::mt19937 rng(3);
   for (QuantType qt : {QuantType::NF4, QuantType::FP4}) {
     std::vector<float> sorted(codeTable(qt), codeTable(qt) + 16);
     std::sort(sorted.begin(), sorted.end());
     std::vector<float> values = randomValues(64 * 200, rng, DType::F32);
-    Quantized q = run4bit(encode(values, DType::F32), DType::F32,
-                          values.size(), qt, 64);
+    Quantized q =
+        run4bit(encode(values, DType::F32), DType::F32, values.size(), qt, 64);
     std::vector<float> out(values.size());
     dequantize4bit(q.packed.data(), q.absmax.data(), values.size(), qt, 64,
                    DType::F32, out.data());
     for (size_t e = 0; e < values.size(); ++e) {
       float absmax = q.absmax[e / 64];
       double x = values[e] / absmax;
-      size_t k = std::upper_bound(sorted.begin(), sorted.end(), x) -
-                 sorted.begin();
+      size_t k =
+          std::upper_bound(sorted.begin(), sorted.end(), x) - sorted.begin();
       k = std::clamp<size_t>(k, 1, 15);
       double halfGap = (sorted[k] - sorted[k - 1]) / 2.0 * absmax;
       ASSERT_LE(std::fabs(out[e] - values[e]), halfGap * (1 + 1e-5) + 1e-12)

@@ -19,17 +19,18 @@ namespace {
 TEST(BnbStateDictTest, TV9QuantStateBlob) {
   std::string json =
       quantStateJson(QuantType::NF4, 64, DType::F16, {4096, 4096}, 4.0f);
-  EXPECT_EQ(json, "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": "
-                  "\"float16\", \"shape\": [4096, 4096], \"nested_blocksize\": "
-                  "256, \"nested_dtype\": \"float32\", \"nested_offset\": 4.0}");
+  EXPECT_EQ(json,
+            "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": "
+            "\"float16\", \"shape\": [4096, 4096], \"nested_blocksize\": "
+            "256, \"nested_dtype\": \"float32\", \"nested_offset\": 4.0}");
   EXPECT_EQ(json.size(), 155u);
   const uint8_t head[] = {0x7b, 0x22, 0x71, 0x75, 0x61, 0x6e, 0x74, 0x5f,
                           0x74, 0x79, 0x70, 0x65, 0x22, 0x3a, 0x20, 0x22,
                           0x6e, 0x66, 0x34, 0x22, 0x2c, 0x20, 0x22, 0x62};
   for (size_t i = 0; i < sizeof(head); ++i)
     EXPECT_EQ(static_cast<uint8_t>(json[i]), head[i]) << i;
-  std::string plain =
-      quantStateJson(QuantType::NF4, 64, DType::F16, {4096, 4096}, std::nullopt);
+  std::string plain = quantStateJson(QuantType::NF4, 64, DType::F16,
+                                     {4096, 4096}, std::nullopt);
   EXPECT_EQ(plain, "{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": "
                    "\"float16\", \"shape\": [4096, 4096]}");
   EXPECT_EQ(plain.size(), 81u);
@@ -219,9 +220,8 @@ TEST(BnbStateDictTest, Linear4bitRoundTripsThroughSafetensors) {
       EXPECT_EQ(loaded->nested.has_value(), nestedQuant);
       if (nestedQuant) {
         std::vector<float> rebuilt(q.absmax.size());
-        reconstructAbsmax(q.nested->codes.data(),
-                          q.nested->nestedAbsmax.data(), q.nested->offset,
-                          rebuilt.size(), rebuilt.data());
+        reconstructAbsmax(q.nested->codes.data(), q.nested->nestedAbsmax.data(),
+                          q.nested->offset, rebuilt.size(), rebuilt.data());
         EXPECT_EQ(loaded->absmax, rebuilt);
         EXPECT_EQ(loaded->state.nestedOffset, q.nested->offset);
       } else {
@@ -249,30 +249,35 @@ TEST(BnbStateDictTest, Linear4bitLoadErrors) {
   std::vector<StateTensor> t = good;
   t.erase(t.begin() + 3); // nested_absmax
   EXPECT_EQ(loadError(t),
-            "'" + path + "': tensor 'weight.quant_state.bitsandbytes__nf4' "
-                         "has a nested_offset but 'weight.nested_absmax' is "
-                         "missing");
+            "'" + path +
+                "': tensor 'weight.quant_state.bitsandbytes__nf4' "
+                "has a nested_offset but 'weight.nested_absmax' is "
+                "missing");
   t = good;
   t[2].bytes[0] ^= 1; // quant_map entry 0
-  EXPECT_EQ(loadError(t), "'" + path + "': tensor 'weight.quant_map' is not "
-                                       "the known table: entry 0 is "
-                                       "-1.0000001192092896, expected -1.0");
+  EXPECT_EQ(loadError(t), "'" + path +
+                              "': tensor 'weight.quant_map' is not "
+                              "the known table: entry 0 is "
+                              "-1.0000001192092896, expected -1.0");
   t = good;
   t[1].shape = {32};
   t[1].bytes.resize(32);
-  EXPECT_EQ(loadError(t), "'" + path + "': tensor 'weight.absmax' is U8 "
-                                       "[32], expected U8 [64]");
+  EXPECT_EQ(loadError(t), "'" + path +
+                              "': tensor 'weight.absmax' is U8 "
+                              "[32], expected U8 [64]");
   t = good;
   t.pop_back();
-  EXPECT_EQ(loadError(t), "'" + path + "': tensor "
-                                       "'weight.quant_state.bitsandbytes__nf4' "
-                                       "(or __fp4) is missing");
+  EXPECT_EQ(loadError(t), "'" + path +
+                              "': tensor "
+                              "'weight.quant_state.bitsandbytes__nf4' "
+                              "(or __fp4) is missing");
   t = good;
   t.push_back(t.back());
   t.back().key = "weight.quant_state.bitsandbytes__fp4";
-  EXPECT_EQ(loadError(t), "'" + path + "': both "
-                                       "'weight.quant_state.bitsandbytes__nf4' "
-                                       "and '__fp4' are present");
+  EXPECT_EQ(loadError(t), "'" + path +
+                              "': both "
+                              "'weight.quant_state.bitsandbytes__nf4' "
+                              "and '__fp4' are present");
   t = good;
   t[4].bytes[1020] ^= 1; // nested_quant_map entry 255
   EXPECT_NE(loadError(t).find("'weight.nested_quant_map' is not the known "
@@ -312,8 +317,9 @@ TEST(BnbStateDictTest, Linear8bitRoundTripAndWeightFormat) {
   loaded = loadLinear8bit(*file, "fc.");
   ASSERT_FALSE(static_cast<bool>(loaded));
   EXPECT_EQ(llvm::toString(loaded.takeError()),
-            "'" + path + "': tensor 'fc.weight_format' is 3 (col_ampere); "
-                         "only 0 (row) is supported");
+            "'" + path +
+                "': tensor 'fc.weight_format' is 3 (col_ampere); "
+                "only 0 (row) is supported");
 }
 
 } // namespace

@@ -107,4 +107,22 @@ TEST(DTypeTest, ConvertElements) {
   EXPECT_EQ(bf[2], floatToBFloat16(65504.0f));
 }
 
+TEST(DTypeTest, CountNonFinite) {
+  std::vector<float> values = {1.0f, -INFINITY, NAN, -2.0f, INFINITY, -NAN,
+                               0.0f, 3.0e38f};
+  std::vector<uint8_t> buffer(1 + values.size() * 8);
+  for (DType dt : {DType::F16, DType::BF16, DType::F32, DType::F64}) {
+    for (size_t i = 0; i < values.size(); ++i)
+      storeFromFloat(buffer.data() + 1, dt, i, values[i]);
+    NonFiniteCounts counts =
+        countNonFinite(buffer.data() + 1, dt, values.size());
+    EXPECT_EQ(counts.nans, 2u) << dtypeSafetensorsName(dt).str();
+    // 3e38 overflows fp16 to infinity.
+    EXPECT_EQ(counts.infinities, dt == DType::F16 ? 3u : 2u)
+        << dtypeSafetensorsName(dt).str();
+  }
+  int8_t ints[3] = {-1, 0, 1};
+  EXPECT_EQ(countNonFinite(ints, DType::I8, 3).nans, 0u);
+}
+
 } // namespace

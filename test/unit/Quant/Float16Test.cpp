@@ -66,12 +66,13 @@ std::vector<float> boundaryInputs(bool bfloat) {
   // neighbours: every rounding decision of the format.
   for (uint32_t h = 0; h < (bfloat ? 0x7f80u : 0x7c00u); ++h) {
     double lo = bfloat ? bfloat16ToFloat(h) : halfToFloat(h);
-    double hi = bfloat ? (h + 1 == 0x7f80u ? std::ldexp(1.0, 128)
-                                           : double(bfloat16ToFloat(h + 1)))
-                       : (h + 1 == 0x7c00u ? 65536.0 : double(halfToFloat(h + 1)));
+    double hi = bfloat
+                    ? (h + 1 == 0x7f80u ? std::ldexp(1.0, 128)
+                                        : double(bfloat16ToFloat(h + 1)))
+                    : (h + 1 == 0x7c00u ? 65536.0 : double(halfToFloat(h + 1)));
     float mid = static_cast<float>((lo + hi) / 2);
-    for (float v : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY),
-                    static_cast<float>(lo)}) {
+    for (float v : {mid, std::nextafter(mid, 0.0f),
+                    std::nextafter(mid, INFINITY), static_cast<float>(lo)}) {
       inputs.push_back(v);
       inputs.push_back(-v);
     }
@@ -92,8 +93,8 @@ TEST(Float16Test, HalfToFloatMatchesDefinitionExhaustively) {
     if (std::isnan(expected)) {
       ASSERT_TRUE(std::isnan(f)) << h;
       // The payload moves to the top of the float mantissa unchanged.
-      ASSERT_EQ(floatBits(f), ((h & 0x8000u) << 16) | 0x7f800000u |
-                                  ((h & 0x3ffu) << 13))
+      ASSERT_EQ(floatBits(f),
+                ((h & 0x8000u) << 16) | 0x7f800000u | ((h & 0x3ffu) << 13))
           << h;
     } else {
       ASSERT_EQ(static_cast<double>(f), expected) << h;
@@ -179,7 +180,8 @@ TEST(Float16Test, ArrayConversionsHandleUnalignedInput) {
   std::vector<float> out(65536);
   halfToFloatArray(bytes.data() + 1, out.data(), out.size());
   for (uint32_t h = 0; h < 65536; ++h)
-    ASSERT_EQ(floatBits(out[h]), floatBits(halfToFloat(static_cast<uint16_t>(h))));
+    ASSERT_EQ(floatBits(out[h]),
+              floatBits(halfToFloat(static_cast<uint16_t>(h))));
   bfloat16ToFloatArray(bytes.data() + 1, out.data(), out.size());
   for (uint32_t h = 0; h < 65536; ++h)
     ASSERT_EQ(floatBits(out[h]), h << 16);

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "bnb/Quant/Float16.h"
 #include "bnb/Quant/Int8.h"
+#include "bnb/Quant/Float16.h"
 
 #include "llvm/Support/ThreadPool.h"
 
@@ -155,8 +155,8 @@ TEST(Int8Test, RoundToInt8) {
   EXPECT_EQ(roundToInt8(-15.875f), -16);
   EXPECT_EQ(roundToInt8(NAN), 0);
   EXPECT_EQ(roundToInt8(200.0f), -56);
-  EXPECT_EQ(roundToInt8(1e10f), -1);  // INT32_MAX, low byte 0xff
-  EXPECT_EQ(roundToInt8(-1e10f), 0);  // INT32_MIN, low byte 0x00
+  EXPECT_EQ(roundToInt8(1e10f), -1); // INT32_MAX, low byte 0xff
+  EXPECT_EQ(roundToInt8(-1e10f), 0); // INT32_MIN, low byte 0x00
   EXPECT_EQ(roundToInt8(INFINITY), -1);
 }
 
@@ -189,8 +189,7 @@ TEST(Int8Test, GenericOverloadCastsToHalfFirst) {
   std::vector<uint16_t> bf;
   for (float v : values)
     bf.push_back(floatToBFloat16(v));
-  quantizeRowwise(bf.data(), DType::BF16, 2, 3, 0.0f, got.data(),
-                  stats.data());
+  quantizeRowwise(bf.data(), DType::BF16, 2, 3, 0.0f, got.data(), stats.data());
   std::vector<uint16_t> bfThenHalf;
   for (uint16_t v : bf)
     bfThenHalf.push_back(floatToHalf(bfloat16ToFloat(v)));

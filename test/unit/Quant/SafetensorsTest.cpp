@@ -112,9 +112,9 @@ TEST(SafetensorsTest, WriterMatchesReferenceSerialization) {
       102, 102, 115, 101, 116, 115, 34,  58,  91,  48,  44,  50,  52,  93,
       125, 125, 0,   0,   0,   0,   0,   0,   128, 63,  0,   0,   0,   64,
       0,   0,   64,  64,  0,   0,   128, 64,  0,   0,   160, 64};
-  EXPECT_EQ(readFile(path),
-            std::string(reinterpret_cast<const char *>(expected),
-                        sizeof(expected)));
+  EXPECT_EQ(
+      readFile(path),
+      std::string(reinterpret_cast<const char *>(expected), sizeof(expected)));
 
   // The same with a 5-character name: the header is padded with spaces.
   path = writeFile(dir, "b.safetensors", {{"attn0", DType::F32, {1, 1, 2, 3}}},
@@ -148,16 +148,17 @@ TEST(SafetensorsTest, WriterOrdersByAlignmentThenName) {
   std::string path = writeFile(dir, "order.safetensors", decls, data,
                                {{"z", "last"}, {"format", "pt"}});
   std::string bytes = readFile(path);
-  EXPECT_EQ(bytes.substr(8, bytes.find("}}") + 2 - 8),
-            "{\"__metadata__\":{\"format\":\"pt\",\"z\":\"last\"},"
-            "\"c\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
-            "\"q\\\"\\n\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,16]}"
-            ",\"d\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[16,20]},"
-            "\"e\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[20,22]},"
-            "\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[22,26]},"
-            "\"a8\":{\"dtype\":\"I8\",\"shape\":[0,4],\"data_offsets\":[26,26]},"
-            "\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[26,29]},"
-            "\"z\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[29,30]}}");
+  EXPECT_EQ(
+      bytes.substr(8, bytes.find("}}") + 2 - 8),
+      "{\"__metadata__\":{\"format\":\"pt\",\"z\":\"last\"},"
+      "\"c\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
+      "\"q\\\"\\n\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,16]}"
+      ",\"d\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[16,20]},"
+      "\"e\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[20,22]},"
+      "\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[22,26]},"
+      "\"a8\":{\"dtype\":\"I8\",\"shape\":[0,4],\"data_offsets\":[26,26]},"
+      "\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[26,29]},"
+      "\"z\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[29,30]}}");
   EXPECT_EQ(bytes.size() % 8, 30u % 8);
   EXPECT_EQ(bytes.substr(bytes.size() - 30),
             std::string(8, 'l') + std::string(8, 'd') + std::string(4, 'f') +
@@ -219,9 +220,10 @@ TEST(SafetensorsTest, ReaderRejectsMalformedHeaders) {
                              "2 bytes after the length field");
   EXPECT_EQ(parseError(image("{\"\xff\":1}")),
             "'t.safetensors': header is not valid UTF-8 (byte 2)");
-  EXPECT_EQ(parseError(image("{\"w\":")).rfind("'t.safetensors': header is "
-                                               "not valid JSON",
-                                               0),
+  EXPECT_EQ(parseError(image("{\"w\":"))
+                .rfind("'t.safetensors': header is "
+                       "not valid JSON",
+                       0),
             0u);
   EXPECT_EQ(parseError(image("[]      ")),
             "'t.safetensors': header is not a JSON object");
@@ -229,15 +231,16 @@ TEST(SafetensorsTest, ReaderRejectsMalformedHeaders) {
             "'t.safetensors': header has the key 'w' twice");
   EXPECT_EQ(parseError(image("{\"w\":[]}")),
             "'t.safetensors': tensor 'w' is not a JSON object");
-  EXPECT_EQ(parseError(image("{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}",
-                             data8)),
+  EXPECT_EQ(parseError(
+                image("{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data8)),
             "'t.safetensors': tensor 'w' has no 'dtype'");
   EXPECT_EQ(parseError(image("{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}"
                              "}",
                              data8)),
             "'t.safetensors': tensor 'w' has no 'shape'");
-  EXPECT_EQ(parseError(image("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", data8)),
-            "'t.safetensors': tensor 'w' has no 'data_offsets'");
+  EXPECT_EQ(
+      parseError(image("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", data8)),
+      "'t.safetensors': tensor 'w' has no 'data_offsets'");
   EXPECT_EQ(parseError(image("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[8],"
                              "\"data_offsets\":[0,8]}}",
                              data8)),
@@ -329,9 +332,7 @@ TEST(SafetensorsTest, WriterIsAtomic) {
   EXPECT_TRUE(dir.entries().empty());
 
   // An existing file is untouched by a failed write.
-  {
-    std::ofstream(path) << "old";
-  }
+  { std::ofstream(path) << "old"; }
   {
     auto writer = SafetensorsWriter::create(path, decls);
     ASSERT_TRUE(static_cast<bool>(writer));
@@ -396,11 +397,12 @@ TEST(SafetensorsTest, WriterRejectsBadDeclarations) {
   auto writer = SafetensorsWriter::create("/nonexistent/dir/x.safetensors",
                                           {{"a", DType::U8, {1}}});
   ASSERT_FALSE(static_cast<bool>(writer));
-  EXPECT_EQ(llvm::toString(writer.takeError()).rfind(
-                "'/nonexistent/dir/x.safetensors': cannot create a temporary "
-                "file beside it: ",
-                0),
-            0u);
+  EXPECT_EQ(
+      llvm::toString(writer.takeError())
+          .rfind("'/nonexistent/dir/x.safetensors': cannot create a temporary "
+                 "file beside it: ",
+                 0),
+      0u);
 }
 
 } // namespace
