@@ -25,7 +25,9 @@ llvm_config.use_default_substitutions()
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%bnb_src_root", config.bnb_src_root))
 config.substitutions.append(("%bnb_lib_dir", config.bnb_lib_dir))
-config.substitutions.append(("%python", config.python_executable))
+# lit's default substitutions map %python to lit's own interpreter; the tests
+# need the project's (numpy, safetensors), so ours goes first.
+config.substitutions.insert(0, ("%python", '"%s"' % config.python_executable))
 config.substitutions.append(
     ("%mlir_c_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
@@ -40,6 +42,8 @@ tools = ["bnb-opt", "mlir-runner", "mlir-opt", "mlir-translate", "split-file", "
          ToolSubst("bnb-run", unresolved="ignore")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.bnb_tools_dir, append_path=True)
+# `not` and `count` at the start of a RUN line are looked up in PATH.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # ptxas assembles generated PTX in compile-only tests when the toolkit exists.
 if config.ptxas and os.path.exists(config.ptxas):
