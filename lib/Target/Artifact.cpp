@@ -167,6 +167,8 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     report.json = true;
     report.outputPath = reportFile;
     pm.addPass(mlir::bnb::createBnbMemoryReport(report));
+    if (o.printMemoryReport)
+      pm.addPass(mlir::bnb::createBnbMemoryReport());
     if (llvm::Error e = runPasses(pm, module, "quantization"))
       return e;
   }

@@ -56,6 +56,9 @@ static cl::opt<bool> force("force",
 static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
                                   cl::desc("Host code optimization level"));
 static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"));
+static cl::opt<bool>
+    memoryReport("memory-report",
+                 cl::desc("Print the weight memory per layer and in total"));
 
 namespace {
 int fail(const llvm::Twine &message) {
@@ -176,6 +179,7 @@ int main(int argc, char **argv) {
   options.force = force;
   options.optLevel = optLevel;
   options.config = configJson((*configText)->getBuffer());
+  options.printMemoryReport = memoryReport;
   if (!quiet)
     options.progress = [](llvm::StringRef line) {
       llvm::errs() << "bnb-compile: " << line << "\n";
