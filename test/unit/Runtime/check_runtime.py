@@ -7,6 +7,7 @@
   cpu-model  a CPU model compiled by MLIR runs against the runtime alone
   gpu-model  a GPU model compiled by MLIR links against the runtime alone and,
              without a usable GPU, fails cleanly at its first driver use
+  exit-report  outstanding allocations are reported when the process exits
 
 Each prints what it found and exits non-zero with an `error:` line on failure.
 """
@@ -198,10 +199,33 @@ def check_gpu_model(args):
         run_model([exe, "--expect-no-cuda"], env=env)
 
 
+def check_exit_report(args):
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "leak")
+        libdir = os.path.dirname(os.path.abspath(args.lib))
+        run([args.cc, "-I", args.include, os.path.join(INPUTS, "leak_main.c"),
+             "-L", libdir, "-lbnb_runtime", f"-Wl,-rpath,{libdir}", "-o", exe])
+        env = dict(os.environ)
+        env.pop("BNB_RT_NO_LEAK_REPORT", None)
+        proc = subprocess.run([exe], capture_output=True, text=True, env=env)
+        want = ("bnb runtime: 1 outstanding allocation(s), 4096 bytes\n"
+                "  host kv-cache: 1 block(s), 4096 bytes\n")
+        if proc.returncode != 0 or proc.stderr != want:
+            fail(f"exit report: status {proc.returncode}, stderr:\n"
+                 f"{proc.stderr}expected:\n{want}")
+        print(proc.stderr, end="")
+        env["BNB_RT_NO_LEAK_REPORT"] = "1"
+        proc = subprocess.run([exe], capture_output=True, text=True, env=env)
+        if proc.returncode != 0 or proc.stderr:
+            fail(f"BNB_RT_NO_LEAK_REPORT=1 still printed:\n{proc.stderr}")
+        print("BNB_RT_NO_LEAK_REPORT=1 silences it")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("check",
-                        choices=["library", "abi", "cpu-model", "gpu-model"])
+                        choices=["library", "abi", "cpu-model", "gpu-model",
+                                 "exit-report"])
     parser.add_argument("--lib", required=True, help="libbnb_runtime.so")
     parser.add_argument("--include", help="runtime/include")
     parser.add_argument("--mlir-opt")
@@ -212,7 +236,8 @@ def main():
     parser.add_argument("--libmlir", help="libMLIR.so of the MLIR install")
     args = parser.parse_args()
     {"library": check_library, "abi": check_abi, "cpu-model": check_cpu_model,
-     "gpu-model": check_gpu_model}[args.check](args)
+     "gpu-model": check_gpu_model,
+     "exit-report": check_exit_report}[args.check](args)
 
 
 if __name__ == "__main__":
