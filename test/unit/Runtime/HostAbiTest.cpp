@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -70,6 +71,34 @@ TEST_F(HostAbiTest, FreeingUntrackedMemoryLeavesTheCountersAlone) {
   EXPECT_EQ(hostCurrent(BNBRT_CATEGORY_TOTAL), 64u);
   EXPECT_EQ(bnbrt_outstanding_allocations(), 1u);
   _mlir_memref_to_llvm_free(tracked);
+}
+
+TEST_F(HostAbiTest, ConcurrentAllocationsKeepTheCountersConsistent) {
+  const int threads = 4, rounds = 2000;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([t] {
+      std::vector<void *> live;
+      for (int i = 0; i < rounds; ++i) {
+        live.push_back(_mlir_memref_to_llvm_alloc(size_t(8 + t)));
+        if (i % 3 == 2) {
+          _mlir_memref_to_llvm_free(live.back());
+          live.pop_back();
+        }
+      }
+      for (void *p : live)
+        _mlir_memref_to_llvm_free(p);
+    });
+  for (std::thread &t : pool)
+    t.join();
+  bnbrt_memory_stats s;
+  ASSERT_EQ(bnbrt_get_memory_stats(BNBRT_POOL_HOST, BNBRT_CATEGORY_TOTAL, &s),
+            0);
+  EXPECT_EQ(s.total_allocations, uint64_t(threads * rounds));
+  EXPECT_EQ(s.total_frees, uint64_t(threads * rounds));
+  EXPECT_EQ(s.current_bytes, 0u);
+  EXPECT_EQ(s.current_blocks, 0u);
+  EXPECT_EQ(bnbrt_outstanding_allocations(), 0u);
 }
 
 /// A ranked descriptor of up to rank 4, as MLIR lays it out for that rank
