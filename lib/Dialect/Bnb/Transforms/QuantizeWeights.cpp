@@ -162,6 +162,12 @@ public:
                      });
     if (needsFile && failed(openInput()))
       return failure();
+    // Every quantized weight must be in the file as the IR declares it.
+    for (LayerPlan &plan : plans)
+      if (plan.isExternal() &&
+          failed(checkFileTensor(plan.weight.global,
+                                 input->lookup(plan.weight.key))))
+        return failure();
 
     // The nested offset of a double-quantized layer goes into its state
     // blob, whose size the file header needs before any data is written.
