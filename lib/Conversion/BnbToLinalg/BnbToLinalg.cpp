@@ -3,6 +3,9 @@
 #include "BnbToLinalgPatterns.h"
 
 #include "bnb/Conversion/Passes.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/IR/BnbOps.h"
 #include "bnb/Dialect/Bnb/Transforms/TensorBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -11,6 +11,7 @@
 #include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
 #include "bnb/Dialect/Bnb/Transforms/LinearMatcher.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/IR/BnbOps.h"
 
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/DenseSet.h"

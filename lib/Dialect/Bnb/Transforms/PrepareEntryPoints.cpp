@@ -1,6 +1,8 @@
 //===- PrepareEntryPoints.cpp - bnb-prepare-entry-points -------------------===//
 
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 

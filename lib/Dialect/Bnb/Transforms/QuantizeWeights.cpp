@@ -14,6 +14,9 @@
 #include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
 #include "bnb/Dialect/Bnb/Transforms/DTypeMapping.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/IR/BnbOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "bnb/Quant/BnbStateDict.h"
 

@@ -9,6 +9,8 @@
 #include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
 #include "bnb/Dialect/Bnb/Transforms/LinearMatcher.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/IR/BnbOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "bnb/Dialect/Bnb/Transforms/SkipModules.h"
 
 #include "mlir/IR/Builders.h"

@@ -1,22 +1,15 @@
 //===- Passes.h - bnb transformation passes -----------------------*- C++ -*-===//
 //
 // Declares the bnb passes (generated from Passes.td) and the pattern
-// populators they are built from.
+// populators they are built from. Dialect headers a pass depends on are
+// included by the file that defines the pass, which keeps this header cheap.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef BNB_DIALECT_BNB_TRANSFORMS_PASSES_H
 #define BNB_DIALECT_BNB_TRANSFORMS_PASSES_H
 
-#include "bnb/Dialect/Bnb/IR/BnbOps.h"
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
