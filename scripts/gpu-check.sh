@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The one command for a GPU machine.
+#
+#   scripts/gpu-check.sh prepare [DIR]   on the build machine (LLVM/MLIR present):
+#       builds, writes the check cases (scripts/gpu_check/cases.py), compiles
+#       each for cuda:sm_90 and for the CPU, runs the CPU build to get the
+#       expected outputs, and gathers everything the GPU machine needs in DIR
+#       (default gpu-check/): artifacts, inputs, expected outputs, bnb-run,
+#       libbnb_runtime.so, the GPU benchmark and its kernels.
+#   scripts/gpu-check.sh run [DIR]       on the GPU machine (no LLVM needed):
+#       runs every case with bnb-run --device cuda and compares it with the CPU
+#       build, reruns each under compute-sanitizer memcheck, runs the GPU
+#       benchmark, and prints one summary. Exits non-zero if anything failed.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mode="${1:-}"
+dir="${2:-$root/gpu-check}"
+chip="${BNB_GPU_CHIP:-sm_90}"
+
+case "$mode" in
+prepare)
+  set -e
+  build="${BNB_BUILD_DIR:-$root/build}"
+  venv="${BNB_VENV:-$root/.venv}"
+  bash "$root/scripts/bootstrap.sh"
+  bash "$root/scripts/build.sh"
+  rm -rf "$dir" && mkdir -p "$dir/cases" "$dir/bin" "$dir/lib"
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  "$venv/bin/python" "$root/scripts/gpu_check/cases.py" "$work"
+  for case_dir in "$work"/*/; do
+    name="$(basename "$case_dir")"
+    out="$dir/cases/$name"
+    mkdir -p "$out"
+    echo "prepare: $name" >&2
+    "$build/bin/bnb-compile" "$case_dir/model.mlir" --config "$case_dir/config.json" \
+      --target "cuda:$chip" -o "$out/gpu.bnb" --quiet
+    "$build/bin/bnb-compile" "$case_dir/model.mlir" --config "$case_dir/config.json" \
+      --target cpu -o "$work/$name-cpu.bnb" --quiet
+    "$build/bin/bnb-run" "$work/$name-cpu.bnb" --input "$case_dir/inputs.safetensors" \
+      --output "$out/expected.safetensors"
+    cp "$case_dir/inputs.safetensors" "$case_dir/case.json" "$out/"
+  done
+  cp "$build/bin/bnb-run" "$dir/bin/"
+  cp "$build/lib/libbnb_runtime.so" "$dir/lib/"
+  cp "$root/scripts/gpu_check/compare.py" "$root/scripts/gpu-check.sh" "$dir/"
+  if [ -x "$build/bin/bnb-gpu-bench" ]; then
+    cp "$build/bin/bnb-gpu-bench" "$dir/bin/"
+    [ -d "$build/bench/gpu/kernels" ] && cp -r "$build/bench/gpu/kernels" "$dir/bench-kernels"
+    [ -f "$root/bench/gpu/cublas_baseline.py" ] && cp "$root/bench/gpu/cublas_baseline.py" "$dir/"
+  fi
+  du -sh "$dir" >&2
+  echo "prepared $dir; on the GPU machine run: bash $(basename "$dir")/gpu-check.sh run $(basename "$dir")" >&2
+  ;;
+run)
+  here="$(cd "$dir" && pwd)"
+  export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  py="$(command -v python3)"
+  summary=()
+  failed=0
+  record() { summary+=("$1"); case "$1" in FAIL*) failed=$((failed + 1)) ;; esac; }
+  if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "error: no GPU: nvidia-smi does not list a device" >&2
+    exit 1
+  fi
+  nvidia-smi -L
+  sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
+  for case_dir in "$here"/cases/*/; do
+    name="$(basename "$case_dir")"
+    log="$case_dir/run.log"
+    if ! "$here/bin/bnb-run" "$case_dir/gpu.bnb" --device cuda --report \
+        --input "$case_dir/inputs.safetensors" --output "$case_dir/actual.safetensors" >"$log" 2>&1; then
+      record "FAIL $name: bnb-run: $(tail -1 "$log")"
+      continue
+    fi
+    verdict="$("$py" "$here/compare.py" "$case_dir/case.json" \
+      "$case_dir/expected.safetensors" "$case_dir/actual.safetensors" 2>&1 | tail -1)"
+    case "$verdict" in ok*) record "PASS $name: $verdict" ;; *) record "FAIL $name: $verdict" ;; esac
+    if [ -n "$sanitizer" ]; then
+      if "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full \
+          "$here/bin/bnb-run" "$case_dir/gpu.bnb" --device cuda \
+          --input "$case_dir/inputs.safetensors" --output "$case_dir/sanitized.safetensors" \
+          >"$case_dir/memcheck.log" 2>&1; then
+        record "PASS $name: compute-sanitizer memcheck clean"
+      else
+        record "FAIL $name: compute-sanitizer memcheck: $(grep -m1 -E 'ERROR|error' "$case_dir/memcheck.log")"
+      fi
+    else
+      record "SKIP $name: compute-sanitizer not found"
+    fi
+  done
+  if [ -x "$here/bin/bnb-gpu-bench" ]; then
+    echo "== GPU benchmark"
+    if "$here/bin/bnb-gpu-bench" | tee "$here/bench.txt"; then
+      record "PASS bnb-gpu-bench (figures in $here/bench.txt)"
+    else
+      record "FAIL bnb-gpu-bench"
+    fi
+  else
+    record "SKIP bnb-gpu-bench: not built"
+  fi
+  echo
+  echo "== summary"
+  printf '%s\n' "${summary[@]}"
+  echo "$(( ${#summary[@]} - failed )) ok or skipped, $failed failed"
+  [ "$failed" -eq 0 ]
+  ;;
+*)
+  echo "usage: scripts/gpu-check.sh prepare|run [DIR]" >&2
+  exit 2
+  ;;
+esac
