@@ -87,7 +87,6 @@ struct Quantize4bitLowering : public OpConversionPattern<Quantize4bitOp> {
     Value bytes = generateTensor(
         rewriter, loc, {numBytes}, rewriter.getI8Type(), ValueRange{},
         [&](OpBuilder &b, Location l, ValueRange idx) {
-          Value bs = indexConstant(b, l, blocksize);
           auto codeAt = [&](Value e) {
             // The element past an odd end is the zero padding of the last
             // block.
@@ -99,8 +98,7 @@ struct Quantize4bitLowering : public OpConversionPattern<Quantize4bitOp> {
                 b, l, tensor::ExtractOp::create(b, l, flat, safe), f32);
             x = arith::SelectOp::create(b, l, inBounds, x,
                                         f32Constant(b, l, 0.0f));
-            Value block = arith::DivUIOp::create(b, l, safe, bs);
-            Value scale = tensor::ExtractOp::create(b, l, absmax, block);
+            Value scale = blockAbsmaxOf(b, l, absmax, safe, blocksize);
             return encode4bit(b, l, normalize(b, l, x, scale), type);
           };
           Value even = arith::MulIOp::create(b, l, idx[0], indexConstant(b, l, 2));
@@ -159,9 +157,7 @@ struct Dequantize4bitLowering : public OpConversionPattern<Dequantize4bitOp> {
               b, l, arith::ShRUIOp::create(b, l, wide, shift),
               arith::ConstantOp::create(b, l, b.getI32IntegerAttr(15)));
           Value value = lookup(b, l, table, code);
-          Value block =
-              arith::DivUIOp::create(b, l, e, indexConstant(b, l, blocksize));
-          Value scale = tensor::ExtractOp::create(b, l, absmax, block);
+          Value scale = blockAbsmaxOf(b, l, absmax, e, blocksize);
           Value w = arith::MulFOp::create(b, l, value, scale);
           (void)f32;
           return castFloatScalar(b, l, w, resultType.getElementType());
@@ -238,9 +234,7 @@ struct QuantizeBlockwiseLowering
         [&](OpBuilder &b, Location l, ValueRange idx) {
           Value x = castFloatScalar(
               b, l, tensor::ExtractOp::create(b, l, flat, idx[0]), f32);
-          Value block =
-              arith::DivUIOp::create(b, l, idx[0], indexConstant(b, l, blocksize));
-          Value scale = tensor::ExtractOp::create(b, l, absmax, block);
+          Value scale = blockAbsmaxOf(b, l, absmax, idx[0], blocksize);
           return encodeDynamic(b, l, normalize(b, l, x, scale), mids);
         });
     auto resultType = op.getResult().getType();
@@ -276,9 +270,7 @@ struct DequantizeBlockwiseLowering
         [&](OpBuilder &b, Location l, ValueRange idx) {
           Value q = tensor::ExtractOp::create(b, l, codes, idx[0]);
           Value code = arith::ExtUIOp::create(b, l, b.getI32Type(), q);
-          Value block =
-              arith::DivUIOp::create(b, l, idx[0], indexConstant(b, l, blocksize));
-          Value scale = tensor::ExtractOp::create(b, l, absmax, block);
+          Value scale = blockAbsmaxOf(b, l, absmax, idx[0], blocksize);
           Value value = arith::MulFOp::create(b, l, lookup(b, l, map, code), scale);
           return castFloatScalar(b, l, value, resultType.getElementType());
         });

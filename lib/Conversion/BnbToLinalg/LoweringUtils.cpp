@@ -134,6 +134,13 @@ Value lowering::blockAbsmax(OpBuilder &b, Location loc, Value flat, int64_t n,
       .getResult(0);
 }
 
+Value lowering::blockAbsmaxOf(OpBuilder &b, Location loc, Value absmax,
+                              Value e, int64_t blocksize) {
+  Value block =
+      arith::DivUIOp::create(b, loc, e, indexConstant(b, loc, blocksize));
+  return tensor::ExtractOp::create(b, loc, absmax, block);
+}
+
 Value lowering::normalize(OpBuilder &b, Location loc, Value x, Value absmax) {
   Value inv =
       arith::DivFOp::create(b, loc, f32Constant(b, loc, 1.0f), absmax);

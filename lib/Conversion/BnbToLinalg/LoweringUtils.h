@@ -40,6 +40,10 @@ Value generateTensor(
 Value blockAbsmax(OpBuilder &b, Location loc, Value flat, int64_t n,
                   int64_t blocksize);
 
+/// absmax[e / blocksize]: the statistic of element `e`'s block.
+Value blockAbsmaxOf(OpBuilder &b, Location loc, Value absmax, Value e,
+                    int64_t blocksize);
+
 /// x · (1/absmax): the normalization of the blockwise kernels (IEEE
 /// reciprocal, then a multiply).
 Value normalize(OpBuilder &b, Location loc, Value x, Value absmax);
