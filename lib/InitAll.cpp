@@ -1,6 +1,8 @@
 //===- InitAll.cpp - register everything bnb tools need -------------------===//
 
 #include "bnb/InitAll.h"
+#include "bnb/Conversion/Passes.h"
+#include "bnb/Pipelines/Pipelines.h"
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/IR/BnbDialect.h"
 
@@ -8,6 +10,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<mlir::bnb::BnbDialect>();
@@ -15,8 +18,17 @@ void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
   // the pipeline, so it accepts every upstream dialect mlir-opt does.
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary translates kernels to LLVM IR in process.
+  mlir::registerAllToLLVMIRTranslations(registry);
+  mlir::bnb::registerGPULaunchMemoryEffects(registry);
 }
 
-void bnb::registerAllPasses() { mlir::registerAllPasses(); }
+void bnb::registerAllPasses() {
+  mlir::registerAllPasses();
+  mlir::bnb::registerConvertBnbToGPU();
+  mlir::bnb::registerBnbGPUMapHostCompute();
+  mlir::bnb::registerBnbGPUDeviceMemory();
+  mlir::bnb::registerBnbNVVMPipeline();
+}
 
 const char *bnb::getVersion() { return BNB_VERSION_STRING; }

@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -32,6 +33,16 @@ namespace bnb {
 /// Adds the patterns that lower the primitive bnb ops to linalg, arith, math
 /// and tensor.
 void populateBnbToLinalgPatterns(RewritePatternSet &patterns);
+
+/// Adds the patterns that lower bnb layers and primitives to host code
+/// launching GPU kernels generated for `chip` (e.g. "sm_90") into the
+/// module's `bnb_kernels` gpu.module.
+void populateBnbToGPUPatterns(RewritePatternSet &patterns, StringRef chip);
+
+/// Declares that gpu.launch_func reads and writes its memref operands (and
+/// nothing else), which buffer deallocation needs to place frees around
+/// kernel launches. bnb::registerAllDialects calls it.
+void registerGPULaunchMemoryEffects(DialectRegistry &registry);
 
 #define GEN_PASS_REGISTRATION
 #include "bnb/Conversion/Passes.h.inc"
