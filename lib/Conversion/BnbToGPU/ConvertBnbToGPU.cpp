@@ -41,6 +41,10 @@ std::string unsupportedReason(Operation *op) {
   if (auto linear = dyn_cast<Linear4bitOp>(op); linear && !linear.isQuantized())
     return "has a float weight; run bnb-quantize-weights before lowering to "
            "the GPU";
+  if (auto linear = dyn_cast<LinearInt8Op>(op);
+      linear && !linear.isQuantized() && linear.getConv1d())
+    return "has a Conv1D float weight; quantize it (bnb-quantize-weights) "
+           "before lowering to the GPU";
   if (auto dq = dyn_cast<Dequantize4bitOp>(op);
       dq && !dq.getResult().getType().hasStaticShape())
     return "needs a static result shape on the GPU";

@@ -183,6 +183,14 @@ Value KernelBuilder::toI32(Value v) {
     return zext(v, getI32Type());
   return trunc(v, getI32Type());
 }
+Value KernelBuilder::toI64(Value v) {
+  Type i64 = getI64Type();
+  if (v.getType() == i64)
+    return v;
+  if (v.getType().isIndex())
+    return arith::IndexCastUIOp::create(*this, i64, v);
+  return zext(v, i64);
+}
 Value KernelBuilder::zext(Value v, Type type) {
   return arith::ExtUIOp::create(*this, type, v);
 }
@@ -294,6 +302,13 @@ void KernelBuilder::storeByte(Value byte, Value memref, Value index) {
   v = vector::BitCastOp::create(*this, VectorType::get({1}, elt), v);
   storeVector(v, memref, index, 1);
 }
+void KernelBuilder::atomicOr(Value value, Value memref, Value index) {
+  memref::AtomicRMWOp::create(*this, arith::AtomicRMWKind::ori, value, memref,
+                              ValueRange{toIndex(index)});
+}
+Value KernelBuilder::popcount(Value v) {
+  return math::CtPopOp::create(*this, v);
+}
 Value KernelBuilder::loadBytes16(Value memref, Value index) {
   Value v = loadVector(memref, index, 16, 16);
   return vector::BitCastOp::create(*this,
@@ -342,6 +357,18 @@ Value KernelBuilder::shuffleIdx(Value v, Value lane) {
   return mgpu::ShuffleOp::create(*this, v, toI32(lane), i32(32),
                                  mgpu::ShuffleMode::IDX)
       .getShuffleResult();
+}
+Value KernelBuilder::shuffleUp(Value v, int32_t offset) {
+  return mgpu::ShuffleOp::create(*this, v, offset, 32, mgpu::ShuffleMode::UP)
+      .getShuffleResult();
+}
+Value KernelBuilder::warpInclusiveScan(Value v) {
+  Value lane = laneId();
+  for (int32_t off = 1; off < 32; off *= 2) {
+    Value up = shuffleUp(v, off);
+    v = select(cmpi(arith::CmpIPredicate::uge, lane, off), add(v, up), v);
+  }
+  return v;
 }
 Value KernelBuilder::warpSum(Value v) {
   for (int32_t off = 16; off >= 1; off /= 2)

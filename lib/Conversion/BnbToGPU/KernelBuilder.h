@@ -83,6 +83,8 @@ public:
   Value andBool(Value a, Value b);
   Value toIndex(Value v);
   Value toI32(Value v);
+  /// Converts index, i32 (zero-extended) or i64 to i64.
+  Value toI64(Value v);
   Value zext(Value v, Type type);
   Value trunc(Value v, Type type);
   Value bitcast(Value v, Type type);
@@ -120,6 +122,10 @@ public:
   Value loadByte(Value memref, Value index);
   /// Stores a signless i8 into a ui8 buffer.
   void storeByte(Value byte, Value memref, Value index);
+  /// Atomically ORs the i32 `value` into `memref[index]`.
+  void atomicOr(Value value, Value memref, Value index);
+  /// Number of set bits of an integer.
+  Value popcount(Value v);
   /// Loads 16 bytes of a ui8 buffer (16-byte aligned) as vector<4xi32>.
   Value loadBytes16(Value memref, Value index);
   /// A constant global table `name` of the enclosing kernel module holding
@@ -132,6 +138,9 @@ public:
   Value shuffleXor(Value v, int32_t offset);
   Value shuffleDown(Value v, int32_t offset);
   Value shuffleIdx(Value v, Value lane);
+  Value shuffleUp(Value v, int32_t offset);
+  /// Inclusive prefix sum of an i32 over the lanes of the warp.
+  Value warpInclusiveScan(Value v);
   /// Sum over the warp by shuffle-down with offsets 16, 8, 4, 2, 1; lane 0
   /// holds the result.
   Value warpSum(Value v);
