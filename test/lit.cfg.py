@@ -34,7 +34,7 @@ config.substitutions.append(
      os.path.join(config.llvm_lib_dir, "libmlir_runner_utils.so")))
 
 tool_dirs = [config.bnb_tools_dir, config.llvm_tools_dir]
-tools = ["bnb-opt", "mlir-runner", "mlir-opt", "mlir-translate",
+tools = ["bnb-opt", "bnb-gpu-sim", "mlir-runner", "mlir-opt", "mlir-translate",
          ToolSubst("bnb-quantize", unresolved="ignore"),
          ToolSubst("bnb-compile", unresolved="ignore"),
          ToolSubst("bnb-run", unresolved="ignore")]
