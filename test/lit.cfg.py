@@ -25,7 +25,9 @@ llvm_config.use_default_substitutions()
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%bnb_src_root", config.bnb_src_root))
 config.substitutions.append(("%bnb_lib_dir", config.bnb_lib_dir))
-config.substitutions.append(("%python", config.python_executable))
+# Ahead of lit's default %python (lit's own interpreter): tests need the
+# project's environment with numpy.
+config.substitutions.insert(0, ("%python", config.python_executable))
 config.substitutions.append(
     ("%mlir_c_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
