@@ -13,7 +13,7 @@ config.name = "BNB"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "unit",
-                   "CMakeLists.txt"]
+                   "CMakeLists.txt", "Utils", "tools"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.bnb_obj_root, "test")
 
@@ -28,6 +28,12 @@ config.substitutions.append(("%bnb_lib_dir", config.bnb_lib_dir))
 # Ahead of lit's default %python (lit's own interpreter): tests need the
 # project's environment with numpy.
 config.substitutions.insert(0, ("%python", config.python_executable))
+# Prints the PTX (or cubin) held by the gpu.binary ops of a module.
+config.substitutions.append(
+    ("%dump_gpu_binary",
+     "%s %s" % (config.python_executable,
+                os.path.join(config.bnb_src_root, "test", "Utils",
+                             "dump-gpu-binary.py"))))
 config.substitutions.append(
     ("%mlir_c_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
@@ -37,6 +43,7 @@ config.substitutions.append(
 
 tool_dirs = [config.bnb_tools_dir, config.llvm_tools_dir]
 tools = ["bnb-opt", "bnb-gpu-sim", "mlir-runner", "mlir-opt", "mlir-translate",
+         "not", "count",
          ToolSubst("bnb-quantize", unresolved="ignore"),
          ToolSubst("bnb-compile", unresolved="ignore"),
          ToolSubst("bnb-run", unresolved="ignore")]

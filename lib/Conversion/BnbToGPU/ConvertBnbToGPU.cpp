@@ -15,6 +15,7 @@
 
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::bnb {
@@ -51,6 +52,27 @@ std::string unsupportedReason(Operation *op) {
   return "";
 }
 
+/// Orders the kernel module by name, constant tables first, so that the
+/// output does not depend on the order in which patterns ran.
+void sortKernelModule(ModuleOp module) {
+  auto kernels =
+      module.lookupSymbol<::mlir::gpu::GPUModuleOp>(bnb::gpu::kKernelModuleName);
+  if (!kernels)
+    return;
+  SmallVector<Operation *> ops;
+  for (Operation &op : kernels.getBody()->getOperations())
+    ops.push_back(&op);
+  llvm::stable_sort(ops, [](Operation *a, Operation *b) {
+    bool ag = isa<memref::GlobalOp>(a), bg = isa<memref::GlobalOp>(b);
+    if (ag != bg)
+      return ag;
+    return SymbolTable::getSymbolName(a).getValue() <
+           SymbolTable::getSymbolName(b).getValue();
+  });
+  for (Operation *op : ops)
+    op->moveBefore(kernels.getBody(), kernels.getBody()->end());
+}
+
 struct ConvertBnbToGPUPass
     : public bnb::impl::ConvertBnbToGPUBase<ConvertBnbToGPUPass> {
   using Base::Base;
@@ -85,6 +107,8 @@ struct ConvertBnbToGPUPass
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     config.enableFolding(false);
     (void)applyOpPatternsGreedily(bnbOps, std::move(patterns), config);
+
+    sortKernelModule(module);
 
     WalkResult leftover = module.walk([&](Operation *op) {
       if (!isa<BnbDialect>(op->getDialect()))

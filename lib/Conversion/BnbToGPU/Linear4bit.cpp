@@ -110,7 +110,21 @@ private:
   void emitLaunches(OpBuilder &b, Location loc, ModuleOp module,
                     const Linear4bitConfig &config, ValueRange args, Value m,
                     std::optional<int64_t> staticM) const {
-    bool fastK = config.k % 32 == 0;
+    // An empty batch launches nothing (a grid of zero blocks is invalid and
+    // the GEMV reads row 0 of x).
+    if (staticM)
+      return emitDispatch(b, loc, module, config, args, m, staticM);
+    Value nonEmpty = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, m,
+                                           hostIndex(b, loc, 0));
+    scf::IfOp::create(b, loc, nonEmpty, [&](OpBuilder &nb, Location nloc) {
+      emitDispatch(nb, loc, module, config, args, m, staticM);
+      scf::YieldOp::create(nb, nloc);
+    });
+  }
+
+  void emitDispatch(OpBuilder &b, Location loc, ModuleOp module,
+                    const Linear4bitConfig &config, ValueRange args, Value m,
+                    std::optional<int64_t> staticM) const {
     auto launchGeneric = [&](OpBuilder &b) {
       auto kernel = getLinear4bitGenericKernel(module, config);
       Value total = arith::MulIOp::create(b, loc, m,
@@ -118,35 +132,18 @@ private:
       launch(b, loc, kernel, hostCeilDiv(b, loc, total, kGenericThreads), {},
              args);
     };
-    auto guardNonEmpty = [&](OpBuilder &b,
-                             llvm::function_ref<void(OpBuilder &)> fn) {
-      if (staticM) {
-        fn(b);
-        return;
-      }
-      Value nonEmpty = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt,
-                                             m, hostIndex(b, loc, 0));
-      scf::IfOp::create(b, loc, nonEmpty, [&](OpBuilder &nb, Location nloc) {
-        fn(nb);
-        scf::YieldOp::create(nb, nloc);
-      });
-    };
-    if (!fastK)
-      return guardNonEmpty(b, launchGeneric);
-
+    if (config.k % 32 != 0)
+      return launchGeneric(b);
     if (config.computeType.isF32()) {
       int64_t rows = staticM && *staticM <= kSimtRowsPerBlock
                          ? *staticM
                          : kSimtRowsPerBlock;
       auto kernel = getGemv4bitSimtKernel(module, config, rows);
-      return guardNonEmpty(b, [&](OpBuilder &b) {
-        launch(b, loc, kernel,
-               hostIndex(b, loc,
-                         llvm::divideCeil(config.n, kGemvSimtOutputs)),
-               hostCeilDiv(b, loc, m, rows), args);
-      });
+      launch(b, loc, kernel,
+             hostIndex(b, loc, llvm::divideCeil(config.n, kGemvSimtOutputs)),
+             hostCeilDiv(b, loc, m, rows), args);
+      return;
     }
-
     auto launchGemv = [&](OpBuilder &b, int64_t tiles) {
       auto kernel = getGemv4bitMmaKernel(module, config, tiles);
       launch(b, loc, kernel,
@@ -155,13 +152,11 @@ private:
     };
     auto launchLarge = [&](OpBuilder &b) {
       if (config.k % kGemmTileK != 0)
-        return guardNonEmpty(b, launchGeneric);
+        return launchGeneric(b);
       auto kernel = getGemm4bitMmaKernel(module, config);
-      guardNonEmpty(b, [&](OpBuilder &b) {
-        launch(b, loc, kernel,
-               hostIndex(b, loc, llvm::divideCeil(config.n, kGemmTileN)),
-               hostCeilDiv(b, loc, m, kGemmTileM), args);
-      });
+      launch(b, loc, kernel,
+             hostIndex(b, loc, llvm::divideCeil(config.n, kGemmTileN)),
+             hostCeilDiv(b, loc, m, kGemmTileM), args);
     };
     if (staticM) {
       if (*staticM <= kMaxGemvRows)
