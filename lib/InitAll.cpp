@@ -1,10 +1,11 @@
 //===- InitAll.cpp - register everything bnb tools need -------------------===//
 
 #include "bnb/InitAll.h"
-#include "bnb/Conversion/Passes.h"
-#include "bnb/Pipelines/Pipelines.h"
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/IR/BnbDialect.h"
+#include "bnb/Conversion/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
@@ -25,6 +26,15 @@ void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
 
 void bnb::registerAllPasses() {
   mlir::registerAllPasses();
+  mlir::bnb::registerBnbReplaceLinear();
+  mlir::bnb::registerBnbExpand();
+  mlir::bnb::registerBnbExternalizeWeights();
+  mlir::bnb::registerBnbMemoryReport();
+  mlir::bnb::registerBnbQuantizeWeights();
+  mlir::bnb::registerBnbStripMetadata();
+  mlir::bnb::registerBnbPrepareEntryPoints();
+  mlir::bnb::registerConvertBnbToLinalg();
+  mlir::bnb::registerBnbPipelines();
   mlir::bnb::registerConvertBnbToGPU();
   mlir::bnb::registerBnbGPUMapHostCompute();
   mlir::bnb::registerBnbGPUDeviceMemory();

@@ -13,7 +13,7 @@ config.name = "BNB"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "unit",
-                   "CMakeLists.txt", "Utils", "tools"]
+                   "CMakeLists.txt"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.bnb_obj_root, "test")
 
@@ -43,7 +43,7 @@ config.substitutions.append(
 
 tool_dirs = [config.bnb_tools_dir, config.llvm_tools_dir]
 tools = ["bnb-opt", "bnb-gpu-sim", "mlir-runner", "mlir-opt", "mlir-translate",
-         "not", "count",
+         "split-file", "not", "count",
          ToolSubst("bnb-quantize", unresolved="ignore"),
          ToolSubst("bnb-compile", unresolved="ignore"),
          ToolSubst("bnb-run", unresolved="ignore")]

@@ -11,6 +11,9 @@ def ConvertBnbToLinalg : Pass<"convert-bnb-to-linalg", "::mlir::ModuleOp"> {
     The portable reference lowering: each primitive bnb op becomes
     `linalg.generic` ops (and tensor/arith/math/scf) that compute bitsandbytes'
     numerics exactly as the numerics library does. Run `bnb-expand` first.
+    Since linalg and bufferization only handle signless integers, unsigned
+    byte tensors (packed 4-bit codes, 8-bit codes) become `i8` tensors with
+    the same bits everywhere, function signatures included.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",

@@ -51,6 +51,11 @@ struct LowerToCPUPipelineOptions
       *this, "externalize-weights",
       llvm::cl::desc("Turn weight globals into entry-point arguments"),
       llvm::cl::init(true)};
+  Option<bool> runtimeAlloc{
+      *this, "runtime-alloc",
+      llvm::cl::desc("Allocate through _mlir_memref_to_llvm_alloc/free, "
+                     "which libbnb_runtime accounts (off: malloc/free)"),
+      llvm::cl::init(true)};
 };
 
 /// bnb-expand, convert-bnb-to-linalg, bufferization and lowering to the LLVM

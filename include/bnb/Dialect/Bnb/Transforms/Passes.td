@@ -97,6 +97,7 @@ def BnbExpand : Pass<"bnb-expand", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::bnb::BnbDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
@@ -108,9 +109,37 @@ def BnbExternalizeWeights : Pass<"bnb-externalize-weights", "::mlir::ModuleOp"> 
     original arguments and tagged with `bnb.weight = "<checkpoint key>"`; the
     globals are erased. The compiled module then takes its weights from the
     caller (bnb-run maps the artifact's weights.safetensors), which keeps the
-    bytes out of the IR and out of the compiled code.
+    bytes out of the IR and out of the compiled code. Globals with an inline
+    value become `arith.constant`s.
   }];
-  let dependentDialects = ["::mlir::func::FuncDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+def BnbPrepareEntryPoints
+    : Pass<"bnb-prepare-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Give public functions the artifact calling convention";
+  let description = [{
+    Public functions become entry points a host calls: they get the C
+    interface (`llvm.emit_c_interface`, one memref descriptor pointer per
+    argument), and their tensor arguments are marked
+    `bufferization.writable = false`, because inputs and weights belong to
+    the caller (weights are mapped read-only from the artifact).
+    Bufferization then never writes into them, and results become
+    caller-provided out-parameters.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
+def BnbStripMetadata : Pass<"bnb-strip-metadata", "::mlir::ModuleOp"> {
+  let summary = "Drop bnb attributes once the graph is lowered";
+  let description = [{
+    Removes the `bnb.*` discardable attributes (`bnb.config`, `bnb.weights`,
+    `bnb.weight`, `bnb.name`, ...) from every op and function argument, so
+    that a lowered module holds only upstream dialects and loads in any
+    upstream tool. Tools that need the metadata read it before lowering.
+  }];
 }
 
 def BnbMemoryReport : Pass<"bnb-memory-report", "::mlir::ModuleOp"> {

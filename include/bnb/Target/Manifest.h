@@ -1,0 +1,90 @@
+//===- Manifest.h - the manifest.json of a compiled artifact -------*- C++ -*-===//
+//
+// An artifact NAME.bnb/ holds manifest.json, model.so and
+// weights.safetensors. The manifest describes the target, the entry points
+// and their tensor signatures, the quantization config, the weights, a
+// memory plan and checksums (docs/artifact.md). This header only needs
+// LLVMSupport so that bnb-run can link it statically.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BNB_TARGET_MANIFEST_H
+#define BNB_TARGET_MANIFEST_H
+
+#include "bnb/Quant/DType.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bnb {
+
+/// The manifest format this build writes and reads.
+constexpr int64_t kArtifactFormatVersion = 1;
+
+/// A tensor in an entry-point signature.
+struct TensorSpec {
+  std::string name;
+  quant::DType dtype = quant::DType::F32;
+  llvm::SmallVector<int64_t, 4> shape;
+
+  /// Number of elements.
+  int64_t numElements() const;
+  /// Number of bytes.
+  int64_t numBytes() const { return numElements() * quant::dtypeSize(dtype); }
+};
+
+/// An entry point: `symbol(void **args)` takes pointers to memref descriptors
+/// for the inputs, then the weights, then the outputs (out-parameters).
+struct EntryPoint {
+  std::string name;
+  std::string symbol;
+  std::vector<TensorSpec> inputs;
+  /// Weights, named by their key in weights.safetensors.
+  std::vector<TensorSpec> weights;
+  std::vector<TensorSpec> outputs;
+};
+
+/// The parsed manifest.json.
+struct Manifest {
+  int64_t formatVersion = kArtifactFormatVersion;
+  std::string compilerVersion;
+  std::string llvmVersion;
+  /// "cpu", "cuda:sm_80" or "cuda:sm_90".
+  std::string target;
+  std::string moduleFile = "model.so";
+  std::string weightsFile = "weights.safetensors";
+  /// The quantization_config the model was compiled with.
+  llvm::json::Object config;
+  std::vector<EntryPoint> entryPoints;
+  /// Weight bytes by category (packed, absmax, nested, other).
+  llvm::json::Object memoryPlan;
+  /// File name -> "xxh3_64:<16 hex digits>".
+  std::vector<std::pair<std::string, std::string>> checksums;
+
+  /// True for a cuda:* target.
+  bool isCuda() const { return llvm::StringRef(target).starts_with("cuda:"); }
+  /// The entry point called `name`, or null.
+  const EntryPoint *lookup(llvm::StringRef name) const;
+};
+
+/// Parses and validates manifest text; errors name `path` and the field.
+llvm::Expected<Manifest> parseManifest(llvm::StringRef text,
+                                       llvm::StringRef path);
+
+/// Serializes a manifest.
+llvm::json::Value toJson(const Manifest &manifest);
+
+/// The checksum string of a byte range ("xxh3_64:<hex>").
+std::string checksumOf(llvm::ArrayRef<uint8_t> bytes);
+
+/// Computes the checksum of the file at `path`.
+llvm::Expected<std::string> checksumFile(llvm::StringRef path);
+
+} // namespace bnb
+
+#endif // BNB_TARGET_MANIFEST_H

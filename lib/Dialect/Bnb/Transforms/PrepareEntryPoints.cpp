@@ -1,0 +1,35 @@
+//===- PrepareEntryPoints.cpp - bnb-prepare-entry-points -------------------===//
+
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+
+namespace mlir::bnb {
+#define GEN_PASS_DEF_BNBPREPAREENTRYPOINTS
+#include "bnb/Dialect/Bnb/Transforms/Passes.h.inc"
+} // namespace mlir::bnb
+
+using namespace mlir;
+
+namespace {
+struct BnbPrepareEntryPointsPass
+    : public mlir::bnb::impl::BnbPrepareEntryPointsBase<
+          BnbPrepareEntryPointsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (!func.isPublic() || func.isExternal())
+        continue;
+      func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                    UnitAttr::get(ctx));
+      for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
+        if (isa<TensorType>(type))
+          func.setArgAttr(
+              i, bufferization::BufferizationDialect::kWritableAttrName,
+              BoolAttr::get(ctx, false));
+    }
+  }
+};
+} // namespace

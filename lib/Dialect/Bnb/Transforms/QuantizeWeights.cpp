@@ -1,0 +1,612 @@
+//===- QuantizeWeights.cpp - bnb-quantize-weights --------------------------===//
+//
+// Quantizes the float weights of bnb linear layers with the numerics library
+// and writes the module's weights to a new safetensors file in the layout
+// transformers + bitsandbytes save (Linear4bit: weight, weight.absmax,
+// weight.quant_map, [weight.nested_absmax, weight.nested_quant_map],
+// weight.quant_state.bitsandbytes__<type>; Linear8bitLt: weight, SCB,
+// weight_format). Weights other layers use are copied unchanged. Tensors
+// stream one at a time from the memory-mapped input; inline constant weights
+// fold into packed constants.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
+#include "bnb/Dialect/Bnb/Transforms/DTypeMapping.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Quant/BnbStateDict.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ThreadPool.h"
+
+namespace mlir::bnb {
+#define GEN_PASS_DEF_BNBQUANTIZEWEIGHTS
+#include "bnb/Dialect/Bnb/Transforms/Passes.h.inc"
+} // namespace mlir::bnb
+
+using namespace mlir;
+using namespace mlir::bnb;
+namespace q = ::bnb::quant;
+
+namespace {
+
+/// One layer whose float weight gets quantized.
+struct LayerPlan {
+  Operation *op = nullptr;
+  WeightRef weight;
+  /// State-dict prefix of the layer, e.g. "model.layers.0.mlp.up_proj.".
+  std::string prefix;
+  bool is4bit = false;
+  q::QuantType quantType = q::QuantType::NF4;
+  int64_t blocksize = 64;
+  bool nested = false;
+  q::DType storage = q::DType::U8;
+  q::DType dtype = q::DType::F16;
+  int64_t outFeatures = 0, inFeatures = 0;
+  bool conv1d = false;
+  std::optional<float> offset;
+
+  bool isExternal() { return weight.isExternal(); }
+};
+
+/// Weight bytes in [N, K] row-major order: a view into the mapping, or an
+/// owned copy (transposed Conv1D weights, inline constants).
+struct WeightBytes {
+  ArrayRef<uint8_t> view;
+  std::vector<uint8_t> storage;
+};
+
+/// The raw little-endian bytes of an inline weight constant.
+FailureOr<std::vector<uint8_t>> elementBytes(ElementsAttr attr, Location loc) {
+  auto type = cast<ShapedType>(attr.getType());
+  int64_t elemBytes = llvm::divideCeil(type.getElementTypeBitWidth(), 8);
+  int64_t total = type.getNumElements() * elemBytes;
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    ArrayRef<char> raw = dense.getRawData();
+    std::vector<uint8_t> bytes(total);
+    if (dense.isSplat()) {
+      for (int64_t i = 0; i < type.getNumElements(); ++i)
+        std::memcpy(bytes.data() + i * elemBytes, raw.data(), elemBytes);
+    } else {
+      std::memcpy(bytes.data(), raw.data(), total);
+    }
+    return bytes;
+  }
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob || static_cast<int64_t>(blob->getData().size()) != total)
+      return emitError(loc) << "inline weight resource has no data of "
+                            << total << " bytes";
+    ArrayRef<char> data = blob->getData();
+    return std::vector<uint8_t>(data.begin(), data.end());
+  }
+  return emitError(loc) << "unsupported inline weight attribute";
+}
+
+/// Transposes a [rows, cols] matrix of `elemBytes`-byte elements.
+std::vector<uint8_t> transposeBytes(ArrayRef<uint8_t> in, int64_t rows,
+                                    int64_t cols, size_t elemBytes) {
+  std::vector<uint8_t> out(in.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::memcpy(out.data() + (c * rows + r) * elemBytes,
+                  in.data() + (r * cols + c) * elemBytes, elemBytes);
+  return out;
+}
+
+/// A ranked tensor type of `dtype` and `shape`.
+RankedTensorType tensorType(MLIRContext *ctx, q::DType dtype,
+                            ArrayRef<int64_t> shape) {
+  return RankedTensorType::get(shape, fromDType(ctx, dtype));
+}
+
+/// A dense constant holding `bytes` as `type`.
+DenseElementsAttr denseFromBytes(RankedTensorType type,
+                                 ArrayRef<uint8_t> bytes) {
+  return DenseElementsAttr::getFromRawBuffer(
+      type, ArrayRef<char>(reinterpret_cast<const char *>(bytes.data()),
+                           bytes.size()));
+}
+
+template <typename T>
+ArrayRef<uint8_t> asBytes(const std::vector<T> &values) {
+  return ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(values.data()),
+                           values.size() * sizeof(T));
+}
+
+/// One run of bnb-quantize-weights over a module.
+class WeightQuantizer {
+public:
+  WeightQuantizer(ModuleOp module, StringRef weightsPath, StringRef outputPath,
+                  unsigned numThreads)
+      : module(module), weightsPath(weightsPath), outputPath(outputPath),
+        pool(std::make_unique<llvm::DefaultThreadPool>(
+            llvm::hardware_concurrency(numThreads))) {}
+
+  ModuleOp module;
+  std::string weightsPath, outputPath;
+  SymbolTableCollection symbols;
+  std::optional<::bnb::SafetensorsFile> input;
+  std::string inputPath;
+  std::unique_ptr<llvm::ThreadPoolInterface> pool;
+
+  LogicalResult run() {
+    bool doubleQuant = getModuleConfig(module).getBnb4bitUseDoubleQuant();
+    SmallVector<LayerPlan> plans;
+    WalkResult walk = module.walk([&](Operation *op) {
+      std::optional<LayerPlan> plan = makePlan(op, doubleQuant);
+      if (!plan)
+        return WalkResult::advance();
+      if (plan->prefix.empty()) {
+        op->emitOpError() << "has no module name";
+        return WalkResult::interrupt();
+      }
+      plans.push_back(std::move(*plan));
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return failure();
+
+    bool needsFile =
+        llvm::any_of(module.getOps<ml_program::GlobalOp>(),
+                     [](ml_program::GlobalOp g) {
+                       return g.getValue() &&
+                              isa<ml_program::ExternAttr>(*g.getValue());
+                     });
+    if (needsFile && failed(openInput()))
+      return failure();
+
+    // The nested offset of a double-quantized layer goes into its state
+    // blob, whose size the file header needs before any data is written.
+    for (LayerPlan &plan : plans) {
+      if (!plan.is4bit || !plan.nested || !plan.isExternal())
+        continue;
+      FailureOr<WeightBytes> bytes = readWeight(plan);
+      if (failed(bytes))
+        return failure();
+      int64_t n = plan.outFeatures * plan.inFeatures;
+      std::vector<float> absmax(q::numBlocks(n, plan.blocksize));
+      q::computeAbsmax(bytes->view.data(), plan.dtype, n, plan.blocksize,
+                       absmax.data(), pool.get());
+      plan.offset = q::absmaxMean(absmax.data(), absmax.size());
+    }
+
+    llvm::MapVector<StringRef, LayerPlan *> quantizedGlobals;
+    for (LayerPlan &plan : plans)
+      if (failed(plan.isExternal() ? rewriteExternal(plan, quantizedGlobals)
+                                   : rewriteInline(plan)))
+        return failure();
+    eraseDeadWeights();
+    if (!needsFile)
+      return success();
+    return writeWeights(plans, quantizedGlobals);
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Planning
+  //===--------------------------------------------------------------------===//
+
+  std::optional<LayerPlan> makePlan(Operation *op, bool doubleQuant) {
+    LayerPlan plan;
+    plan.op = op;
+    Value weight;
+    if (auto layer = dyn_cast<LinearInt8Op>(op)) {
+      if (layer.isQuantized() || layer.getHasFp16Weight())
+        return std::nullopt;
+      weight = layer.getWeight();
+      plan.prefix = layer.getModule().str();
+      plan.outFeatures = layer.getOutFeatures();
+      plan.inFeatures = layer.getInFeatures();
+      plan.conv1d = layer.getConv1d();
+    } else if (auto layer = dyn_cast<Linear4bitOp>(op)) {
+      if (layer.isQuantized())
+        return std::nullopt;
+      weight = layer.getWeight();
+      plan.is4bit = true;
+      plan.prefix = layer.getModule().str();
+      plan.outFeatures = layer.getOutFeatures();
+      plan.inFeatures = layer.getInFeatures();
+      plan.conv1d = layer.getConv1d();
+      plan.quantType = layer.getQuantType() == QuantType::nf4
+                           ? q::QuantType::NF4
+                           : q::QuantType::FP4;
+      plan.blocksize = layer.getBlocksize();
+      plan.nested = doubleQuant;
+      if (std::optional<Type> storage = layer.getQuantStorage())
+        plan.storage = *toDType(*storage);
+    } else {
+      return std::nullopt;
+    }
+    std::optional<WeightRef> ref = getWeightRef(weight, symbols);
+    if (!ref) {
+      op->emitOpError() << "weight is not a weight global or constant";
+      return std::nullopt;
+    }
+    plan.weight = *ref;
+    plan.dtype = *toDType(cast<ShapedType>(weight.getType()).getElementType());
+    if (!plan.prefix.empty())
+      plan.prefix += ".";
+    return plan;
+  }
+
+  LogicalResult openInput() {
+    inputPath = weightsPath;
+    if (inputPath.empty()) {
+      auto attr = module->getAttrOfType<StringAttr>(kWeightsFileAttr);
+      if (!attr)
+        return module.emitError()
+               << "the module has external weights but no '"
+               << kWeightsFileAttr << "' attribute and no weights= option";
+      inputPath = attr.str();
+    }
+    llvm::Expected<::bnb::SafetensorsFile> file =
+        ::bnb::SafetensorsFile::open(inputPath);
+    if (!file)
+      return module.emitError() << llvm::toString(file.takeError());
+    input.emplace(std::move(*file));
+    return success();
+  }
+
+  /// The layer's float weight in [N, K] order.
+  FailureOr<WeightBytes> readWeight(LayerPlan &plan) {
+    WeightBytes result;
+    auto type = cast<RankedTensorType>(plan.weight.producer->getResult(0).getType());
+    if (plan.isExternal()) {
+      const ::bnb::SafetensorsTensor *tensor = input->lookup(plan.weight.key);
+      if (failed(checkFileTensor(plan.weight.global, tensor)))
+        return failure();
+      result.view = input->bytes(*tensor);
+    } else {
+      FailureOr<std::vector<uint8_t>> bytes =
+          elementBytes(plan.weight.getInlineValue(), plan.op->getLoc());
+      if (failed(bytes))
+        return failure();
+      result.storage = std::move(*bytes);
+      result.view = result.storage;
+    }
+    if (plan.conv1d) {
+      result.storage = transposeBytes(result.view, type.getDimSize(0),
+                                      type.getDimSize(1),
+                                      q::dtypeSize(plan.dtype));
+      result.view = result.storage;
+    }
+    return result;
+  }
+
+  /// Checks that the file holds `global`'s tensor with its dtype and shape.
+  LogicalResult checkFileTensor(ml_program::GlobalOp global,
+                                const ::bnb::SafetensorsTensor *tensor) {
+    if (!tensor)
+      return global.emitOpError()
+             << "weights file '" << inputPath << "' has no tensor '"
+             << global.getSymName() << "'";
+    auto type = cast<RankedTensorType>(global.getType());
+    std::optional<q::DType> dtype = toDType(type.getElementType());
+    if (!dtype || *dtype != tensor->dtype ||
+        ArrayRef<int64_t>(tensor->shape) != type.getShape())
+      return global.emitOpError()
+             << "tensor '" << global.getSymName() << "' in '" << inputPath
+             << "' is " << q::dtypeSafetensorsName(tensor->dtype) << " ["
+             << llvm::make_range(tensor->shape.begin(), tensor->shape.end())
+             << "] but the global is " << type;
+    return success();
+  }
+
+  //===--------------------------------------------------------------------===//
+  // IR rewriting
+  //===--------------------------------------------------------------------===//
+
+  /// Returns an extern global `key` of `type`: the layer's own float weight
+  /// global, retyped, or a new one.
+  FailureOr<ml_program::GlobalOp> quantizedGlobal(LayerPlan &plan,
+                                                  StringRef key,
+                                                  RankedTensorType type) {
+    MLIRContext *ctx = module.getContext();
+    auto existing = symbols.lookupNearestSymbolFrom<ml_program::GlobalOp>(
+        module, StringAttr::get(ctx, key));
+    auto extern_ = ml_program::ExternAttr::get(ctx, type);
+    if (existing) {
+      bool ownWeight = existing == plan.weight.global &&
+                       plan.weight.producer->getResult(0).hasOneUse();
+      std::optional<SymbolTable::UseRange> uses =
+          SymbolTable::getSymbolUses(existing, module);
+      if (!ownWeight || !uses ||
+          llvm::range_size(*uses) != 1)
+        return plan.op->emitOpError()
+               << "cannot store the quantized '" << key
+               << "': the module already uses a tensor of that name";
+      existing.setType(type);
+      existing.setValueAttr(extern_);
+      return existing;
+    }
+    OpBuilder b(ctx);
+    b.setInsertionPointAfter(plan.weight.global);
+    auto global = ml_program::GlobalOp::create(
+        b, plan.weight.global.getLoc(), StringAttr::get(ctx, key),
+        TypeAttr::get(type), UnitAttr(), extern_, b.getStringAttr("private"));
+    symbols.getSymbolTable(module).insert(global);
+    return global;
+  }
+
+  LogicalResult
+  rewriteExternal(LayerPlan &plan,
+                  llvm::MapVector<StringRef, LayerPlan *> &quantizedGlobals) {
+    MLIRContext *ctx = module.getContext();
+    OpBuilder b(plan.op);
+    Location loc = plan.op->getLoc();
+    SmallVector<std::pair<std::string, RankedTensorType>> irTensors =
+        irStateTypes(plan);
+    SmallVector<Value> loads;
+    for (auto &[key, type] : irTensors) {
+      FailureOr<ml_program::GlobalOp> global = quantizedGlobal(plan, key, type);
+      if (failed(global))
+        return failure();
+      quantizedGlobals[global->getSymName()] = &plan;
+      loads.push_back(ml_program::GlobalLoadConstOp::create(
+          b, loc, type, FlatSymbolRefAttr::get(ctx, key)));
+    }
+    replaceLayer(plan, loads);
+    return success();
+  }
+
+  LogicalResult rewriteInline(LayerPlan &plan) {
+    FailureOr<WeightBytes> bytes = readWeight(plan);
+    if (failed(bytes))
+      return failure();
+    OpBuilder b(plan.op);
+    Location loc = plan.op->getLoc();
+    SmallVector<std::pair<std::string, RankedTensorType>> irTensors =
+        irStateTypes(plan);
+    SmallVector<ArrayRef<uint8_t>> data;
+    q::Quantized4bit q4;
+    q::QuantizedInt8 q8;
+    if (plan.is4bit) {
+      q4 = q::quantizeLinear4bit(bytes->view.data(), plan.dtype,
+                                 {plan.outFeatures, plan.inFeatures},
+                                 plan.quantType, plan.blocksize, plan.nested,
+                                 plan.storage, pool.get());
+      plan.offset = q4.nested ? std::optional<float>(q4.nested->offset)
+                              : std::nullopt;
+      data.push_back(q4.packed);
+      if (q4.nested) {
+        data.push_back(q4.nested->codes);
+        data.push_back(asBytes(q4.nested->nestedAbsmax));
+      } else {
+        data.push_back(asBytes(q4.absmax));
+      }
+    } else {
+      q8 = q::quantizeLinear8bit(bytes->view.data(), plan.dtype,
+                                 plan.outFeatures, plan.inFeatures, pool.get());
+      data.push_back(asBytes(q8.cb));
+      data.push_back(asBytes(q8.scb));
+    }
+    SmallVector<Value> constants;
+    for (auto [entry, bytesOf] : llvm::zip(irTensors, data)) {
+      auto &[key, type] = entry;
+      auto constant = arith::ConstantOp::create(b, loc, type,
+                                                denseFromBytes(type, bytesOf));
+      constant->setAttr(kWeightNameAttr, b.getStringAttr(key));
+      constants.push_back(constant);
+    }
+    replaceLayer(plan, constants);
+    return success();
+  }
+
+  /// The quantized tensors the IR references, with their IR types: the
+  /// packed or int8 weight, then absmax / SCB, then the nested absmax.
+  SmallVector<std::pair<std::string, RankedTensorType>>
+  irStateTypes(LayerPlan &plan) {
+    MLIRContext *ctx = module.getContext();
+    SmallVector<std::pair<std::string, RankedTensorType>> out;
+    int64_t n = plan.outFeatures * plan.inFeatures;
+    if (!plan.is4bit) {
+      out.push_back({plan.prefix + "weight",
+                     tensorType(ctx, q::DType::I8,
+                                {plan.outFeatures, plan.inFeatures})});
+      out.push_back({plan.prefix + "SCB",
+                     tensorType(ctx, q::DType::F32, {plan.outFeatures})});
+      return out;
+    }
+    int64_t blocks = q::numBlocks(n, plan.blocksize);
+    // The IR views packed codes as bytes whatever quant_storage serializes
+    // them as.
+    out.push_back({plan.prefix + "weight",
+                   tensorType(ctx, q::DType::U8, {(n + 1) / 2, 1})});
+    out.push_back({plan.prefix + "weight.absmax",
+                   tensorType(ctx, plan.nested ? q::DType::U8 : q::DType::F32,
+                              {blocks})});
+    if (plan.nested)
+      out.push_back({plan.prefix + "weight.nested_absmax",
+                     tensorType(ctx, q::DType::F32,
+                                {static_cast<int64_t>(
+                                    q::numBlocks(blocks, 256))})});
+    return out;
+  }
+
+  void replaceLayer(LayerPlan &plan, ArrayRef<Value> state) {
+    OpBuilder b(plan.op);
+    Operation *newOp;
+    if (auto layer = dyn_cast<LinearInt8Op>(plan.op)) {
+      newOp = LinearInt8Op::create(
+          b, layer.getLoc(), layer.getType(), layer.getInput(), state[0],
+          state[1], layer.getBias(), layer.getModuleAttr(),
+          layer.getThresholdAttr(), UnitAttr(), UnitAttr());
+    } else {
+      auto layer4 = cast<Linear4bitOp>(plan.op);
+      FloatAttr offset =
+          plan.offset ? b.getF32FloatAttr(*plan.offset) : FloatAttr();
+      newOp = Linear4bitOp::create(
+          b, layer4.getLoc(), layer4.getType(), layer4.getInput(), state[0],
+          state[1], plan.nested ? state[2] : Value(), layer4.getBias(),
+          layer4.getModuleAttr(), layer4.getQuantTypeAttr(),
+          layer4.getBlocksizeAttr(), layer4.getComputeDtypeAttr(),
+          layer4.getShapeAttr(), layer4.getQuantStorageAttr(), offset,
+          UnitAttr());
+    }
+    plan.op->getResult(0).replaceAllUsesWith(newOp->getResult(0));
+    Operation *producer = plan.weight.producer;
+    plan.op->erase();
+    if (producer->use_empty())
+      producer->erase();
+    plan.op = newOp;
+  }
+
+  void eraseDeadWeights() {
+    for (auto global : llvm::make_early_inc_range(
+             module.getOps<ml_program::GlobalOp>()))
+      if (SymbolTable::symbolKnownUseEmpty(global, module))
+        global.erase();
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Writing the weights file
+  //===--------------------------------------------------------------------===//
+
+  std::string defaultOutputPath() {
+    llvm::SmallString<256> path(inputPath);
+    StringRef ext = llvm::sys::path::extension(path);
+    if (ext == ".safetensors")
+      llvm::sys::path::replace_extension(path, "");
+    path += ".bnb.safetensors";
+    return path.str().str();
+  }
+
+  LogicalResult
+  writeWeights(MutableArrayRef<LayerPlan> plans,
+               llvm::MapVector<StringRef, LayerPlan *> &quantizedGlobals) {
+    std::string output = outputPath.empty() ? defaultOutputPath()
+                                            : std::string(outputPath);
+    if (llvm::sys::fs::equivalent(output, inputPath))
+      return module.emitError() << "bnb-quantize-weights would overwrite its "
+                                   "input '"
+                                << inputPath << "'";
+
+    // Declarations: every layer's state dict, then the copied tensors.
+    std::vector<::bnb::SafetensorsTensorDecl> decls;
+    llvm::StringSet<> declared;
+    for (LayerPlan &plan : plans) {
+      if (!plan.isExternal())
+        continue;
+      if (plan.is4bit) {
+        llvm::Expected<std::vector<::bnb::SafetensorsTensorDecl>> layerDecls =
+            q::linear4bitDecls(plan.prefix, plan.quantType, plan.blocksize,
+                               plan.dtype, {plan.outFeatures, plan.inFeatures},
+                               plan.storage, plan.nested, plan.offset);
+        if (!layerDecls)
+          return plan.op->emitOpError() << llvm::toString(layerDecls.takeError());
+        llvm::append_range(decls, *layerDecls);
+      } else {
+        llvm::append_range(decls, q::linear8bitDecls(plan.prefix,
+                                                     plan.outFeatures,
+                                                     plan.inFeatures));
+      }
+    }
+    for (auto &decl : decls)
+      declared.insert(decl.name);
+    SmallVector<ml_program::GlobalOp> copies;
+    for (auto global : module.getOps<ml_program::GlobalOp>()) {
+      if (!global.getValue() || !isa<ml_program::ExternAttr>(*global.getValue()) ||
+          quantizedGlobals.contains(global.getSymName()))
+        continue;
+      const ::bnb::SafetensorsTensor *tensor =
+          input->lookup(global.getSymName());
+      if (failed(checkFileTensor(global, tensor)))
+        return failure();
+      if (!declared.insert(global.getSymName()).second)
+        return global.emitOpError()
+               << "tensor '" << global.getSymName()
+               << "' clashes with a quantized layer's state";
+      decls.push_back({tensor->name, tensor->dtype, tensor->shape});
+      copies.push_back(global);
+    }
+
+    llvm::Expected<std::unique_ptr<::bnb::SafetensorsWriter>> writer =
+        ::bnb::SafetensorsWriter::create(output, decls, {{"format", "pt"}});
+    if (!writer)
+      return module.emitError() << llvm::toString(writer.takeError());
+    auto check = [&](llvm::Error error) -> LogicalResult {
+      if (error)
+        return module.emitError() << llvm::toString(std::move(error));
+      return success();
+    };
+    for (ml_program::GlobalOp global : copies) {
+      const ::bnb::SafetensorsTensor *tensor =
+          input->lookup(global.getSymName());
+      if (failed(check((*writer)->write(tensor->name, input->bytes(*tensor)))))
+        return failure();
+    }
+    for (LayerPlan &plan : plans) {
+      if (!plan.isExternal())
+        continue;
+      FailureOr<WeightBytes> bytes = readWeightForWrite(plan);
+      if (failed(bytes))
+        return failure();
+      llvm::Expected<std::vector<q::StateTensor>> state = quantizeState(plan, *bytes);
+      if (!state)
+        return plan.op->emitOpError() << llvm::toString(state.takeError());
+      for (q::StateTensor &tensor : *state)
+        if (failed(check((*writer)->write(tensor.key, tensor.bytes))))
+          return failure();
+    }
+    if (failed(check((*writer)->commit())))
+      return failure();
+    module->setAttr(kWeightsFileAttr,
+                    StringAttr::get(module.getContext(), output));
+    return success();
+  }
+
+  /// The float weight of an external layer, read again from the mapping for
+  /// the streaming write (the layer op was already rewritten).
+  FailureOr<WeightBytes> readWeightForWrite(LayerPlan &plan) {
+    WeightBytes result;
+    const ::bnb::SafetensorsTensor *tensor = input->lookup(plan.weight.key);
+    if (!tensor)
+      return module.emitError() << "weights file '" << inputPath
+                                << "' has no tensor '" << plan.weight.key
+                                << "'";
+    result.view = input->bytes(*tensor);
+    if (plan.conv1d) {
+      result.storage =
+          transposeBytes(result.view, plan.inFeatures, plan.outFeatures,
+                         q::dtypeSize(plan.dtype));
+      result.view = result.storage;
+    }
+    return result;
+  }
+
+  llvm::Expected<std::vector<q::StateTensor>>
+  quantizeState(LayerPlan &plan, WeightBytes &bytes) {
+    if (!plan.is4bit) {
+      q::QuantizedInt8 q8 = q::quantizeLinear8bit(
+          bytes.view.data(), plan.dtype, plan.outFeatures, plan.inFeatures,
+          pool.get());
+      return q::linear8bitTensors(plan.prefix, q8);
+    }
+    q::Quantized4bit q4 = q::quantizeLinear4bit(
+        bytes.view.data(), plan.dtype, {plan.outFeatures, plan.inFeatures},
+        plan.quantType, plan.blocksize, plan.nested, plan.storage, pool.get());
+    if (q4.nested && (!plan.offset ||
+                      llvm::bit_cast<uint32_t>(*plan.offset) !=
+                          llvm::bit_cast<uint32_t>(q4.nested->offset)))
+      return llvm::createStringError("nested offset changed between passes");
+    return q::linear4bitTensors(plan.prefix, q4);
+  }
+};
+
+struct BnbQuantizeWeightsPass
+    : public mlir::bnb::impl::BnbQuantizeWeightsBase<BnbQuantizeWeightsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    WeightQuantizer quantizer(getOperation(), weightsPath, outputPath,
+                              numThreads);
+    if (failed(quantizer.run()))
+      signalPassFailure();
+  }
+};
+} // namespace

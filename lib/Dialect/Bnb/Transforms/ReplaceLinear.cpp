@@ -1,0 +1,180 @@
+//===- ReplaceLinear.cpp - bnb-replace-linear ------------------------------===//
+//
+// transformers' replace_with_bnb_linear on the model graph: every linear layer
+// that is not skipped becomes a bnb.linear_int8 or bnb.linear_4bit on its
+// float weight.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
+#include "bnb/Dialect/Bnb/Transforms/LinearMatcher.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/SkipModules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+namespace mlir::bnb {
+#define GEN_PASS_DEF_BNBREPLACELINEAR
+#include "bnb/Dialect/Bnb/Transforms/Passes.h.inc"
+} // namespace mlir::bnb
+
+using namespace mlir;
+using namespace mlir::bnb;
+
+namespace {
+
+/// Why a linear keeps its 16-bit weight, or an empty string.
+std::string skipReason(LinearMatch &match, ConfigAttr config,
+                       const SkipList &userList,
+                       SymbolTableCollection &symbols) {
+  if (config.getLlmInt8SkipModules()) {
+    StringRef pattern = userList.match(match.moduleName);
+    if (!pattern.empty())
+      return ("matches llm_int8_skip_modules entry '" + pattern + "'").str();
+    return "";
+  }
+  // transformers' automatic list: the output embedding (lm_head) and tied
+  // weights. A user list replaces it entirely.
+  if (match.moduleName == "lm_head" ||
+      StringRef(match.moduleName).ends_with(".lm_head"))
+    return "lm_head is skipped by default";
+  if (feedsFunctionResult(match.getRoot()))
+    return "the output embedding is skipped by default";
+  if (isTiedWeight(match, symbols))
+    return "tied weights are skipped by default";
+  return "";
+}
+
+/// Erases `ops` that became unused, in order.
+void eraseIfDead(ArrayRef<Operation *> ops) {
+  for (Operation *op : ops)
+    if (op && op->use_empty() && isPure(op))
+      op->erase();
+}
+
+struct BnbReplaceLinearPass
+    : public mlir::bnb::impl::BnbReplaceLinearBase<BnbReplaceLinearPass> {
+  using Base::Base;
+
+  ConfigOverrides getOverrides() {
+    ConfigOverrides o;
+    if (loadIn8bit.hasValue())
+      o.loadIn8bit = loadIn8bit;
+    if (loadIn4bit.hasValue())
+      o.loadIn4bit = loadIn4bit;
+    if (llmInt8Threshold.hasValue())
+      o.threshold = llmInt8Threshold;
+    if (llmInt8SkipModules.hasValue())
+      o.skipModules = std::vector<std::string>(llmInt8SkipModules.begin(),
+                                               llmInt8SkipModules.end());
+    if (llmInt8EnableFp32CpuOffload.hasValue())
+      o.enableFp32CpuOffload = llmInt8EnableFp32CpuOffload;
+    if (llmInt8HasFp16Weight.hasValue())
+      o.hasFp16Weight = llmInt8HasFp16Weight;
+    if (bnb4bitComputeDtype.hasValue())
+      o.computeDtype = bnb4bitComputeDtype;
+    if (bnb4bitQuantType.hasValue())
+      o.quantType = bnb4bitQuantType;
+    if (bnb4bitUseDoubleQuant.hasValue())
+      o.useDoubleQuant = bnb4bitUseDoubleQuant;
+    if (bnb4bitQuantStorage.hasValue())
+      o.quantStorage = bnb4bitQuantStorage;
+    return o;
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    FailureOr<ConfigAttr> config = resolveConfig(module, getOverrides());
+    if (failed(config))
+      return signalPassFailure();
+    if (!config->getLoadIn8bit() && !config->getLoadIn4bit()) {
+      module.emitError() << "the bitsandbytes config sets neither "
+                            "load_in_8bit nor load_in_4bit";
+      return signalPassFailure();
+    }
+    if (config->getLoadIn4bit() && !isValid4bitBlocksize(blocksize)) {
+      module.emitError() << "blocksize " << blocksize.getValue()
+                         << " is not one bitsandbytes accepts for 4-bit "
+                            "quantization (32, 64, ..., 4096)";
+      return signalPassFailure();
+    }
+    std::vector<std::string> patterns;
+    if (ArrayAttr list = config->getLlmInt8SkipModules())
+      for (Attribute entry : list)
+        patterns.push_back(cast<StringAttr>(entry).str());
+    FailureOr<SkipList> userList =
+        SkipList::build(patterns, [&] { return module.emitError(); });
+    if (failed(userList))
+      return signalPassFailure();
+    module->setAttr(ConfigAttr::getModuleAttrName(), *config);
+
+    SymbolTableCollection symbols;
+    SmallVector<LinearMatch> linears;
+    unsigned unnamed = 0;
+    module.walk([&](linalg::MatmulOp matmul) {
+      std::optional<LinearMatch> match = matchLinear(matmul, symbols);
+      if (!match)
+        return;
+      if (match->moduleName.empty())
+        match->moduleName = "linear_" + std::to_string(unnamed++);
+      if (!skipReason(*match, *config, *userList, symbols).empty())
+        return;
+      linears.push_back(std::move(*match));
+    });
+
+    for (LinearMatch &match : linears)
+      replace(match, *config);
+  }
+
+  void replace(LinearMatch &match, ConfigAttr config) {
+    // An earlier replacement may have produced this layer's input.
+    match.input = match.matmul.getDpsInputs()[0];
+    Operation *root = match.getRoot();
+    OpBuilder b(root);
+    Location loc = root->getLoc();
+    Type resultType = root->getResult(0).getType();
+    StringAttr module = b.getStringAttr(match.moduleName);
+    Value result;
+    if (config.getLoadIn8bit()) {
+      auto op = LinearInt8Op::create(
+          b, loc, resultType, match.input, match.weight, /*scb=*/Value(),
+          match.bias, module,
+          b.getF32FloatAttr(static_cast<float>(config.getThreshold())),
+          config.getLlmInt8HasFp16Weight() ? b.getUnitAttr() : UnitAttr(),
+          match.conv1d ? b.getUnitAttr() : UnitAttr());
+      result = op.getResult();
+    } else {
+      Type storage = config.getBnb4bitQuantStorage();
+      TypeAttr storageAttr =
+          storage.isUnsignedInteger(8) ? TypeAttr() : TypeAttr::get(storage);
+      auto op = Linear4bitOp::create(
+          b, loc, resultType, match.input, match.weight, /*absmax=*/Value(),
+          /*nested_absmax=*/Value(), match.bias, module,
+          QuantTypeAttr::get(b.getContext(), config.getBnb4bitQuantType()),
+          b.getI64IntegerAttr(blocksize),
+          TypeAttr::get(config.getBnb4bitComputeDtype()),
+          b.getDenseI64ArrayAttr(
+              {match.getOutFeatures(), match.getInFeatures()}),
+          storageAttr, /*nested_offset=*/FloatAttr(),
+          match.conv1d ? b.getUnitAttr() : UnitAttr());
+      result = op.getResult();
+    }
+    root->getResult(0).replaceAllUsesWith(result);
+    Operation *init = match.matmul.getDpsInits()[0].getDefiningOp();
+    Operation *rhs = match.matmul.getDpsInputs()[1].getDefiningOp();
+    Operation *biasInit =
+        match.biasAdd ? match.biasAdd.getDpsInits()[0].getDefiningOp()
+                      : nullptr;
+    if (match.biasAdd)
+      match.biasAdd->erase();
+    match.matmul->erase();
+    Operation *fillInit =
+        isa_and_nonnull<linalg::FillOp>(init)
+            ? cast<linalg::FillOp>(init).getDpsInits()[0].getDefiningOp()
+            : nullptr;
+    eraseIfDead({init, fillInit, biasInit,
+                 rhs == match.weight.getDefiningOp() ? nullptr : rhs});
+  }
+};
+} // namespace

@@ -1,0 +1,133 @@
+//===- Pipelines.cpp - bnb-quantize and bnb-lower-to-cpu -------------------===//
+
+#include "bnb/Pipelines/Pipelines.h"
+
+#include "bnb/Conversion/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::bnb;
+
+namespace {
+/// Appends `name=value` for every option that was given, so that
+/// bnb-replace-linear keeps the module's config for the others.
+template <typename T>
+void forwardIfSet(std::string &out,
+                  const mlir::detail::PassOptions::Option<T> &option,
+                  StringRef name) {
+  if (option.hasValue())
+    out += llvm::formatv(" {0}={1}", name, option.getValue()).str();
+}
+
+void forwardIfSet(std::string &out,
+                  const mlir::detail::PassOptions::ListOption<std::string> &option,
+                  StringRef name) {
+  if (!option.hasValue())
+    return;
+  out += llvm::formatv(" {0}={1}", name,
+                       llvm::join(option.begin(), option.end(), ","))
+             .str();
+}
+} // namespace
+
+void mlir::bnb::buildBnbQuantizePipeline(OpPassManager &pm,
+                                         const QuantizePipelineOptions &o) {
+  std::string replaceOptions;
+  forwardIfSet(replaceOptions, o.loadIn8bit, "load-in-8bit");
+  forwardIfSet(replaceOptions, o.loadIn4bit, "load-in-4bit");
+  forwardIfSet(replaceOptions, o.llmInt8Threshold, "llm-int8-threshold");
+  forwardIfSet(replaceOptions, o.llmInt8SkipModules, "llm-int8-skip-modules");
+  forwardIfSet(replaceOptions, o.llmInt8EnableFp32CpuOffload,
+               "llm-int8-enable-fp32-cpu-offload");
+  forwardIfSet(replaceOptions, o.llmInt8HasFp16Weight,
+               "llm-int8-has-fp16-weight");
+  forwardIfSet(replaceOptions, o.bnb4bitComputeDtype, "bnb-4bit-compute-dtype");
+  forwardIfSet(replaceOptions, o.bnb4bitQuantType, "bnb-4bit-quant-type");
+  forwardIfSet(replaceOptions, o.bnb4bitUseDoubleQuant,
+               "bnb-4bit-use-double-quant");
+  forwardIfSet(replaceOptions, o.bnb4bitQuantStorage, "bnb-4bit-quant-storage");
+  forwardIfSet(replaceOptions, o.blocksize, "blocksize");
+  std::unique_ptr<Pass> replace = createBnbReplaceLinear();
+  // The options were produced by a PassPipelineOptions parser, so they parse.
+  (void)replace->initializeOptions(replaceOptions, [](const Twine &) {
+    return failure();
+  });
+  pm.addPass(std::move(replace));
+  BnbQuantizeWeightsOptions quantize;
+  quantize.weightsPath = o.weightsPath;
+  quantize.outputPath = o.outputPath;
+  pm.addPass(createBnbQuantizeWeights(quantize));
+}
+
+void mlir::bnb::buildBnbLowerToCPUPipeline(
+    OpPassManager &pm, const LowerToCPUPipelineOptions &options) {
+  if (options.externalizeWeights)
+    pm.addPass(createBnbExternalizeWeights());
+  pm.addPass(createBnbPrepareEntryPoints());
+  pm.addPass(createBnbExpand());
+  pm.addPass(createConvertBnbToLinalg());
+  // Elementwise arith/math on whole tensors becomes linalg so that it
+  // bufferizes.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+
+  // Tensors to buffers; results become caller-provided out-parameters and
+  // every intermediate buffer is freed.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+
+  // Loops, then the LLVM dialect. Allocation goes through the generic
+  // _mlir_memref_to_llvm_alloc/free functions, which the runtime accounts.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+  memrefOptions.useGenericFunctions = options.runtimeAlloc;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createBnbStripMetadata());
+}
+
+void mlir::bnb::registerBnbPipelines() {
+  PassPipelineRegistration<QuantizePipelineOptions>(
+      "bnb-quantize",
+      "Replace linear layers and quantize their weights (bnb-replace-linear, "
+      "bnb-quantize-weights)",
+      buildBnbQuantizePipeline);
+  PassPipelineRegistration<LowerToCPUPipelineOptions>(
+      "bnb-lower-to-cpu",
+      "Lower a quantized model graph to the LLVM dialect for the host CPU",
+      buildBnbLowerToCPUPipeline);
+}

@@ -1,0 +1,235 @@
+//===- Artifact.cpp - compile a model graph into NAME.bnb/ -----------------===//
+
+#include "bnb/Target/Artifact.h"
+
+#include "EntrySignatures.h"
+#include "SharedObject.h"
+
+#include "bnb/Config.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Pipelines/Pipelines.h"
+#include "bnb/Support/Safetensors.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <chrono>
+
+using namespace mlir;
+namespace fs = llvm::sys::fs;
+namespace path = llvm::sys::path;
+
+std::string bnb::entrySymbol(llvm::StringRef name) {
+  return ("bnb_entry_" + name).str();
+}
+
+namespace {
+/// Runs `pm` on `module`, turning the first error diagnostic into an
+/// llvm::Error that names its location.
+llvm::Error runPasses(PassManager &pm, ModuleOp module, llvm::StringRef step) {
+  std::string first;
+  ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
+    if (diag.getSeverity() != DiagnosticSeverity::Error || !first.empty())
+      return success(diag.getSeverity() != DiagnosticSeverity::Error);
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    if (auto file = dyn_cast<FileLineColLoc>(diag.getLocation()))
+      os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+         << file.getColumn() << ": ";
+    os << diag.str();
+    first = text;
+    return success();
+  });
+  if (succeeded(pm.run(module)))
+    return llvm::Error::success();
+  return llvm::createStringError(
+      first.empty() ? (step + " failed").str() : first);
+}
+
+/// The weights file of a graph with no external weights: no tensors.
+llvm::Error writeEmptyWeights(llvm::StringRef path) {
+  llvm::Expected<std::unique_ptr<::bnb::SafetensorsWriter>> writer =
+      ::bnb::SafetensorsWriter::create(path, {}, {{"format", "pt"}});
+  if (!writer)
+    return writer.takeError();
+  return (*writer)->commit();
+}
+
+/// The lowering pipeline of `target`.
+llvm::Error addLowering(OpPassManager &pm, llvm::StringRef target) {
+  if (target == "cpu") {
+    mlir::bnb::LowerToCPUPipelineOptions options;
+    options.externalizeWeights = false;
+    mlir::bnb::buildBnbLowerToCPUPipeline(pm, options);
+    return llvm::Error::success();
+  }
+  llvm::StringRef chip = target;
+  if (!chip.consume_front("cuda:") || (chip != "sm_80" && chip != "sm_90"))
+    return llvm::createStringError("unknown target '" + target +
+                                   "' (expected cpu, cuda:sm_80 or cuda:sm_90)");
+  const PassPipelineInfo *nvvm = PassPipelineInfo::lookup("bnb-lower-to-nvvm");
+  if (!nvvm)
+    return llvm::createStringError("this build has no GPU pipeline "
+                                   "(bnb-lower-to-nvvm) for '" +
+                                   target + "'");
+  std::string failure;
+  if (failed(nvvm->addToPipeline(
+          pm, ("chip=" + chip + " externalize-weights=false").str(),
+          [&](const llvm::Twine &msg) {
+            failure = msg.str();
+            return mlir::failure();
+          })))
+    return llvm::createStringError("bnb-lower-to-nvvm: " + failure);
+  return llvm::Error::success();
+}
+
+/// The totals of the memory report as the manifest's memory plan.
+llvm::json::Object memoryPlan(llvm::StringRef reportPath,
+                              uint64_t weightsBytes) {
+  llvm::json::Object plan{{"weights_file_bytes", int64_t(weightsBytes)}};
+  if (auto buffer = llvm::MemoryBuffer::getFile(reportPath)) {
+    if (llvm::Expected<llvm::json::Value> report =
+            llvm::json::parse((*buffer)->getBuffer())) {
+      if (auto *object = report->getAsObject())
+        if (auto *totals = object->getObject("totals"))
+          plan["weights"] = llvm::json::Object(*totals);
+    } else {
+      llvm::consumeError(report.takeError());
+    }
+  }
+  return plan;
+}
+} // namespace
+
+llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
+  auto progress = [&](const llvm::Twine &line) {
+    if (o.progress)
+      o.progress(line.str());
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start)
+        .count();
+  };
+
+  llvm::SmallString<256> output(o.outputPath);
+  if (std::error_code ec = fs::make_absolute(output))
+    return llvm::createStringError(ec, "cannot resolve '" + o.outputPath + "'");
+  path::remove_dots(output, /*remove_dot_dot=*/true);
+  if (fs::exists(output) && !o.force)
+    return llvm::createStringError("'" + o.outputPath +
+                                   "' already exists; pass --force to "
+                                   "replace it");
+  llvm::StringRef parent = path::parent_path(output);
+  if (!fs::is_directory(parent))
+    return llvm::createStringError("the directory of '" + o.outputPath +
+                                   "' does not exist");
+  llvm::SmallString<256> temp;
+  if (std::error_code ec = fs::createUniqueDirectory(
+          llvm::Twine(output) + ".tmp", temp))
+    return llvm::createStringError(ec, "cannot create a directory next to '" +
+                                           o.outputPath + "': " + ec.message());
+  bool committed = false;
+  auto cleanup = llvm::make_scope_exit([&] {
+    if (!committed)
+      fs::remove_directories(temp);
+  });
+  auto inTemp = [&](llvm::StringRef name) {
+    llvm::SmallString<256> file(temp);
+    path::append(file, name);
+    return file.str().str();
+  };
+  std::string weightsFile = inTemp("weights.safetensors");
+  std::string reportFile = inTemp("memory.json");
+
+  // 1. Replace and quantize the linears, weights into the artifact.
+  progress("quantizing weights");
+  {
+    PassManager pm(module.getContext());
+    mlir::bnb::QuantizePipelineOptions quantize;
+    quantize.weightsPath = o.weightsPath;
+    quantize.outputPath = weightsFile;
+    mlir::bnb::buildBnbQuantizePipeline(pm, quantize);
+    pm.addPass(mlir::bnb::createBnbExternalizeWeights());
+    pm.addPass(mlir::bnb::createBnbPrepareEntryPoints());
+    mlir::bnb::BnbMemoryReportOptions report;
+    report.json = true;
+    report.outputPath = reportFile;
+    pm.addPass(mlir::bnb::createBnbMemoryReport(report));
+    if (llvm::Error e = runPasses(pm, module, "quantization"))
+      return e;
+  }
+  if (!fs::exists(weightsFile))
+    if (llvm::Error e = writeEmptyWeights(weightsFile))
+      return e;
+  progress(llvm::formatv("quantized weights ({0:f1}s)", elapsed()));
+
+  llvm::Expected<std::vector<EntryPoint>> entries = collectEntryPoints(module);
+  if (!entries)
+    return entries.takeError();
+
+  // 2. Lower for the target.
+  progress("lowering for " + o.target);
+  {
+    PassManager pm(module.getContext());
+    if (llvm::Error e = addLowering(pm, o.target))
+      return e;
+    if (llvm::Error e = runPasses(pm, module, "lowering"))
+      return e;
+  }
+  progress(llvm::formatv("lowered ({0:f1}s)", elapsed()));
+
+  // 3. The shared object.
+  std::string modulePath = inTemp("model.so");
+  if (llvm::Error e =
+          emitSharedObject(module, *entries, o.optLevel, modulePath))
+    return e;
+  progress(llvm::formatv("emitted model.so ({0:f1}s)", elapsed()));
+
+  // 4. The manifest.
+  Manifest manifest;
+  manifest.compilerVersion = BNB_VERSION_STRING;
+  manifest.llvmVersion = LLVM_VERSION_STRING;
+  manifest.target = o.target;
+  manifest.config = o.config;
+  manifest.entryPoints = std::move(*entries);
+  uint64_t weightsBytes = 0;
+  fs::file_size(weightsFile, weightsBytes);
+  manifest.memoryPlan = memoryPlan(reportFile, weightsBytes);
+  fs::remove(reportFile);
+  for (llvm::StringRef file : {"model.so", "weights.safetensors"}) {
+    llvm::Expected<std::string> sum = checksumFile(inTemp(file));
+    if (!sum)
+      return sum.takeError();
+    manifest.checksums.push_back({file.str(), *sum});
+  }
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(inTemp("manifest.json"), ec);
+    if (ec)
+      return llvm::createStringError(ec, "cannot write the manifest: " +
+                                             ec.message());
+    os << llvm::formatv("{0:2}", toJson(manifest)) << "\n";
+  }
+
+  // 5. Publish: the artifact appears complete or not at all.
+  if (fs::exists(output)) {
+    if (std::error_code ec = fs::remove_directories(output))
+      return llvm::createStringError(ec, "cannot replace '" + o.outputPath +
+                                             "': " + ec.message());
+  }
+  if (std::error_code ec = fs::rename(temp, output))
+    return llvm::createStringError(ec, "cannot create '" + o.outputPath +
+                                           "': " + ec.message());
+  committed = true;
+  progress(llvm::formatv("wrote {0} ({1:f1}s)", o.outputPath, elapsed()));
+  return llvm::Error::success();
+}

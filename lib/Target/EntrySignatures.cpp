@@ -1,0 +1,71 @@
+//===- EntrySignatures.cpp - entry points of a prepared module -------------===//
+
+#include "EntrySignatures.h"
+
+#include "bnb/Dialect/Bnb/Transforms/DTypeMapping.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Target/Artifact.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+using namespace mlir;
+
+namespace {
+llvm::Expected<::bnb::TensorSpec> specOf(Type type, std::string name,
+                                         func::FuncOp func) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape())
+    return llvm::createStringError(
+        "entry point '" + func.getSymName().str() + "': '" + name +
+        "' must be a statically shaped tensor");
+  std::optional<::bnb::quant::DType> dtype =
+      mlir::bnb::toDType(tensor.getElementType());
+  if (!dtype)
+    return llvm::createStringError("entry point '" + func.getSymName().str() +
+                                   "': '" + name +
+                                   "' has an element type safetensors cannot "
+                                   "hold");
+  ::bnb::TensorSpec spec;
+  spec.name = std::move(name);
+  spec.dtype = *dtype;
+  spec.shape.assign(tensor.getShape().begin(), tensor.getShape().end());
+  return spec;
+}
+} // namespace
+
+llvm::Expected<std::vector<::bnb::EntryPoint>>
+bnb::collectEntryPoints(ModuleOp module) {
+  std::vector<EntryPoint> entries;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (!func.isPublic() || func.isExternal())
+      continue;
+    EntryPoint entry;
+    entry.name = func.getSymName().str();
+    entry.symbol = entrySymbol(entry.name);
+    for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
+      auto key = func.getArgAttrOfType<StringAttr>(i, mlir::bnb::kWeightArgAttr);
+      auto name = func.getArgAttrOfType<StringAttr>(i, mlir::bnb::kWeightNameAttr);
+      std::string label = key    ? key.str()
+                          : name ? name.str()
+                                 : "input" + std::to_string(i);
+      llvm::Expected<TensorSpec> spec = specOf(type, label, func);
+      if (!spec)
+        return spec.takeError();
+      (key ? entry.weights : entry.inputs).push_back(std::move(*spec));
+    }
+    for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
+      auto name =
+          func.getResultAttrOfType<StringAttr>(i, mlir::bnb::kWeightNameAttr);
+      llvm::Expected<TensorSpec> spec = specOf(
+          type, name ? name.str() : "output" + std::to_string(i), func);
+      if (!spec)
+        return spec.takeError();
+      entry.outputs.push_back(std::move(*spec));
+    }
+    entries.push_back(std::move(entry));
+  }
+  if (entries.empty())
+    return llvm::createStringError("the module has no public function to "
+                                   "compile as an entry point");
+  return entries;
+}

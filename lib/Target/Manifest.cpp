@@ -1,0 +1,276 @@
+//===- Manifest.cpp - the manifest.json of a compiled artifact -------------===//
+
+#include "bnb/Target/Manifest.h"
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/xxhash.h"
+
+using namespace bnb;
+using llvm::json::Array;
+using llvm::json::Object;
+using llvm::json::Value;
+
+int64_t TensorSpec::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+const EntryPoint *Manifest::lookup(llvm::StringRef name) const {
+  for (const EntryPoint &entry : entryPoints)
+    if (entry.name == name)
+      return &entry;
+  return nullptr;
+}
+
+namespace {
+/// Reads fields with errors that name the manifest and the field path.
+class Reader {
+public:
+  explicit Reader(llvm::StringRef path) : path(path) {}
+
+  llvm::Error error(const llvm::Twine &field, const llvm::Twine &what) {
+    return llvm::createStringError(
+        llvm::formatv("{0}: field '{1}' {2}", path, field.str(), what.str())
+            .str());
+  }
+
+  llvm::Expected<std::string> string(const Object &object,
+                                     llvm::StringRef key,
+                                     const llvm::Twine &where) {
+    std::optional<llvm::StringRef> value = object.getString(key);
+    if (!value)
+      return error(where + key, "is missing or not a string");
+    return value->str();
+  }
+
+  llvm::Expected<const Object *> object(const Object &object,
+                                        llvm::StringRef key,
+                                        const llvm::Twine &where) {
+    const Object *value = object.getObject(key);
+    if (!value)
+      return error(where + key, "is missing or not an object");
+    return value;
+  }
+
+  llvm::Expected<const Array *> array(const Object &object,
+                                      llvm::StringRef key,
+                                      const llvm::Twine &where) {
+    const Array *value = object.getArray(key);
+    if (!value)
+      return error(where + key, "is missing or not an array");
+    return value;
+  }
+
+  llvm::Expected<TensorSpec> tensor(const Value &value,
+                                    const llvm::Twine &where) {
+    const Object *object = value.getAsObject();
+    if (!object)
+      return error(where, "is not an object");
+    TensorSpec spec;
+    llvm::Expected<std::string> name = string(*object, "name", where + ".");
+    if (!name)
+      return name.takeError();
+    spec.name = *name;
+    llvm::Expected<std::string> dtype = string(*object, "dtype", where + ".");
+    if (!dtype)
+      return dtype.takeError();
+    std::optional<quant::DType> parsed = quant::parseSafetensorsDType(*dtype);
+    if (!parsed)
+      return error(where + ".dtype", "names an unknown dtype '" + *dtype + "'");
+    spec.dtype = *parsed;
+    llvm::Expected<const Array *> shape = array(*object, "shape", where + ".");
+    if (!shape)
+      return shape.takeError();
+    for (const Value &dim : **shape) {
+      std::optional<int64_t> size = dim.getAsInteger();
+      if (!size || *size < 0 || *size > (int64_t(1) << 40))
+        return error(where + ".shape", "has an invalid dimension");
+      spec.shape.push_back(*size);
+    }
+    return spec;
+  }
+
+  llvm::Error tensors(const Object &object, llvm::StringRef key,
+                      const llvm::Twine &where, std::vector<TensorSpec> &out) {
+    llvm::Expected<const Array *> list = array(object, key, where);
+    if (!list)
+      return list.takeError();
+    for (auto [i, value] : llvm::enumerate(**list)) {
+      llvm::Expected<TensorSpec> spec =
+          tensor(value, where + key + "[" + llvm::Twine(i) + "]");
+      if (!spec)
+        return spec.takeError();
+      out.push_back(std::move(*spec));
+    }
+    return llvm::Error::success();
+  }
+
+private:
+  std::string path;
+};
+
+Value tensorJson(const TensorSpec &spec) {
+  Array shape;
+  for (int64_t d : spec.shape)
+    shape.push_back(d);
+  return Object{{"name", spec.name},
+                {"dtype", quant::dtypeSafetensorsName(spec.dtype)},
+                {"shape", std::move(shape)}};
+}
+
+Array tensorsJson(const std::vector<TensorSpec> &specs) {
+  Array out;
+  for (const TensorSpec &spec : specs)
+    out.push_back(tensorJson(spec));
+  return out;
+}
+} // namespace
+
+llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
+                                            llvm::StringRef path) {
+  llvm::Expected<Value> parsed = llvm::json::parse(text);
+  if (!parsed)
+    return llvm::createStringError(
+        llvm::formatv("{0}: invalid JSON: {1}", path,
+                      llvm::toString(parsed.takeError()))
+            .str());
+  const Object *root = parsed->getAsObject();
+  Reader r(path);
+  if (!root)
+    return r.error("<root>", "is not an object");
+  Manifest m;
+  std::optional<llvm::StringRef> format = root->getString("format");
+  if (!format || *format != "bnb-artifact")
+    return r.error("format", "must be \"bnb-artifact\"");
+  std::optional<int64_t> version = root->getInteger("format_version");
+  if (!version)
+    return r.error("format_version", "is missing or not an integer");
+  if (*version != kArtifactFormatVersion)
+    return llvm::createStringError(
+        llvm::formatv("{0}: artifact format version {1} is not supported "
+                      "(this bnb-run reads version {2}); recompile the model",
+                      path, *version, kArtifactFormatVersion)
+            .str());
+  m.formatVersion = *version;
+  llvm::Expected<const Object *> compiler = r.object(*root, "compiler", "");
+  if (!compiler)
+    return compiler.takeError();
+  for (auto [field, out] :
+       {std::pair{"version", &m.compilerVersion}, {"llvm", &m.llvmVersion}}) {
+    llvm::Expected<std::string> value =
+        r.string(**compiler, field, "compiler.");
+    if (!value)
+      return value.takeError();
+    *out = *value;
+  }
+  for (auto [field, out] : {std::pair{"target", &m.target},
+                            {"module", &m.moduleFile},
+                            {"weights", &m.weightsFile}}) {
+    llvm::Expected<std::string> value = r.string(*root, field, "");
+    if (!value)
+      return value.takeError();
+    *out = *value;
+  }
+  if (m.target != "cpu" && m.target != "cuda:sm_80" && m.target != "cuda:sm_90")
+    return r.error("target", "must be cpu, cuda:sm_80 or cuda:sm_90, got '" +
+                                 m.target + "'");
+  for (const std::string *file : {&m.moduleFile, &m.weightsFile})
+    if (file->empty() || llvm::StringRef(*file).contains('/'))
+      return r.error("module/weights", "must name a file inside the artifact");
+  llvm::Expected<const Object *> config = r.object(*root, "config", "");
+  if (!config)
+    return config.takeError();
+  m.config = **config;
+  if (const Object *plan = root->getObject("memory_plan"))
+    m.memoryPlan = *plan;
+
+  llvm::Expected<const Array *> entries = r.array(*root, "entry_points", "");
+  if (!entries)
+    return entries.takeError();
+  if ((*entries)->empty())
+    return r.error("entry_points", "is empty");
+  for (auto [i, value] : llvm::enumerate(**entries)) {
+    std::string where = llvm::formatv("entry_points[{0}].", i).str();
+    const Object *object = value.getAsObject();
+    if (!object)
+      return r.error(where, "is not an object");
+    EntryPoint entry;
+    llvm::Expected<std::string> name = r.string(*object, "name", where);
+    if (!name)
+      return name.takeError();
+    entry.name = *name;
+    llvm::Expected<std::string> symbol = r.string(*object, "symbol", where);
+    if (!symbol)
+      return symbol.takeError();
+    entry.symbol = *symbol;
+    if (llvm::Error e = r.tensors(*object, "inputs", where, entry.inputs))
+      return std::move(e);
+    if (llvm::Error e = r.tensors(*object, "weights", where, entry.weights))
+      return std::move(e);
+    if (llvm::Error e = r.tensors(*object, "outputs", where, entry.outputs))
+      return std::move(e);
+    m.entryPoints.push_back(std::move(entry));
+  }
+
+  llvm::Expected<const Object *> checksums = r.object(*root, "checksums", "");
+  if (!checksums)
+    return checksums.takeError();
+  for (const auto &[file, sum] : **checksums) {
+    std::optional<llvm::StringRef> value = sum.getAsString();
+    if (!value || !value->starts_with("xxh3_64:"))
+      return r.error("checksums." + file.str(), "must be \"xxh3_64:<hex>\"");
+    m.checksums.push_back({file.str(), value->str()});
+  }
+  for (const std::string *file : {&m.moduleFile, &m.weightsFile})
+    if (llvm::none_of(m.checksums,
+                      [&](const auto &entry) { return entry.first == *file; }))
+      return r.error("checksums." + *file, "is missing");
+  return m;
+}
+
+llvm::json::Value bnb::toJson(const Manifest &m) {
+  Array entries;
+  for (const EntryPoint &entry : m.entryPoints)
+    entries.push_back(Object{{"name", entry.name},
+                             {"symbol", entry.symbol},
+                             {"inputs", tensorsJson(entry.inputs)},
+                             {"weights", tensorsJson(entry.weights)},
+                             {"outputs", tensorsJson(entry.outputs)}});
+  Object checksums;
+  for (const auto &[file, sum] : m.checksums)
+    checksums[file] = sum;
+  return Object{
+      {"format", "bnb-artifact"},
+      {"format_version", m.formatVersion},
+      {"compiler",
+       Object{{"name", "bnb-mlir"},
+              {"version", m.compilerVersion},
+              {"llvm", m.llvmVersion}}},
+      {"target", m.target},
+      {"module", m.moduleFile},
+      {"weights", m.weightsFile},
+      {"config", Object(m.config)},
+      {"entry_points", std::move(entries)},
+      {"memory_plan", Object(m.memoryPlan)},
+      {"checksums", std::move(checksums)}};
+}
+
+std::string bnb::checksumOf(llvm::ArrayRef<uint8_t> bytes) {
+  return llvm::formatv("xxh3_64:{0:x-16}", llvm::xxh3_64bits(bytes)).str();
+}
+
+llvm::Expected<std::string> bnb::checksumFile(llvm::StringRef path) {
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                  /*RequiresNullTerminator=*/false);
+  if (!buffer)
+    return llvm::createStringError(buffer.getError(),
+                                   "cannot read '" + path + "': " +
+                                       buffer.getError().message());
+  llvm::StringRef data = (*buffer)->getBuffer();
+  return checksumOf(llvm::ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(data.data()), data.size()));
+}

@@ -1,0 +1,448 @@
+"""Transformer building blocks emitted as MLIR (the model-graph contract).
+
+Activations between blocks are 2-D `[B*S, features]` tensors in the model
+dtype T. Every linear layer is the contract's linear:
+
+    %init = linalg.fill ins(%zero) outs(tensor.empty)
+    %y = linalg.matmul indexing_maps = [#mA, #mBt, #mC]      // x·Wᵀ (nn.Linear)
+           ins(%x, %w) outs(%init)                             // or no maps: x·W (Conv1D)
+    %yb = linalg.generic {#id, #row, #id} ins(%y, %b) ...     // bias, if any
+
+where `%w` is the weight value itself: an `ml_program.global_load_const` of the
+global named by the checkpoint key (or, with inline weights, an
+`arith.constant`). Everything else is `linalg.generic`.
+
+Dtypes follow transformers' eager PyTorch computation op by op: tensor-tensor
+arithmetic in T; an op with a Python scalar is computed in float32 with the
+scalar rounded to float32 and then rounded to T; RMSNorm, LayerNorm, softmax
+and activations are computed in float32 where PyTorch does so internally;
+attention matmuls accumulate in float32 and round to T (as cuBLAS does).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .checkpoint import Checkpoint
+from .config import mlir_string
+from .dtypes import mlir_type
+from .ir import Block, Func, Module, TensorType, Value
+
+PAR, RED = "parallel", "reduction"
+
+
+def amap(module: Module, ndims: int, results: Sequence[int | str],
+         alias: str | None = None) -> str:
+    """The alias of `(d0, ..., dn-1) -> (results)`; an int result is a dim,
+    a string an affine expression over d0..."""
+    dims = ", ".join(f"d{i}" for i in range(ndims))
+    res = ", ".join(f"d{r}" if isinstance(r, int) else r for r in results)
+    return module.affine_map(f"({dims}) -> ({res})", alias)
+
+
+# ---------------------------------------------------------------------------
+# Weights
+# ---------------------------------------------------------------------------
+
+class WeightSource:
+    """Materializes checkpoint tensors in the graph, in the model dtype."""
+
+    def __init__(self, module: Module, ckpt: Checkpoint, dtype_code: str):
+        self.module = module
+        self.ckpt = ckpt
+        self.code = dtype_code  # safetensors code of T ("F16", ...)
+        self.used: list[str] = []
+
+    def type_of(self, key: str) -> TensorType:
+        return TensorType(self.ckpt.info(key).shape, mlir_type(self.code))
+
+    def load(self, f: Func, key: str) -> Value:
+        if key not in self.used:
+            self.used.append(key)
+        return self._load(f, key)
+
+    def _load(self, f: Func, key: str) -> Value:
+        raise NotImplementedError
+
+
+class ExternWeights(WeightSource):
+    """`ml_program.global private @"key"(#ml_program.extern : T)` per tensor,
+    loaded with `ml_program.global_load_const` at each use; the bytes stay in
+    the safetensors file named by the module's `bnb.weights`."""
+
+    def _load(self, f: Func, key: str) -> Value:
+        type_ = self.type_of(key)
+        self.module.add_global(key, type_)
+        return f.global_load_const(key, type_, _hint(key))
+
+
+class InlineWeights(WeightSource):
+    """Each tensor as an inline `arith.constant dense<"0x...">` (converted to
+    the model dtype), defined at its first use and reused after."""
+
+    def __init__(self, module: Module, ckpt: Checkpoint, dtype_code: str):
+        super().__init__(module, ckpt, dtype_code)
+        self._values: dict[str, Value] = {}
+
+    def _load(self, f: Func, key: str) -> Value:
+        if key not in self._values:
+            data = self.ckpt.as_dtype(key, self.code)
+            self._values[key] = f.constant(data, self.type_of(key), _hint(key))
+        return self._values[key]
+
+
+def _hint(key: str) -> str:
+    """A short SSA name for a weight: "model.layers.0.mlp.up_proj.weight" ->
+    "l0_up_proj_w"."""
+    parts = key.split(".")
+    out = []
+    for i, p in enumerate(parts):
+        if p in ("model", "transformer", "self_attn", "mlp", "attn"):
+            continue
+        if p in ("layers", "h") and i + 1 < len(parts) and parts[i + 1].isdigit():
+            continue
+        if p.isdigit() and i > 0 and parts[i - 1] in ("layers", "h"):
+            out.append(f"l{p}")
+        elif p == "weight":
+            out.append("w")
+        elif p == "bias":
+            out.append("b")
+        else:
+            out.append(p)
+    return "_".join(out) or "w"
+
+
+# ---------------------------------------------------------------------------
+# Graph builder
+# ---------------------------------------------------------------------------
+
+class GraphBuilder:
+    """Emits transformer blocks into one function.
+
+    `elem` is the model dtype T as an MLIR type ("f16", "bf16", "f32").
+    """
+
+    def __init__(self, module: Module, func: Func, weights: WeightSource,
+                 elem: str):
+        self.m = module
+        self.f = func
+        self.w = weights
+        self.T = elem
+
+    # -- small helpers ------------------------------------------------------
+
+    def id_map(self, n: int) -> str:
+        return amap(self.m, n, list(range(n)), "#id" if n == 2 else f"#id{n}")
+
+    def elementwise(self, ins: Sequence[Value], out: TensorType,
+                    body: Callable[..., Value], hint: str,
+                    in_maps: Sequence[str] | None = None) -> Value:
+        """A parallel generic over `out`'s shape; inputs use identity maps
+        unless `in_maps` says otherwise."""
+        n = out.rank
+        ident = self.id_map(n)
+        maps = list(in_maps) if in_maps else [ident] * len(ins)
+        empty = self.f.empty(out, hint + "_init")
+        return self.f.generic(ins, [empty], maps + [ident], [PAR] * n,
+                              lambda b, *a: body(b, *a[:len(ins)]), hint)[0]
+
+    def scalar_op_f32(self, b: Block, x: Value, scalar: float,
+                      op: str) -> Value:
+        """`x (T) <op> python_scalar` as PyTorch computes it: in float32 with
+        the scalar rounded to float32, then rounded to T."""
+        xf = b.cast(x, "f32")
+        c = b.const(scalar, "f32")
+        r = {"mul": b.mulf, "add": b.addf}[op](xf, c)
+        return b.cast(r, x.type)
+
+    # -- layers -------------------------------------------------------------
+
+    def linear(self, x: Value, weight: str, bias: str | None = None,
+               transposed: bool = True, module_name: str | None = None,
+               hint: str = "y") -> Value:
+        """nn.Linear (x·Wᵀ, W [out, in]) or Conv1D (x·W, W [in, out]) on a 2-D
+        x. `module_name` is recorded as `bnb.module` when it differs from the
+        weight key without ".weight" (e.g. a tied lm_head)."""
+        w = self.w.load(self.f, weight)
+        n = x.tensor.shape[0]
+        out_features = w.tensor.shape[0 if transposed else 1]
+        out_t = TensorType((n, out_features), self.T)
+        zero = self.f.const(0.0, self.T, "zero")
+        empty = self.f.empty(out_t, hint + "_init")
+        init = self.f.fill(zero, empty, hint + "_zero")
+        maps = None
+        if transposed:
+            maps = [self.m.affine_map("(m, n, k) -> (m, k)", "#mA"),
+                    self.m.affine_map("(m, n, k) -> (n, k)", "#mBt"),
+                    self.m.affine_map("(m, n, k) -> (m, n)", "#mC")]
+        attrs = None
+        if module_name is not None and module_name != _module_of(weight):
+            attrs = {"bnb.module": mlir_string(module_name)}
+        y = self.f.matmul(x, w, init, maps, hint, attrs)
+        if bias is None:
+            return y
+        b = self.w.load(self.f, bias)
+        row = amap(self.m, 2, [1], "#row")
+        return self.f.generic([y, b], [empty], [self.id_map(2), row,
+                                                self.id_map(2)],
+                              [PAR, PAR], lambda blk, a, c, o: blk.addf(a, c),
+                              hint + "_b")[0]
+
+    def embedding(self, ids: Value, table_key: str,
+                  positions_key: str | None = None, hint: str = "h") -> Value:
+        """Gathers rows of the table for ids [B, S] -> [B*S, hidden]; with
+        `positions_key`, adds the learned position rows 0..S-1 (GPT-2).
+        Token ids are clamped to the table (out-of-range ids are not
+        checked at run time)."""
+        table = self.w.load(self.f, table_key)
+        vocab, hidden = table.tensor.shape
+        bsz, seq = ids.tensor.shape
+        pos = self.w.load(self.f, positions_key) if positions_key else None
+        out_t = TensorType((bsz, seq, hidden), self.T)
+
+        def body(b: Block, token: Value) -> Value:
+            row = b.clamp_index(b.index_cast(token, "index", "tok"), vocab - 1,
+                                "tok")
+            col = b.index(2, "col")
+            v = b.extract(table, [row, col], "emb")
+            if pos is not None:
+                v = b.addf(v, b.extract(pos, [b.index(1, "pos"), col], "pe"))
+            return v
+
+        h = self.elementwise([ids], out_t, body, hint,
+                             [amap(self.m, 3, [0, 1], "#token")])
+        return self.f.collapse(h, [[0, 1], [2]], hint)
+
+    def rms_norm(self, x: Value, weight: str, eps: float,
+                 hint: str = "norm") -> Value:
+        """LlamaRMSNorm: in float32, x * rsqrt(mean(x²) + eps), rounded to T,
+        times the weight in T."""
+        n, k = x.tensor.shape
+        sumsq = self.f.generic(
+            [x], [self.f.filled(TensorType((n,), "f32"), 0.0, hint + "_ss")],
+            [self.id_map(2), amap(self.m, 2, [0], "#col")], [PAR, RED],
+            _sum_squares, hint + "_sumsq")[0]
+        w = self.w.load(self.f, weight)
+
+        def body(b: Block, a: Value, ss: Value, g: Value) -> Value:
+            # torch.mean multiplies the sum by 1/N.
+            mean = b.mulf(ss, b.const(1.0 / k, "f32", "inv_n"))
+            r = b.rsqrt(b.addf(mean, b.const(eps, "f32", "eps")))
+            y = b.cast(b.mulf(b.cast(a, "f32"), r), self.T)
+            return b.mulf(g, y)
+
+        return self.elementwise([x, sumsq, w], x.tensor, body, hint,
+                                [self.id_map(2), amap(self.m, 2, [0], "#col"),
+                                 amap(self.m, 2, [1], "#row")])
+
+    def layer_norm(self, x: Value, weight: str, bias: str, eps: float,
+                   hint: str = "ln") -> Value:
+        """nn.LayerNorm computed in float32 (as PyTorch's kernels do) and
+        rounded to T once."""
+        n, k = x.tensor.shape
+        col = amap(self.m, 2, [0], "#col")
+        row = amap(self.m, 2, [1], "#row")
+        inv_n = 1.0 / k
+
+        total = self.f.generic(
+            [x], [self.f.filled(TensorType((n,), "f32"), 0.0, hint + "_s")],
+            [self.id_map(2), col], [PAR, RED],
+            lambda b, a, acc: b.addf(acc, b.cast(a, "f32")), hint + "_sum")[0]
+        mean = self.elementwise(
+            [total], TensorType((n,), "f32"),
+            lambda b, s: b.mulf(s, b.const(inv_n, "f32", "inv_n")),
+            hint + "_mean", [amap(self.m, 1, [0], "#id1")])
+
+        def sq(b: Block, a: Value, mu: Value, acc: Value) -> Value:
+            d = b.subf(b.cast(a, "f32"), mu)
+            return b.addf(acc, b.mulf(d, d))
+
+        var_sum = self.f.generic(
+            [x, mean],
+            [self.f.filled(TensorType((n,), "f32"), 0.0, hint + "_v")],
+            [self.id_map(2), col, col], [PAR, RED], sq, hint + "_varsum")[0]
+        w = self.w.load(self.f, weight)
+        bias_v = self.w.load(self.f, bias)
+
+        def body(b, a, mu, vs, g, beta):
+            var = b.mulf(vs, b.const(inv_n, "f32", "inv_n"))
+            rstd = b.rsqrt(b.addf(var, b.const(eps, "f32", "eps")))
+            y = b.mulf(b.subf(b.cast(a, "f32"), mu), rstd)
+            y = b.addf(b.mulf(y, b.cast(g, "f32")), b.cast(beta, "f32"))
+            return b.cast(y, self.T)
+
+        return self.elementwise([x, mean, var_sum, w, bias_v], x.tensor, body,
+                                hint, [self.id_map(2), col, col, row, row])
+
+    def add(self, a: Value, c: Value, hint: str = "res") -> Value:
+        return self.elementwise([a, c], a.tensor,
+                                lambda b, x, y: b.addf(x, y), hint)
+
+    def rotary(self, x: Value, heads: int, head_dim: int, bsz: int, seq: int,
+               cos: Value, sin_signed: Value, hint: str) -> Value:
+        """q·cos + rotate_half(q)·sin on x [B*S, heads*D], in T.
+
+        The head dimension is viewed as [2, D/2]; rotate_half swaps the halves
+        and negates the first, which is folded into `sin_signed` (negation
+        is exact) and the affine map `1 - c`.
+        """
+        half = head_dim // 2
+        x5 = self.f.expand(x, [[0, 1], [2, 3, 4]],
+                           [bsz, seq, heads, 2, half], hint + "_v")
+        maps = [self.id_map(5), amap(self.m, 5, [0, 1, 2, "1 - d3", 4],
+                                     "#swap_half"),
+                amap(self.m, 5, [1, 3, 4], "#rope_table"),
+                amap(self.m, 5, [1, 3, 4], "#rope_table")]
+
+        def body(b, v, swapped, c, s):
+            return b.addf(b.mulf(v, c), b.mulf(swapped, s))
+
+        y = self.elementwise([x5, x5, cos, sin_signed], x5.tensor, body, hint,
+                             maps)
+        return self.f.collapse(y, [[0, 1], [2, 3, 4]], hint)
+
+    def rope_tables(self, cos: np.ndarray, sin: np.ndarray,
+                    code: str) -> tuple[Value, Value]:
+        """cos and sign-folded sin, [S, 2, D/2] constants in T."""
+        from .dtypes import from_f32
+        seq, dim = cos.shape
+        t = TensorType((seq, 2, dim // 2), self.T)
+        sin_signed = sin.copy()
+        sin_signed[:, : dim // 2] *= -1
+        c = self.f.constant(from_f32(cos, code).reshape(t.shape), t, "rope_cos")
+        s = self.f.constant(from_f32(sin_signed, code).reshape(t.shape), t,
+                            "rope_sin")
+        return c, s
+
+    def attention(self, q: Value, k: Value, v: Value, bsz: int, seq: int,
+                  heads: int, kv_heads: int, head_dim: int,
+                  scale: tuple[str, float], window: int | None,
+                  hint: str) -> Value:
+        """Causal multi-head attention with grouped KV heads.
+
+        q [B*S, H*D], k/v [B*S, KV*D] -> [B*S, H*D]. Query head h uses KV
+        head h // (H/KV), as repeat_kv does. Scores and the weighted sum
+        accumulate in float32 and are rounded to T; `scale` is ("mul", s)
+        for `scores * s` (a Python float) or ("div", d) for division by a
+        T-typed d; masked positions get finfo(T).min; softmax in float32.
+        """
+        T = self.T
+        groups = heads // kv_heads
+        q5 = self.f.expand(q, [[0, 1], [2, 3, 4]],
+                           [bsz, seq, kv_heads, groups, head_dim], hint + "_q")
+        k4 = self.f.expand(k, [[0, 1], [2, 3]],
+                           [bsz, seq, kv_heads, head_dim], hint + "_k")
+        v4 = self.f.expand(v, [[0, 1], [2, 3]],
+                           [bsz, seq, kv_heads, head_dim], hint + "_v")
+        sc_t = TensorType((bsz, kv_heads, groups, seq, seq), "f32")
+
+        # scores[b, kv, g, i, j] = sum_d q[b, i, kv, g, d] * k[b, j, kv, d]
+        def dot(b, x, y, acc):
+            return b.addf(acc, b.mulf(b.cast(x, "f32"), b.cast(y, "f32")))
+
+        scores = self.f.generic(
+            [q5, k4], [self.f.filled(sc_t, 0.0, hint + "_s")],
+            [amap(self.m, 6, [0, 3, 1, 2, 5], "#attn_q"),
+             amap(self.m, 6, [0, 4, 1, 5], "#attn_k"),
+             amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")],
+            [PAR] * 5 + [RED], dot, hint + "_scores")[0]
+
+        def mask(b: Block, s: Value) -> Value:
+            s = b.cast(s, T)  # the matmul result in T
+            if scale[0] == "mul":
+                s = self.scalar_op_f32(b, s, scale[1], "mul")
+            else:
+                s = b.divf(s, b.const(scale[1], T, "scale"))
+            i, j = b.index(3, "qi"), b.index(4, "kj")
+            masked = b.cmpi("ugt", j, i, "future")
+            if window is not None:
+                # Mistral keeps keys with j > i - window.
+                jw = b.op("jw", f"arith.addi {j}, "
+                          f"{b.const(window, 'index', 'win')} : index", "index")
+                old = b.cmpi("ule", jw, i, "old")
+                masked = b.op("masked", f"arith.ori {masked}, {old} : i1",
+                              "i1")
+            s = b.select(masked, b.const_min(T), s, "masked")
+            return b.cast(s, "f32")
+
+        logits = self.elementwise([scores], sc_t, mask, hint + "_logits")
+        probs = self.softmax_last(logits, T, hint + "_p")
+
+        # out[b, i, kv, g, d] = sum_j p[b, kv, g, i, j] * v[b, j, kv, d]
+        out_acc_t = TensorType((bsz, seq, kv_heads, groups, head_dim), "f32")
+        ctx = self.f.generic(
+            [probs, v4], [self.f.filled(out_acc_t, 0.0, hint + "_o")],
+            [amap(self.m, 6, [0, 2, 3, 1, 5], "#attn_p"),
+             amap(self.m, 6, [0, 5, 2, 4], "#attn_v"),
+             amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")],
+            [PAR] * 5 + [RED], dot, hint + "_ctx")[0]
+        ctx = self.elementwise([ctx], out_acc_t.with_elem(T),
+                               lambda b, a: b.cast(a, T), hint + "_ctx")
+        return self.f.collapse(ctx, [[0, 1], [2, 3, 4]], hint)
+
+    def softmax_last(self, x: Value, out_elem: str, hint: str) -> Value:
+        """softmax over the last dim of a float32 tensor: exp(x - max) / sum,
+        rounded to `out_elem`."""
+        shape = x.tensor.shape
+        n = len(shape)
+        red_t = TensorType(shape[:-1], "f32")
+        keep = amap(self.m, n, list(range(n - 1)), f"#drop_last{n}")
+        neg_inf = self.f.op("ninf", "arith.constant 0xFF800000 : f32", "f32")
+        mx = self.f.generic(
+            [x], [self.f.fill(neg_inf, self.f.empty(red_t, hint + "_max_init"),
+                              hint + "_mx")],
+            [self.id_map(n), keep], [PAR] * (n - 1) + [RED],
+            lambda b, a, acc: b.maximumf(acc, a), hint + "_max")[0]
+        e = self.elementwise([x, mx], x.tensor,
+                             lambda b, a, m_: b.exp(b.subf(a, m_)),
+                             hint + "_exp", [self.id_map(n), keep])
+        total = self.f.generic(
+            [e], [self.f.filled(red_t, 0.0, hint + "_sum")],
+            [self.id_map(n), keep], [PAR] * (n - 1) + [RED],
+            lambda b, a, acc: b.addf(acc, a), hint + "_sum")[0]
+        return self.elementwise([e, total], x.tensor.with_elem(out_elem),
+                                lambda b, a, s: b.cast(b.divf(a, s),
+                                                       out_elem),
+                                hint, [self.id_map(n), keep])
+
+    def silu_mul(self, gate: Value, up: Value, hint: str) -> Value:
+        """act_fn(gate) * up with SiLU computed in float32 as
+        x / (1 + exp(-x)) and rounded to T (PyTorch's kernel), times up in T."""
+        def body(b, g, u):
+            gf = b.cast(g, "f32")
+            s = b.divf(gf, b.addf(b.const(1.0, "f32", "one"),
+                                  b.exp(b.negf(gf))))
+            return b.mulf(b.cast(s, self.T), u)
+        return self.elementwise([gate, up], gate.tensor, body, hint)
+
+    def gelu_new(self, x: Value, hint: str) -> Value:
+        """GPT-2's "gelu_new":
+        0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), each PyTorch op rounded
+        to T; tanh(u) = 1 - 2/(exp(2u) + 1) in float32."""
+        T = self.T
+
+        def body(b, a):
+            half_x = self.scalar_op_f32(b, a, 0.5, "mul")
+            cube = b.mulf(b.mulf(a, a), a)
+            inner = b.addf(a, self.scalar_op_f32(b, cube, 0.044715, "mul"))
+            u = b.cast(self.scalar_op_f32(b, inner, math.sqrt(2.0 / math.pi),
+                                          "mul"), "f32")
+            e2u = b.exp(b.addf(u, u))
+            one = b.const(1.0, "f32", "one")
+            tanh = b.subf(one, b.divf(b.const(2.0, "f32", "two"),
+                                      b.addf(e2u, one)))
+            t = self.scalar_op_f32(b, b.cast(tanh, T), 1.0, "add")
+            return b.mulf(half_x, t)
+        return self.elementwise([x], x.tensor, body, hint)
+
+
+def _sum_squares(b: Block, a: Value, acc: Value) -> Value:
+    af = b.cast(a, "f32")
+    return b.addf(acc, b.mulf(af, af))
+
+
+def _module_of(weight_key: str) -> str:
+    return weight_key[: -len(".weight")] if weight_key.endswith(".weight") \
+        else weight_key

@@ -1,0 +1,423 @@
+"""Builds MLIR text for the upstream dialects the model graphs use.
+
+MLIR's Python bindings are not available, so graphs are written as text in
+MLIR's custom assembly: func, arith, math, linalg, tensor and ml_program.
+`Module` owns affine-map aliases, globals and functions; `Func` appends
+top-level ops; `Block` builds the scalar body of a `linalg.generic`. SSA names
+are unique per function (nested regions may not redefine an outer name) and
+carry a readable hint (`%l0_q`, `%logits`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .config import mlir_string
+
+
+# ---------------------------------------------------------------------------
+# Types and values
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TensorType:
+    """A ranked tensor type with a static shape."""
+    shape: tuple[int, ...]
+    elem: str
+
+    def __str__(self) -> str:
+        dims = "".join(f"{d}x" for d in self.shape)
+        return f"tensor<{dims}{self.elem}>"
+
+    def with_elem(self, elem: str) -> "TensorType":
+        return TensorType(self.shape, elem)
+
+    def with_shape(self, shape: Sequence[int]) -> "TensorType":
+        return TensorType(tuple(shape), self.elem)
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+
+@dataclass(frozen=True)
+class Value:
+    """An SSA value: its name (with `%`) and its type (a TensorType, or a
+    scalar type name such as "f16" or "index")."""
+    name: str
+    type: TensorType | str
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tensor(self) -> TensorType:
+        assert isinstance(self.type, TensorType), self
+        return self.type
+
+
+FLOAT_ELEMS = ("f16", "bf16", "f32", "f64")
+
+# Bit patterns of the most negative finite value per float type (finfo.min).
+_FLOAT_MIN_BITS = {"f16": "0xFBFF", "bf16": "0xFF7F", "f32": "0xFF7FFFFF",
+                   "f64": "0xFFEFFFFFFFFFFFFF"}
+_NUMPY_OF = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
+
+
+def float_literal(value: float, elem: str) -> str:
+    """An exact literal of `value` rounded to `elem`: a short decimal when it
+    is exact in that type, else the bit pattern in hex."""
+    if elem == "bf16":
+        from .dtypes import f32_to_bf16_bits, bf16_bits_to_f32
+        bits = f32_to_bf16_bits(np.array([value], dtype=np.float32))
+        rounded = float(bf16_bits_to_f32(bits)[0])
+        hex_text = f"0x{int(bits[0]):04X}"
+    else:
+        typed = _NUMPY_OF[elem](value)
+        rounded = float(typed)
+        width = typed.dtype.itemsize * 2
+        hex_text = f"0x{int(typed.view(f'u{typed.dtype.itemsize}')):0{width}X}"
+    if rounded in (0.0, 1.0, -1.0, 0.5, 2.0) and not str(rounded).startswith("-0"):
+        return repr(rounded)
+    return hex_text
+
+
+def float_min_literal(elem: str) -> str:
+    """torch.finfo(dtype).min as an MLIR literal (used for masks)."""
+    return _FLOAT_MIN_BITS[elem]
+
+
+def dense_hex(array: np.ndarray) -> str:
+    """`dense<"0x...">` of an array's little-endian bytes (bfloat16 as its
+    uint16 bits)."""
+    data = np.ascontiguousarray(array)
+    if data.dtype.byteorder == ">":
+        data = data.byteswap().view(data.dtype.newbyteorder("<"))
+    return f'dense<"0x{data.tobytes().hex().upper()}">'
+
+
+# ---------------------------------------------------------------------------
+# Module
+# ---------------------------------------------------------------------------
+
+class Module:
+    """A module under construction: attributes, map aliases, globals, funcs."""
+
+    def __init__(self):
+        self.attributes: dict[str, str] = {}
+        self._maps: dict[str, str] = {}  # map text -> alias
+        self._globals: list[str] = []
+        self._global_names: set[str] = set()
+        self.funcs: list["Func"] = []
+
+    def affine_map(self, text: str, alias: str | None = None) -> str:
+        """The alias of `affine_map<text>` (defined once, named `alias` or
+        `#mapN`)."""
+        if text in self._maps:
+            return self._maps[text]
+        name = alias or f"#map{len(self._maps)}"
+        assert re.fullmatch(r"#[A-Za-z_][\w$.]*", name), name
+        assert name not in self._maps.values(), name
+        self._maps[text] = name
+        return name
+
+    def add_global(self, symbol: str, type_: TensorType,
+                   initial: str = "#ml_program.extern") -> None:
+        """Declares `ml_program.global private @"symbol"` once."""
+        if symbol in self._global_names:
+            return
+        self._global_names.add(symbol)
+        init = f"{initial} : {type_}"
+        self._globals.append(f"  ml_program.global private "
+                             f"@{mlir_string(symbol)}({init}) : {type_}")
+
+    def func(self, name: str, args: Sequence[tuple[str, TensorType]],
+             results: Sequence[TensorType], private: bool = False) -> "Func":
+        f = Func(self, name, args, results, private)
+        self.funcs.append(f)
+        return f
+
+    def render(self) -> str:
+        lines = [f"{alias} = affine_map<{text}>"
+                 for text, alias in self._maps.items()]
+        attrs = ""
+        if self.attributes:
+            attrs = " attributes {" + ", ".join(
+                f"{k} = {v}" for k, v in self.attributes.items()) + "}"
+        lines.append(f"module{attrs} {{")
+        lines.extend(self._globals)
+        for f in self.funcs:
+            lines.extend(f.render())
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Functions and generic bodies
+# ---------------------------------------------------------------------------
+
+class _Names:
+    """Unique SSA names for one function."""
+
+    def __init__(self):
+        self._used: dict[str, int] = {}
+
+    def fresh(self, hint: str) -> str:
+        hint = re.sub(r"[^\w$.]", "_", hint) or "v"
+        if hint[0].isdigit():
+            hint = "v" + hint
+        n = self._used.get(hint, 0)
+        self._used[hint] = n + 1
+        return f"%{hint}" if n == 0 else f"%{hint}_{n}"
+
+
+class _Emitter:
+    """Shared scalar-op helpers of functions and generic bodies."""
+
+    def __init__(self, names: _Names, indent: str):
+        self.names = names
+        self.indent = indent
+        self.lines: list[str] = []
+
+    def emit(self, text: str) -> None:
+        self.lines.append(self.indent + text)
+
+    def op(self, hint: str, text: str, type_) -> Value:
+        """Appends `%name = text` and returns the named value."""
+        v = Value(self.names.fresh(hint), type_)
+        self.emit(f"{v.name} = {text}")
+        return v
+
+    # Scalars ---------------------------------------------------------------
+
+    def const(self, value, elem: str, hint: str = "c") -> Value:
+        if elem in FLOAT_ELEMS:
+            lit = float_literal(value, elem)
+        elif elem == "i1":
+            lit = "true" if value else "false"
+        else:
+            lit = str(int(value))
+        return self.op(hint, f"arith.constant {lit} : {elem}", elem)
+
+    def const_min(self, elem: str, hint: str = "min") -> Value:
+        """The most negative finite value of a float type."""
+        return self.op(hint, f"arith.constant {float_min_literal(elem)} : "
+                             f"{elem}", elem)
+
+    def _binary(self, opname: str, a: Value, b: Value, hint: str) -> Value:
+        assert a.type == b.type, (opname, a, b)
+        return self.op(hint, f"{opname} {a}, {b} : {a.type}", a.type)
+
+    def addf(self, a, b, hint="add"):
+        return self._binary("arith.addf", a, b, hint)
+
+    def subf(self, a, b, hint="sub"):
+        return self._binary("arith.subf", a, b, hint)
+
+    def mulf(self, a, b, hint="mul"):
+        return self._binary("arith.mulf", a, b, hint)
+
+    def divf(self, a, b, hint="div"):
+        return self._binary("arith.divf", a, b, hint)
+
+    def maximumf(self, a, b, hint="max"):
+        return self._binary("arith.maximumf", a, b, hint)
+
+    def negf(self, a, hint="neg"):
+        return self.op(hint, f"arith.negf {a} : {a.type}", a.type)
+
+    def exp(self, a, hint="exp"):
+        return self.op(hint, f"math.exp {a} : {a.type}", a.type)
+
+    def rsqrt(self, a, hint="rsqrt"):
+        return self.op(hint, f"math.rsqrt {a} : {a.type}", a.type)
+
+    def cast(self, a: Value, elem: str, hint: str = "cast") -> Value:
+        """arith.extf / arith.truncf to `elem`, or `a` itself."""
+        if a.type == elem:
+            return a
+        widths = {"f16": 16, "bf16": 16, "f32": 32, "f64": 64}
+        src, dst = widths[a.type], widths[elem]
+        if src == dst:  # f16 <-> bf16: through f32, as torch does
+            return self.cast(self.cast(a, "f32", hint), elem, hint)
+        opname = "arith.extf" if dst > src else "arith.truncf"
+        return self.op(hint, f"{opname} {a} : {a.type} to {elem}", elem)
+
+    def cmpi(self, pred: str, a: Value, b: Value, hint="cmp") -> Value:
+        return self.op(hint, f"arith.cmpi {pred}, {a}, {b} : {a.type}", "i1")
+
+    def select(self, cond: Value, a: Value, b: Value, hint="sel") -> Value:
+        assert a.type == b.type
+        return self.op(hint, f"arith.select {cond}, {a}, {b} : {a.type}",
+                       a.type)
+
+    def index_cast(self, a: Value, to: str, hint="idx") -> Value:
+        return self.op(hint, f"arith.index_cast {a} : {a.type} to {to}", to)
+
+    def clamp_index(self, a: Value, hi: int, hint="idx") -> Value:
+        """max(0, min(a, hi)) for an index value."""
+        zero = self.const(0, "index", "c0")
+        top = self.const(hi, "index", "chi")
+        lo = self.op(hint, f"arith.minsi {a}, {top} : index", "index")
+        return self.op(hint, f"arith.maxsi {lo}, {zero} : index", "index")
+
+    def extract(self, tensor: Value, indices: Sequence[Value],
+                hint="elt") -> Value:
+        idx = ", ".join(str(i) for i in indices)
+        return self.op(hint, f"tensor.extract {tensor}[{idx}] : "
+                             f"{tensor.type}", tensor.tensor.elem)
+
+
+class Block(_Emitter):
+    """The body of a linalg.generic; `args` are its block arguments."""
+
+    def __init__(self, names: _Names, in_types: Sequence[str],
+                 out_types: Sequence[str], indent: str):
+        super().__init__(names, indent + "  ")
+        self.args = ([Value(names.fresh("in"), t) for t in in_types] +
+                     [Value(names.fresh("out"), t) for t in out_types])
+
+    def index(self, dim: int, hint: str | None = None) -> Value:
+        return self.op(hint or f"i{dim}", f"linalg.index {dim} : index",
+                       "index")
+
+
+class Func(_Emitter):
+    """A func.func under construction."""
+
+    def __init__(self, module: Module, name: str,
+                 args: Sequence[tuple[str, TensorType]],
+                 results: Sequence[TensorType], private: bool):
+        super().__init__(_Names(), "    ")
+        self.module = module
+        self.name = name
+        self.private = private
+        self.args = [Value(self.names.fresh(n), t) for n, t in args]
+        self.results = list(results)
+
+    # Tensors -----------------------------------------------------------------
+
+    def constant(self, array: np.ndarray, type_: TensorType,
+                 hint: str = "cst") -> Value:
+        """arith.constant dense<"0x..."> of `array`'s bytes as `type_`."""
+        return self.op(hint, f"arith.constant {dense_hex(array)} : {type_}",
+                       type_)
+
+    def empty(self, type_: TensorType, hint: str = "empty") -> Value:
+        return self.op(hint, f"tensor.empty() : {type_}", type_)
+
+    def fill(self, scalar: Value, dest: Value, hint: str = "fill") -> Value:
+        return self.op(hint, f"linalg.fill ins({scalar} : {scalar.type}) "
+                             f"outs({dest} : {dest.type}) -> {dest.type}",
+                       dest.type)
+
+    def filled(self, type_: TensorType, value, hint: str) -> Value:
+        """tensor.empty + linalg.fill with a constant."""
+        scalar = self.const(value, type_.elem, "zero" if value == 0 else "c")
+        return self.fill(scalar, self.empty(type_, hint + "_init"), hint)
+
+    def matmul(self, lhs: Value, rhs: Value, init: Value,
+               maps: Sequence[str] | None = None, hint: str = "mm",
+               attrs: dict[str, str] | None = None) -> Value:
+        """linalg.matmul (with explicit `indexing_maps` aliases if given)."""
+        text = "linalg.matmul"
+        if maps:
+            text += f" indexing_maps = [{', '.join(maps)}]"
+        if attrs:
+            text += " {" + ", ".join(f"{k} = {v}" for k, v in attrs.items()) \
+                    + "}"
+        text += (f" ins({lhs}, {rhs} : {lhs.type}, {rhs.type})"
+                 f" outs({init} : {init.type}) -> {init.type}")
+        return self.op(hint, text, init.type)
+
+    def generic(self, ins: Sequence[Value], outs: Sequence[Value],
+                maps: Sequence[str], iterators: Sequence[str],
+                body: Callable[..., Sequence[Value] | Value],
+                hint: str = "g") -> list[Value]:
+        """linalg.generic; `body(block, *args)` returns the yielded values."""
+        assert len(maps) == len(ins) + len(outs)
+        block = Block(self.names, [v.tensor.elem for v in ins],
+                      [v.tensor.elem for v in outs], self.indent)
+        yielded = body(block, *block.args)
+        if isinstance(yielded, Value):
+            yielded = [yielded]
+        assert [v.type for v in yielded] == [o.tensor.elem for o in outs], \
+            (hint, yielded, outs)
+        names = [self.names.fresh(hint) for _ in outs]
+        lhs = ", ".join(names)
+        its = ", ".join(f'"{it}"' for it in iterators)
+        ins_text = (f" ins({', '.join(str(v) for v in ins)} : "
+                    f"{', '.join(str(v.type) for v in ins)})" if ins else "")
+        outs_text = (f" outs({', '.join(str(v) for v in outs)} : "
+                     f"{', '.join(str(v.type) for v in outs)})")
+        result_types = ", ".join(str(o.type) for o in outs)
+        self.emit(f"{lhs} = linalg.generic {{indexing_maps = "
+                  f"[{', '.join(maps)}], iterator_types = [{its}]}}"
+                  f"{ins_text}{outs_text} {{")
+        args = ", ".join(f"{a}: {a.type}" for a in block.args)
+        self.lines.append(f"{self.indent}^bb0({args}):")
+        self.lines.extend(block.lines)
+        self.lines.append(f"{block.indent}linalg.yield "
+                          f"{', '.join(str(v) for v in yielded)} : "
+                          f"{', '.join(v.type for v in yielded)}")
+        self.emit(f"}} -> {result_types}")
+        return [Value(n, o.type) for n, o in zip(names, outs)]
+
+    def expand(self, v: Value, reassociation: Sequence[Sequence[int]],
+               shape: Sequence[int], hint: str = "view") -> Value:
+        """tensor.expand_shape to `shape`."""
+        out = v.tensor.with_shape(shape)
+        return self.op(hint, f"tensor.expand_shape {v} "
+                             f"{_reassoc(reassociation)} output_shape "
+                             f"[{', '.join(str(d) for d in shape)}] : "
+                             f"{v.type} into {out}", out)
+
+    def collapse(self, v: Value, reassociation: Sequence[Sequence[int]],
+                 hint: str = "view") -> Value:
+        """tensor.collapse_shape along `reassociation`."""
+        shape = [int(np.prod([v.tensor.shape[i] for i in group]))
+                 for group in reassociation]
+        out = v.tensor.with_shape(shape)
+        return self.op(hint, f"tensor.collapse_shape {v} "
+                             f"{_reassoc(reassociation)} : {v.type} into "
+                             f"{out}", out)
+
+    def extract_slice(self, v: Value, offsets: Sequence[int],
+                      sizes: Sequence[int], hint: str = "slice") -> Value:
+        out = v.tensor.with_shape(sizes)
+        strides = ", ".join("1" for _ in sizes)
+        return self.op(hint, f"tensor.extract_slice {v}"
+                             f"[{', '.join(str(o) for o in offsets)}] "
+                             f"[{', '.join(str(s) for s in sizes)}] "
+                             f"[{strides}] : {v.type} to {out}", out)
+
+    def global_load_const(self, symbol: str, type_: TensorType,
+                          hint: str = "w") -> Value:
+        return self.op(hint, f"ml_program.global_load_const "
+                             f"@{mlir_string(symbol)} : {type_}", type_)
+
+    def ret(self, values: Sequence[Value]) -> None:
+        if values:
+            self.emit(f"return {', '.join(str(v) for v in values)} : "
+                      f"{', '.join(str(v.type) for v in values)}")
+        else:
+            self.emit("return")
+
+    def render(self) -> list[str]:
+        vis = " private" if self.private else ""
+        args = ", ".join(f"{a}: {a.type}" for a in self.args)
+        res = ""
+        if len(self.results) == 1:
+            res = f" -> {self.results[0]}"
+        elif self.results:
+            res = f" -> ({', '.join(str(r) for r in self.results)})"
+        return ([f"  func.func{vis} @{self.name}({args}){res} {{"] +
+                self.lines + ["  }"])
+
+
+def _reassoc(groups: Sequence[Sequence[int]]) -> str:
+    return "[" + ", ".join("[" + ", ".join(str(i) for i in g) + "]"
+                           for g in groups) + "]"

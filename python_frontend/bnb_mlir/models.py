@@ -1,0 +1,314 @@
+"""Supported architectures: config parsing, expected tensors, graph building.
+
+Each architecture reads its transformers config from config.json (with
+transformers' defaults for absent fields), lists every checkpoint tensor it
+needs with the shape the config implies, and emits the forward pass with the
+`GraphBuilder` blocks, mirroring transformers' eager implementation.
+"""
+from __future__ import annotations
+
+
+from .checkpoint import Checkpoint
+from .errors import BnbMlirError
+from .graph import GraphBuilder
+from .ir import Value
+from .rope import RopeConfig
+
+_MISSING = object()
+
+
+class _Fields:
+    """Typed access to config.json fields with one-line errors."""
+
+    def __init__(self, config: dict, where: str):
+        self.c = config
+        self.where = where
+
+    def int(self, key: str, default=_MISSING, minimum: int = 1) -> int:
+        value = self.c.get(key, default)
+        if value is None and default is not _MISSING:
+            value = default
+        if value is _MISSING:
+            raise BnbMlirError(f"{self.where}: missing field '{key}'")
+        if not isinstance(value, int) or isinstance(value, bool) or \
+                value < minimum:
+            raise BnbMlirError(f"{self.where}: '{key}' must be an integer "
+                               f">= {minimum}, got {value!r}")
+        return value
+
+    def float(self, key: str, default: float) -> float:
+        value = self.c.get(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or \
+                value < 0:
+            raise BnbMlirError(f"{self.where}: '{key}' must be a number >= 0, "
+                               f"got {value!r}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.c.get(key, default)
+        if not isinstance(value, bool):
+            raise BnbMlirError(f"{self.where}: '{key}' must be true or false, "
+                               f"got {value!r}")
+        return value
+
+    def str(self, key: str, default: str) -> str:
+        value = self.c.get(key, default)
+        if not isinstance(value, str):
+            raise BnbMlirError(f"{self.where}: '{key}' must be a string, got "
+                               f"{value!r}")
+        return value
+
+
+class Architecture:
+    """Base: subclasses set `vocab`, `max_positions`, fill `tensors` and
+    implement `build`."""
+
+    #: model_type values handled.
+    model_types: tuple[str, ...] = ()
+
+    def __init__(self, ckpt: Checkpoint):
+        self.ckpt = ckpt
+        self.where = str(ckpt.dir / "config.json")
+        self.tensors: dict[str, tuple[int, ...]] = {}
+        self.vocab = 0
+        self.max_positions: int | None = None
+
+    def check_tensors(self) -> None:
+        """Every needed tensor exists, is floating point, and has the shape
+        the config implies."""
+        from .dtypes import is_float
+        for key, shape in self.tensors.items():
+            info = self.ckpt.info(key)
+            where = self.ckpt.file_of(key).path
+            if not is_float(info.dtype):
+                raise BnbMlirError(f"{where}: tensor '{key}' has dtype "
+                                   f"{info.dtype}, expected a float type")
+            if tuple(info.shape) != tuple(shape):
+                raise BnbMlirError(
+                    f"{where}: tensor '{key}' has shape {list(info.shape)}, "
+                    f"but config.json implies {list(shape)}")
+
+    def build(self, gb: GraphBuilder, ids: Value, bsz: int,
+              seq: int) -> Value:
+        """Emits the forward pass; returns the logits [B*S, vocab]."""
+        raise NotImplementedError
+
+
+class Llama(Architecture):
+    """LlamaForCausalLM (and MistralForCausalLM: the same graph plus a
+    sliding-window mask)."""
+
+    model_types = ("llama", "mistral")
+
+    def __init__(self, ckpt: Checkpoint):
+        super().__init__(ckpt)
+        c = _Fields(ckpt.config, self.where)
+        self.model_type = ckpt.config["model_type"]
+        self.vocab = c.int("vocab_size")
+        self.hidden = c.int("hidden_size")
+        self.inter = c.int("intermediate_size")
+        self.layers = c.int("num_hidden_layers")
+        self.heads = c.int("num_attention_heads")
+        self.kv_heads = c.int("num_key_value_heads", self.heads)
+        self.head_dim = c.int("head_dim", self.hidden // self.heads)
+        self.eps = c.float("rms_norm_eps", 1e-6)
+        self.max_positions = c.int(
+            "max_position_embeddings",
+            2048 if self.model_type == "llama" else 4096 * 32)
+        self.tied = c.bool("tie_word_embeddings", False)
+        self.attention_bias = c.bool("attention_bias", False)
+        self.mlp_bias = c.bool("mlp_bias", False)
+        act = c.str("hidden_act", "silu")
+        if act != "silu":
+            raise BnbMlirError(f"{self.where}: hidden_act '{act}' is not "
+                               "supported (silu)")
+        if self.heads % self.kv_heads:
+            raise BnbMlirError(f"{self.where}: num_attention_heads "
+                               f"{self.heads} is not a multiple of "
+                               f"num_key_value_heads {self.kv_heads}")
+        if self.head_dim % 2:
+            raise BnbMlirError(f"{self.where}: head_dim {self.head_dim} must "
+                               "be even for rotary embeddings")
+        self.window = None
+        if self.model_type == "mistral":
+            window = ckpt.config.get("sliding_window", 4096)
+            if window is not None:
+                self.window = c.int("sliding_window")
+        self.rope = RopeConfig.from_config(ckpt.config, self.head_dim,
+                                           self.where)
+
+        hd, q, kv = self.hidden, self.heads * self.head_dim, \
+            self.kv_heads * self.head_dim
+        t = self.tensors
+        t["model.embed_tokens.weight"] = (self.vocab, hd)
+        for i in range(self.layers):
+            p = f"model.layers.{i}."
+            t[p + "input_layernorm.weight"] = (hd,)
+            for name, out, inp in (("q_proj", q, hd), ("k_proj", kv, hd),
+                                   ("v_proj", kv, hd), ("o_proj", hd, q)):
+                t[f"{p}self_attn.{name}.weight"] = (out, inp)
+                if self.attention_bias:
+                    t[f"{p}self_attn.{name}.bias"] = (out,)
+            t[p + "post_attention_layernorm.weight"] = (hd,)
+            for name, out, inp in (("gate_proj", self.inter, hd),
+                                   ("up_proj", self.inter, hd),
+                                   ("down_proj", hd, self.inter)):
+                t[f"{p}mlp.{name}.weight"] = (out, inp)
+                if self.mlp_bias:
+                    t[f"{p}mlp.{name}.bias"] = (out,)
+        t["model.norm.weight"] = (hd,)
+        # Tied: the lm_head is the embedding matrix (transformers ties them
+        # whatever a stored lm_head.weight holds).
+        self.lm_head = ("model.embed_tokens.weight" if self.tied
+                        else "lm_head.weight")
+        t[self.lm_head] = (self.vocab, hd)
+
+    def _linear(self, gb, x, key, with_bias, hint):
+        return gb.linear(x, key + ".weight",
+                         key + ".bias" if with_bias else None, hint=hint)
+
+    def build(self, gb, ids, bsz, seq):
+        h = gb.embedding(ids, "model.embed_tokens.weight")
+        cos, sin = self.rope.tables(seq)
+        cos_v, sin_v = gb.rope_tables(cos, sin, gb.w.code)
+        ab, mb = self.attention_bias, self.mlp_bias
+        for i in range(self.layers):
+            p, n = f"model.layers.{i}.", f"l{i}_"
+            x = gb.rms_norm(h, p + "input_layernorm.weight", self.eps,
+                            n + "in_norm")
+            q = self._linear(gb, x, p + "self_attn.q_proj", ab, n + "q")
+            k = self._linear(gb, x, p + "self_attn.k_proj", ab, n + "k")
+            v = self._linear(gb, x, p + "self_attn.v_proj", ab, n + "v")
+            q = gb.rotary(q, self.heads, self.head_dim, bsz, seq, cos_v,
+                          sin_v, n + "q_rot")
+            k = gb.rotary(k, self.kv_heads, self.head_dim, bsz, seq, cos_v,
+                          sin_v, n + "k_rot")
+            a = gb.attention(q, k, v, bsz, seq, self.heads, self.kv_heads,
+                             self.head_dim, ("mul", self.head_dim ** -0.5),
+                             self.window, n + "attn")
+            o = self._linear(gb, a, p + "self_attn.o_proj", ab, n + "o")
+            h = gb.add(h, o, n + "h_attn")
+            x = gb.rms_norm(h, p + "post_attention_layernorm.weight",
+                            self.eps, n + "post_norm")
+            g = self._linear(gb, x, p + "mlp.gate_proj", mb, n + "gate")
+            u = self._linear(gb, x, p + "mlp.up_proj", mb, n + "up")
+            act = gb.silu_mul(g, u, n + "act")
+            d = self._linear(gb, act, p + "mlp.down_proj", mb, n + "down")
+            h = gb.add(h, d, n + "h")
+        h = gb.rms_norm(h, "model.norm.weight", self.eps, "final_norm")
+        return gb.linear(h, self.lm_head, module_name="lm_head",
+                         hint="logits")
+
+
+class Gpt2(Architecture):
+    """GPT2LMHeadModel: learned positions, pre-LayerNorm blocks, fused c_attn,
+    Conv1D layers (x·W), gelu_new, lm_head tied to wte."""
+
+    model_types = ("gpt2",)
+
+    def __init__(self, ckpt: Checkpoint):
+        super().__init__(ckpt)
+        c = _Fields(ckpt.config, self.where)
+        self.vocab = c.int("vocab_size", 50257)
+        self.hidden = c.int("n_embd", 768)
+        self.layers = c.int("n_layer", 12)
+        self.heads = c.int("n_head", 12)
+        self.max_positions = c.int("n_positions", 1024)
+        self.inter = c.int("n_inner", 4 * self.hidden)
+        self.eps = c.float("layer_norm_epsilon", 1e-5)
+        self.tied = c.bool("tie_word_embeddings", True)
+        self.scale = c.bool("scale_attn_weights", True)
+        act = c.str("activation_function", "gelu_new")
+        if act != "gelu_new":
+            raise BnbMlirError(f"{self.where}: activation_function '{act}' is "
+                               "not supported (gelu_new)")
+        for flag in ("scale_attn_by_inverse_layer_idx",
+                     "reorder_and_upcast_attn", "add_cross_attention"):
+            if c.bool(flag, False):
+                raise BnbMlirError(f"{self.where}: '{flag}' is not supported")
+        if self.hidden % self.heads:
+            raise BnbMlirError(f"{self.where}: n_embd {self.hidden} is not a "
+                               f"multiple of n_head {self.heads}")
+        self.head_dim = self.hidden // self.heads
+        # Checkpoints saved from GPT2Model have no "transformer." prefix.
+        self.prefix = "" if "wte.weight" in ckpt and \
+            "transformer.wte.weight" not in ckpt else "transformer."
+
+        hd, p = self.hidden, self.prefix
+        t = self.tensors
+        t[p + "wte.weight"] = (self.vocab, hd)
+        t[p + "wpe.weight"] = (self.max_positions, hd)
+        for i in range(self.layers):
+            b = f"{p}h.{i}."
+            for ln in ("ln_1", "ln_2"):
+                t[f"{b}{ln}.weight"] = (hd,)
+                t[f"{b}{ln}.bias"] = (hd,)
+            for name, inp, out in (("attn.c_attn", hd, 3 * hd),
+                                   ("attn.c_proj", hd, hd),
+                                   ("mlp.c_fc", hd, self.inter),
+                                   ("mlp.c_proj", self.inter, hd)):
+                t[f"{b}{name}.weight"] = (inp, out)
+                t[f"{b}{name}.bias"] = (out,)
+        t[p + "ln_f.weight"] = (hd,)
+        t[p + "ln_f.bias"] = (hd,)
+        self.lm_head = p + "wte.weight" if self.tied else "lm_head.weight"
+        t[self.lm_head] = (self.vocab, hd)
+
+    def _conv1d(self, gb, x, key, hint):
+        # transformers names the module "transformer.<key>" whatever the
+        # checkpoint's prefix; skip lists match that name.
+        name = key if key.startswith("transformer.") else "transformer." + key
+        return gb.linear(x, key + ".weight", key + ".bias", transposed=False,
+                         module_name=name, hint=hint)
+
+    def build(self, gb, ids, bsz, seq):
+        if seq > self.max_positions:
+            raise BnbMlirError(f"{self.where}: sequence length {seq} exceeds "
+                               f"n_positions {self.max_positions}")
+        p, hd = self.prefix, self.hidden
+        h = gb.embedding(ids, p + "wte.weight", p + "wpe.weight")
+        for i in range(self.layers):
+            b, n = f"{p}h.{i}.", f"l{i}_"
+            x = gb.layer_norm(h, b + "ln_1.weight", b + "ln_1.bias", self.eps,
+                              n + "ln1")
+            qkv = self._conv1d(gb, x, b + "attn.c_attn", n + "qkv")
+            rows = bsz * seq
+            q = gb.f.extract_slice(qkv, [0, 0], [rows, hd], n + "q")
+            k = gb.f.extract_slice(qkv, [0, hd], [rows, hd], n + "k")
+            v = gb.f.extract_slice(qkv, [0, 2 * hd], [rows, hd], n + "v")
+            scale = ("div", self.head_dim ** 0.5) if self.scale else \
+                ("mul", 1.0)
+            a = gb.attention(q, k, v, bsz, seq, self.heads, self.heads,
+                             self.head_dim, scale, None, n + "attn")
+            o = self._conv1d(gb, a, b + "attn.c_proj", n + "o")
+            h = gb.add(h, o, n + "h_attn")
+            x = gb.layer_norm(h, b + "ln_2.weight", b + "ln_2.bias", self.eps,
+                              n + "ln2")
+            f = self._conv1d(gb, x, b + "mlp.c_fc", n + "fc")
+            f = gb.gelu_new(f, n + "gelu")
+            d = self._conv1d(gb, f, b + "mlp.c_proj", n + "down")
+            h = gb.add(h, d, n + "h")
+        h = gb.layer_norm(h, p + "ln_f.weight", p + "ln_f.bias", self.eps,
+                          "final_norm")
+        return gb.linear(h, self.lm_head, module_name="lm_head",
+                         hint="logits")
+
+
+ARCHITECTURES = (Llama, Gpt2)
+
+
+def architecture_for(ckpt: Checkpoint) -> Architecture:
+    """The architecture of a checkpoint (by config.json's model_type), with
+    its config parsed and every tensor checked."""
+    where = ckpt.dir / "config.json"
+    model_type = ckpt.config.get("model_type")
+    if not isinstance(model_type, str):
+        raise BnbMlirError(f"{where}: missing field 'model_type'")
+    for arch in ARCHITECTURES:
+        if model_type in arch.model_types:
+            model = arch(ckpt)
+            model.check_tensors()
+            return model
+    supported = ", ".join(t for a in ARCHITECTURES for t in a.model_types)
+    raise BnbMlirError(f"{where}: model_type '{model_type}' is not supported "
+                       f"({supported})")

@@ -1,0 +1,585 @@
+//===- GpuAbi.cpp - the mgpu* functions compiled GPU code calls -----------===//
+//
+// Signatures match the declarations MLIR 22's gpu-to-llvm and gpu.binary
+// translation emit (see bnb_runtime_abi.h). Each function is a safe no-op
+// while an error is recorded, except the ones that release resources.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb_runtime_abi.h"
+
+#include "DeviceMemory.h"
+#include "Driver.h"
+#include "ErrorState.h"
+#include "KernelRegistry.h"
+#include "MemRefDescriptor.h"
+#include "MemoryTracker.h"
+
+#include <climits>
+#include <cstring>
+
+using namespace bnb::rt;
+
+namespace {
+
+bnbrt_cu_deviceptr devicePtr(const void *ptr) {
+  return reinterpret_cast<uintptr_t>(ptr);
+}
+
+std::string failure(const std::string &call, bnbrt_cu_result result) {
+  return Driver::get().failure(call, result);
+}
+
+/// Dynamic shared memory a kernel may use without opting in.
+constexpr int kDefaultSharedMemoryLimit = 48 * 1024;
+
+/// Launch geometry checked to fit the driver's unsigned ints.
+struct Geometry {
+  unsigned grid[3];
+  unsigned block[3];
+  unsigned cluster[3];
+};
+
+bool checkDims(const intptr_t (&dims)[9], Geometry *g, const char *what,
+               const std::string &kernel) {
+  for (int i = 0; i < 9; ++i) {
+    if (dims[i] < 1 || uintptr_t(dims[i]) > UINT_MAX) {
+      recordError(format("%s(%s): launch dimension %ld out of range", what,
+                         kernel.c_str(), static_cast<long>(dims[i])));
+      return false;
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    g->cluster[i] = unsigned(dims[i]);
+    g->grid[i] = unsigned(dims[3 + i]);
+    g->block[i] = unsigned(dims[6 + i]);
+  }
+  return true;
+}
+
+/// Raises the dynamic shared memory limit of `function` when `smem` needs it.
+bool prepareSharedMemory(const bnbrt_driver_table &cu,
+                         bnbrt_cu_function function, int32_t smem,
+                         const std::string &kernel) {
+  if (smem < 0) {
+    recordError(format("mgpuLaunchKernel(%s): negative dynamic shared memory "
+                       "size %d",
+                       kernel.c_str(), smem));
+    return false;
+  }
+  if (smem <= kDefaultSharedMemoryLimit)
+    return true;
+  KernelRegistry &registry = KernelRegistry::get();
+  if (registry.sharedMemoryRaised(function, smem))
+    return true;
+  int limit = 0;
+  if (bnbrt_cu_result r = cu.cuDeviceGetAttribute(
+          &limit, BNBRT_CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+          Driver::get().cuDevice())) {
+    recordError(failure("cuDeviceGetAttribute(max shared memory per block)", r));
+    return false;
+  }
+  if (smem > limit) {
+    recordError(format("mgpuLaunchKernel(%s): %d bytes of dynamic shared "
+                       "memory exceed the device limit of %d bytes",
+                       kernel.c_str(), smem, limit));
+    return false;
+  }
+  if (bnbrt_cu_result r = cu.cuFuncSetAttribute(
+          function, BNBRT_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+          smem)) {
+    recordError(failure(format("cuFuncSetAttribute(%s, max dynamic shared "
+                               "memory %d bytes)",
+                               kernel.c_str(), smem),
+                        r));
+    return false;
+  }
+  registry.setSharedMemoryRaised(function, smem);
+  return true;
+}
+
+/// Shared body of the two launch entry points; a cluster of 1x1x1 launches
+/// through cuLaunchKernel.
+void launch(const char *what, void *fn, const intptr_t (&dims)[9],
+            int32_t smem, void *streamPtr, void **params, void **extra,
+            bool clustered) {
+  if (hasError())
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (!fn) {
+    recordError(format("%s: the kernel function is null (its lookup or its "
+                       "module load failed)",
+                       what));
+    return;
+  }
+  auto function = static_cast<bnbrt_cu_function>(fn);
+  auto stream = static_cast<bnbrt_cu_stream>(streamPtr);
+  KernelRegistry &registry = KernelRegistry::get();
+  KernelRecord *record = registry.recordOf(function);
+  std::string kernel = record ? record->name : "<unknown kernel>";
+  Geometry g;
+  if (!checkDims(dims, &g, what, kernel) ||
+      !prepareSharedMemory(*cu, function, smem, kernel))
+    return;
+  if (clustered && !cu->cuLaunchKernelEx) {
+    recordError(format("%s(%s): the CUDA driver has no cuLaunchKernelEx "
+                       "(cluster launches need CUDA 12.0 or newer)",
+                       what, kernel.c_str()));
+    return;
+  }
+
+  TimedLaunch timed;
+  bool timing = registry.profiling();
+  if (timing && !registry.beginTimed(*cu, record, stream, &timed))
+    return;
+
+  bnbrt_cu_result r;
+  const char *call;
+  if (clustered) {
+    bnbrt_cu_launch_attribute attr;
+    std::memset(&attr, 0, sizeof(attr));
+    attr.id = static_cast<decltype(attr.id)>(
+        BNBRT_CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION);
+    attr.value.clusterDim.x = g.cluster[0];
+    attr.value.clusterDim.y = g.cluster[1];
+    attr.value.clusterDim.z = g.cluster[2];
+    bnbrt_cu_launch_config config;
+    std::memset(&config, 0, sizeof(config));
+    config.gridDimX = g.grid[0];
+    config.gridDimY = g.grid[1];
+    config.gridDimZ = g.grid[2];
+    config.blockDimX = g.block[0];
+    config.blockDimY = g.block[1];
+    config.blockDimZ = g.block[2];
+    config.sharedMemBytes = unsigned(smem);
+    config.hStream = stream;
+    config.attrs = &attr;
+    config.numAttrs = 1;
+    call = "cuLaunchKernelEx";
+    r = cu->cuLaunchKernelEx(&config, function, params, extra);
+  } else {
+    call = "cuLaunchKernel";
+    r = cu->cuLaunchKernel(function, g.grid[0], g.grid[1], g.grid[2],
+                           g.block[0], g.block[1], g.block[2], unsigned(smem),
+                           stream, params, extra);
+  }
+  if (timing)
+    registry.endTimed(*cu, stream, timed, r == 0);
+  if (r != 0) {
+    std::string cluster =
+        clustered ? format(", cluster %ux%ux%u", g.cluster[0], g.cluster[1],
+                           g.cluster[2])
+                  : std::string();
+    recordError(failure(format("%s(%s, grid %ux%ux%u, block %ux%ux%u%s, "
+                               "smem %d bytes)",
+                               call, kernel.c_str(), g.grid[0], g.grid[1],
+                               g.grid[2], g.block[0], g.block[1], g.block[2],
+                               cluster.c_str(), smem),
+                        r));
+    return;
+  }
+  registry.setLastLaunched(record);
+}
+
+/// Loads a module image through `load`, reporting with `call`.
+template <typename Load>
+void *loadModule(const std::string &call, Load load) {
+  if (hasError())
+    return nullptr;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return nullptr;
+  bnbrt_cu_module module = nullptr;
+  std::string log;
+  if (bnbrt_cu_result r = load(*cu, &module, &log)) {
+    std::string message = failure(call, r);
+    if (!log.empty())
+      message += ": " + log;
+    recordError(std::move(message));
+    return nullptr;
+  }
+  return module;
+}
+
+/// Trims a JIT log to its first line.
+std::string firstLine(const char *text) {
+  std::string line(text);
+  size_t end = line.find('\n');
+  if (end != std::string::npos)
+    line.resize(end);
+  return line;
+}
+
+/// Size of one element of a CUtensorMapDataType.
+int tensorMapElementSize(int64_t dataType) {
+  static const int sizes[] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
+  if (dataType < 0 || dataType >= int64_t(sizeof(sizes) / sizeof(sizes[0])))
+    return 0;
+  return sizes[dataType];
+}
+
+} // namespace
+
+extern "C" {
+
+void *mgpuModuleLoad(void *data, int64_t size) {
+  return loadModule(
+      format("cuModuleLoadData(%lld-byte image)", static_cast<long long>(size)),
+      [&](const bnbrt_driver_table &cu, bnbrt_cu_module *module,
+          std::string *) { return cu.cuModuleLoadData(module, data); });
+}
+
+void *mgpuModuleLoadJIT(void *data, int32_t optLevel) {
+  return loadModule(
+      format("cuModuleLoadDataEx(PTX, -O%d)", optLevel),
+      [&](const bnbrt_driver_table &cu, bnbrt_cu_module *module,
+          std::string *log) {
+        char errorLog[4096] = {0};
+        bnbrt_cu_jit_option options[] = {
+            static_cast<bnbrt_cu_jit_option>(BNBRT_CU_JIT_OPTIMIZATION_LEVEL),
+            static_cast<bnbrt_cu_jit_option>(BNBRT_CU_JIT_ERROR_LOG_BUFFER),
+            static_cast<bnbrt_cu_jit_option>(
+                BNBRT_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)};
+        void *values[] = {
+            reinterpret_cast<void *>(static_cast<intptr_t>(optLevel)),
+            errorLog,
+            reinterpret_cast<void *>(static_cast<uintptr_t>(sizeof(errorLog)))};
+        bnbrt_cu_result r =
+            cu.cuModuleLoadDataEx(module, data, 3, options, values);
+        errorLog[sizeof(errorLog) - 1] = '\0';
+        if (r != 0)
+          *log = firstLine(errorLog);
+        return r;
+      });
+}
+
+void mgpuModuleUnload(void *module) {
+  if (!module)
+    return;
+  auto mod = static_cast<bnbrt_cu_module>(module);
+  KernelRegistry::get().forgetModule(mod);
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r = cu->cuModuleUnload(mod))
+    recordError(failure("cuModuleUnload", r));
+}
+
+void *mgpuModuleGetFunction(void *module, const char *name) {
+  if (hasError())
+    return nullptr;
+  const char *shown = name ? name : "<null>";
+  if (!module || !name) {
+    recordError(format("mgpuModuleGetFunction(%s): %s", shown,
+                       module ? "the kernel name is null"
+                              : "the module is null (its load failed)"));
+    return nullptr;
+  }
+  auto mod = static_cast<bnbrt_cu_module>(module);
+  KernelRegistry &registry = KernelRegistry::get();
+  if (bnbrt_cu_function cached = registry.lookup(mod, name))
+    return cached;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return nullptr;
+  bnbrt_cu_function function = nullptr;
+  if (bnbrt_cu_result r = cu->cuModuleGetFunction(&function, mod, name)) {
+    recordError(failure(format("cuModuleGetFunction(%s)", name), r));
+    return nullptr;
+  }
+  registry.remember(mod, name, function);
+  return function;
+}
+
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, int64_t paramsCount) {
+  (void)paramsCount; // the driver reads the parameters from the kernel image
+  const intptr_t dims[9] = {1,     1,      1,      gridX, gridY,
+                            gridZ, blockX, blockY, blockZ};
+  launch("mgpuLaunchKernel", function, dims, smem, stream, params, extra,
+         /*clustered=*/false);
+}
+
+void mgpuLaunchClusterKernel(void *function, intptr_t clusterX,
+                             intptr_t clusterY, intptr_t clusterZ,
+                             intptr_t gridX, intptr_t gridY, intptr_t gridZ,
+                             intptr_t blockX, intptr_t blockY, intptr_t blockZ,
+                             int32_t smem, void *stream, void **params,
+                             void **extra) {
+  const intptr_t dims[9] = {clusterX, clusterY, clusterZ, gridX, gridY,
+                            gridZ,    blockX,   blockY,   blockZ};
+  launch("mgpuLaunchClusterKernel", function, dims, smem, stream, params,
+         extra, /*clustered=*/true);
+}
+
+void *mgpuStreamCreate(void) {
+  if (hasError())
+    return nullptr;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return nullptr;
+  bnbrt_cu_stream stream = nullptr;
+  if (bnbrt_cu_result r =
+          cu->cuStreamCreate(&stream, BNBRT_CU_STREAM_NON_BLOCKING)) {
+    recordError(failure("cuStreamCreate", r));
+    return nullptr;
+  }
+  return stream;
+}
+
+void mgpuStreamDestroy(void *stream) {
+  if (!stream)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuStreamDestroy_v2(static_cast<bnbrt_cu_stream>(stream)))
+    recordError(failure("cuStreamDestroy_v2", r));
+}
+
+void mgpuStreamSynchronize(void *stream) {
+  if (hasError())
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuStreamSynchronize(static_cast<bnbrt_cu_stream>(stream)))
+    recordError(failure("cuStreamSynchronize", r) +
+                KernelRegistry::get().lastLaunchedNote());
+}
+
+void mgpuStreamWaitEvent(void *stream, void *event) {
+  if (hasError() || !event)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuStreamWaitEvent(static_cast<bnbrt_cu_stream>(stream),
+                                static_cast<bnbrt_cu_event>(event), 0))
+    recordError(failure("cuStreamWaitEvent", r));
+}
+
+void *mgpuEventCreate(void) {
+  if (hasError())
+    return nullptr;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return nullptr;
+  bnbrt_cu_event event = nullptr;
+  if (bnbrt_cu_result r =
+          cu->cuEventCreate(&event, BNBRT_CU_EVENT_DISABLE_TIMING)) {
+    recordError(failure("cuEventCreate", r));
+    return nullptr;
+  }
+  return event;
+}
+
+void mgpuEventDestroy(void *event) {
+  if (!event)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuEventDestroy_v2(static_cast<bnbrt_cu_event>(event)))
+    recordError(failure("cuEventDestroy_v2", r));
+}
+
+void mgpuEventSynchronize(void *event) {
+  if (hasError() || !event)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuEventSynchronize(static_cast<bnbrt_cu_event>(event)))
+    recordError(failure("cuEventSynchronize", r) +
+                KernelRegistry::get().lastLaunchedNote());
+}
+
+void mgpuEventRecord(void *event, void *stream) {
+  if (hasError() || !event)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuEventRecord(static_cast<bnbrt_cu_event>(event),
+                            static_cast<bnbrt_cu_stream>(stream)))
+    recordError(failure("cuEventRecord", r));
+}
+
+void *mgpuMemAlloc(uint64_t bytes, void *stream, uint8_t isHostShared) {
+  (void)stream; // cuMemAlloc is ordered with respect to all streams
+  return deviceAlloc(bytes, (isHostShared & 1) != 0,
+                     MemoryTracker::get().defaultCategory());
+}
+
+void *bnbrtMemAlloc(uint64_t bytes, void *stream, int32_t category) {
+  (void)stream;
+  if (!isValidCategory(category)) {
+    recordError(format("bnbrtMemAlloc: invalid memory category %d", category));
+    return nullptr;
+  }
+  return deviceAlloc(bytes, /*managed=*/false, category);
+}
+
+void mgpuMemFree(void *ptr, void *stream) {
+  (void)stream; // cuMemFree waits for the work using the block
+  deviceFree(ptr);
+}
+
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
+  if (hasError() || bytes == 0)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuMemcpyAsync(devicePtr(dst), devicePtr(src), bytes,
+                            static_cast<bnbrt_cu_stream>(stream)))
+    recordError(failure(format("cuMemcpyAsync(%p <- %p, %zu bytes)", dst, src,
+                               bytes),
+                        r));
+}
+
+void mgpuMemset32(void *dst, uint32_t value, size_t count, void *stream) {
+  if (hasError() || count == 0)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuMemsetD32Async(devicePtr(dst), value, count,
+                               static_cast<bnbrt_cu_stream>(stream)))
+    recordError(
+        failure(format("cuMemsetD32Async(%p, %zu words)", dst, count), r));
+}
+
+void mgpuMemset16(void *dst, uint16_t value, size_t count, void *stream) {
+  if (hasError() || count == 0)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (bnbrt_cu_result r =
+          cu->cuMemsetD16Async(devicePtr(dst), value, count,
+                               static_cast<bnbrt_cu_stream>(stream)))
+    recordError(
+        failure(format("cuMemsetD16Async(%p, %zu half-words)", dst, count), r));
+}
+
+void mgpuSetDefaultDevice(int32_t device) { Driver::get().setDevice(device); }
+
+void mgpuMemHostRegisterMemRef(int64_t rank, void *descriptor,
+                               int64_t elementSize) {
+  if (hasError())
+    return;
+  MemRefView view = MemRefView::of(descriptor, rank);
+  if (!view.isRowMajorDense()) {
+    recordError("mgpuMemHostRegisterMemRef: only contiguous memrefs can be "
+                "registered");
+    return;
+  }
+  uint64_t bytes = uint64_t(view.numElements()) * uint64_t(elementSize);
+  if (bytes == 0)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  void *ptr = view.data(elementSize);
+  if (bnbrt_cu_result r = cu->cuMemHostRegister_v2(ptr, bytes, 0))
+    recordError(failure(format("cuMemHostRegister_v2(%p, %llu bytes)", ptr,
+                               static_cast<unsigned long long>(bytes)),
+                        r));
+}
+
+void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
+                                 int64_t elementSize) {
+  MemRefView view = MemRefView::of(descriptor, rank);
+  if (view.numElements() == 0)
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  void *ptr = view.data(elementSize);
+  if (bnbrt_cu_result r = cu->cuMemHostUnregister(ptr))
+    recordError(failure(format("cuMemHostUnregister(%p)", ptr), r));
+}
+
+void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
+                                     int64_t dataType, int64_t interleave,
+                                     int64_t swizzle, int64_t l2Promotion,
+                                     int64_t oobFill, int64_t *boxDims) {
+  if (hasError())
+    return nullptr;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return nullptr;
+  if (!cu->cuTensorMapEncodeTiled) {
+    recordError("mgpuTensorMapEncodeTiledMemref: the CUDA driver has no "
+                "cuTensorMapEncodeTiled (TMA needs CUDA 12.0 or newer)");
+    return nullptr;
+  }
+  int elementSize = tensorMapElementSize(dataType);
+  if (rank < 1 || rank > 5 || elementSize == 0) {
+    recordError(format("mgpuTensorMapEncodeTiledMemref: unsupported rank %lld "
+                       "or data type %lld",
+                       static_cast<long long>(rank),
+                       static_cast<long long>(dataType)));
+    return nullptr;
+  }
+  // The driver wants dimensions innermost first and the byte strides of all
+  // but the innermost dimension, which must be dense.
+  MemRefView view = MemRefView::of(descriptor, rank);
+  uint64_t globalDim[5], globalStrides[4];
+  uint32_t boxDim[5], elementStrides[5];
+  for (int64_t i = 0; i < rank; ++i) {
+    globalDim[i] = uint64_t(view.sizes[rank - 1 - i]);
+    boxDim[i] = uint32_t(boxDims[rank - 1 - i]);
+    elementStrides[i] = 1;
+  }
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    globalStrides[i] = uint64_t(view.strides[rank - 2 - i]) * elementSize;
+
+  bnbrt_cu_tensor_map map;
+  std::memset(&map, 0, sizeof(map));
+  if (bnbrt_cu_result r = cu->cuTensorMapEncodeTiled(
+          &map, static_cast<bnbrt_cu_tensor_map_data_type>(dataType),
+          uint32_t(rank), view.data(elementSize), globalDim, globalStrides,
+          boxDim, elementStrides,
+          static_cast<bnbrt_cu_tensor_map_interleave>(interleave),
+          static_cast<bnbrt_cu_tensor_map_swizzle>(swizzle),
+          static_cast<bnbrt_cu_tensor_map_l2_promotion>(l2Promotion),
+          static_cast<bnbrt_cu_tensor_map_oob_fill>(oobFill))) {
+    recordError(failure(format("cuTensorMapEncodeTiled(rank %lld, data type "
+                               "%lld)",
+                               static_cast<long long>(rank),
+                               static_cast<long long>(dataType)),
+                        r));
+    return nullptr;
+  }
+  // Kernels read the descriptor from global memory; the copy lives as long
+  // as the driver (it is not a model allocation, so it is not accounted).
+  bnbrt_cu_deviceptr copy = 0;
+  bnbrt_cu_result r = cu->cuMemAlloc_v2(&copy, sizeof(map));
+  if (r != 0) {
+    recordError(failure("cuMemAlloc_v2(tensor map)", r));
+    return nullptr;
+  }
+  Driver::get().adoptDeviceMemory(copy);
+  if ((r = cu->cuMemcpyHtoD_v2(copy, &map, sizeof(map)))) {
+    recordError(failure("cuMemcpyHtoD_v2(tensor map)", r));
+    return nullptr;
+  }
+  return reinterpret_cast<void *>(static_cast<uintptr_t>(copy));
+}
+
+} // extern "C"

@@ -1,0 +1,185 @@
+//===- bnb-compile.cpp - compile a model graph into an artifact ------------===//
+//
+//   bnb-compile MODEL.mlir --weights W.safetensors --config quant.json
+//               --target cuda:sm_90|cuda:sm_80|cpu -o NAME.bnb [--force]
+//
+// Quantizes the graph's linear layers as transformers + bitsandbytes would
+// for the given quantization_config, lowers it for the target and writes
+// NAME.bnb/ (manifest.json, model.so, weights.safetensors) atomically.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb/Config.h"
+#include "bnb/Dialect/Bnb/IR/BnbAttrs.h"
+#include "bnb/Dialect/Bnb/Transforms/DTypeMapping.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/InitAll.h"
+#include "bnb/Quant/QuantConfig.h"
+#include "bnb/Target/Artifact.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
+                                      cl::desc("<MODEL.mlir>"));
+static cl::opt<std::string>
+    weightsPath("weights", cl::desc("The graph's weights (safetensors); "
+                                    "default: the module's bnb.weights"));
+static cl::opt<std::string>
+    configPath("config", cl::Required,
+               cl::desc("transformers quantization_config JSON (or a "
+                        "config.json holding one)"));
+static cl::opt<std::string>
+    target("target", cl::init("cpu"),
+           cl::desc("cpu, cuda:sm_80 or cuda:sm_90"));
+static cl::opt<std::string> outputPath("o", cl::Required,
+                                       cl::desc("The artifact to write "
+                                                "(NAME.bnb)"),
+                                       cl::value_desc("NAME.bnb"));
+static cl::opt<bool> force("force",
+                           cl::desc("Replace an existing artifact"));
+static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
+                                  cl::desc("Host code optimization level"));
+static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"));
+
+namespace {
+int fail(const llvm::Twine &message) {
+  llvm::errs() << "error: " << message << "\n";
+  return 1;
+}
+
+/// The #bnb.config of a validated transformers config.
+bnb::ConfigAttr toConfigAttr(MLIRContext *ctx,
+                             const ::bnb::tools::QuantConfig &c) {
+  Builder b(ctx);
+  ArrayAttr skip;
+  if (c.llmInt8SkipModules) {
+    SmallVector<Attribute> names;
+    for (const std::string &name : *c.llmInt8SkipModules)
+      names.push_back(b.getStringAttr(name));
+    skip = b.getArrayAttr(names);
+  }
+  return bnb::ConfigAttr::get(
+      ctx, c.loadIn8bit, c.loadIn4bit,
+      llvm::APFloat(static_cast<double>(c.llmInt8Threshold)), skip,
+      c.llmInt8EnableFp32CpuOffload, c.llmInt8HasFp16Weight,
+      bnb::fromDType(ctx, c.bnb4bitComputeDtype),
+      c.bnb4bitQuantType == ::bnb::quant::QuantType::NF4 ? bnb::QuantType::nf4
+                                                         : bnb::QuantType::fp4,
+      c.bnb4bitUseDoubleQuant, bnb::fromDType(ctx, c.bnb4bitQuantStorage));
+}
+
+/// The quantization_config object of the config file, for the manifest.
+llvm::json::Object configJson(llvm::StringRef text) {
+  llvm::Expected<llvm::json::Value> value = llvm::json::parse(text);
+  if (!value) {
+    llvm::consumeError(value.takeError());
+    return {};
+  }
+  llvm::json::Object *object = value->getAsObject();
+  if (!object)
+    return {};
+  if (llvm::json::Object *nested = object->getObject("quantization_config"))
+    return *nested;
+  return *object;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "bnb-compile (bnb-mlir " << BNB_VERSION_STRING << ", LLVM "
+       << LLVM_VERSION_STRING << ")\n";
+  });
+  cl::ParseCommandLineOptions(argc, argv,
+                              "compile a model graph into a bnb artifact\n");
+
+  // The config first: a bad config should not wait for parsing the graph.
+  auto configText = llvm::MemoryBuffer::getFile(configPath);
+  if (!configText)
+    return fail("cannot read '" + configPath +
+                "': " + configText.getError().message());
+  std::vector<std::string> notes;
+  llvm::Expected<::bnb::tools::QuantConfig> config =
+      ::bnb::tools::parseQuantConfig((*configText)->getBuffer(), configPath,
+                                     notes);
+  if (!config)
+    return fail(llvm::toString(config.takeError()));
+  if (!quiet)
+    for (const std::string &note : notes)
+      llvm::errs() << "note: " << note << "\n";
+
+  DialectRegistry registry;
+  ::bnb::registerAllDialects(registry);
+  registerAllToLLVMIRTranslations(registry);
+  ::bnb::registerAllPasses();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  std::string firstError;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
+    if (diag.getSeverity() == DiagnosticSeverity::Error && firstError.empty()) {
+      llvm::raw_string_ostream os(firstError);
+      if (auto file = dyn_cast<FileLineColLoc>(diag.getLocation()))
+        os << file.getFilename().getValue() << ":" << file.getLine() << ":"
+           << file.getColumn() << ": ";
+      os << diag.str();
+    }
+    return success();
+  });
+  llvm::SourceMgr sourceMgr;
+  auto modelText = llvm::MemoryBuffer::getFile(modelPath);
+  if (!modelText)
+    return fail("cannot read '" + modelPath +
+                "': " + modelText.getError().message());
+  sourceMgr.AddNewSourceBuffer(std::move(*modelText), llvm::SMLoc());
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+  if (!module)
+    return fail(firstError.empty() ? "cannot parse '" + modelPath + "'"
+                                   : firstError);
+
+  (*module)->setAttr(bnb::ConfigAttr::getModuleAttrName(),
+                     toConfigAttr(&context, *config));
+  // Weights named relative to the graph live next to it.
+  std::string weights = weightsPath;
+  if (weights.empty())
+    if (auto attr = (*module)->getAttrOfType<StringAttr>(bnb::kWeightsFileAttr)) {
+      llvm::SmallString<256> resolved(llvm::sys::path::parent_path(modelPath));
+      llvm::sys::path::append(resolved, attr.getValue());
+      weights = llvm::sys::path::is_absolute(attr.getValue())
+                    ? attr.getValue().str()
+                    : resolved.str().str();
+    }
+  if (!weights.empty() && !llvm::sys::fs::exists(weights))
+    return fail("cannot read weights '" + weights + "': no such file");
+
+  ::bnb::CompileOptions options;
+  options.weightsPath = weights;
+  options.target = target;
+  options.outputPath = outputPath;
+  options.force = force;
+  options.optLevel = optLevel;
+  options.config = configJson((*configText)->getBuffer());
+  if (!quiet)
+    options.progress = [](llvm::StringRef line) {
+      llvm::errs() << "bnb-compile: " << line << "\n";
+    };
+  if (llvm::Error error = ::bnb::compileArtifact(*module, options))
+    return fail(llvm::toString(std::move(error)));
+  return 0;
+}

@@ -1,0 +1,398 @@
+//===- bnb-run.cpp - run a compiled bnb artifact ---------------------------===//
+//
+// Runs an entry point of NAME.bnb/ on the CPU or a CUDA GPU. It validates
+// the manifest (format version, checksums, tensor signatures), maps the
+// weights, reads the inputs from a safetensors file, calls the compiled
+// module through libbnb_runtime and writes the outputs atomically. It loads
+// no LLVM or MLIR library at run time.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb/Target/MemrefArgs.h"
+
+#include "bnb/Config.h"
+#include "bnb/Support/Safetensors.h"
+#include "bnb/Target/Manifest.h"
+#include "bnb_runtime.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <cstring>
+#include <dlfcn.h>
+#include <map>
+
+using namespace bnb;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> artifactPath(cl::Positional, cl::Required,
+                                         cl::desc("<NAME.bnb>"));
+static cl::opt<std::string>
+    inputPath("input", cl::Required,
+              cl::desc("Input tensors (safetensors), named as the manifest's "
+                       "entry-point inputs"));
+static cl::opt<std::string>
+    outputPath("output", cl::Required,
+               cl::desc("Where to write the outputs (safetensors)"));
+static cl::opt<std::string>
+    deviceName("device", cl::desc("cuda or cpu (default: the artifact's "
+                                  "target)"));
+static cl::opt<std::string> entryName("entry", cl::init("forward"),
+                                      cl::desc("Entry point to run"));
+static cl::opt<bool>
+    report("report", cl::desc("Print memory accounting and timings"));
+static cl::opt<unsigned>
+    repeat("repeat", cl::init(1),
+           cl::desc("Run the entry point this many times (timings report "
+                    "every run)"));
+
+namespace {
+
+using EntryFn = void (*)(void **);
+
+/// A one-line error for the user.
+llvm::Error failure(const llvm::Twine &message) {
+  return llvm::createStringError(message.str());
+}
+
+/// Buffers bnb-run allocated through the runtime, freed on every exit path.
+class Allocations {
+public:
+  explicit Allocations(bool device) : device(device) {}
+  ~Allocations() { release(); }
+
+  void *allocate(size_t bytes, int category, size_t alignment) {
+    void *ptr = device ? bnbrt_alloc(bytes ? bytes : 1, category)
+                       : bnbrt_host_alloc(bytes ? bytes : 1, alignment,
+                                          category);
+    if (ptr)
+      owned.push_back(ptr);
+    return ptr;
+  }
+
+  void release() {
+    for (void *ptr : owned)
+      device ? bnbrt_free(ptr) : bnbrt_host_free(ptr);
+    owned.clear();
+  }
+
+private:
+  bool device;
+  std::vector<void *> owned;
+};
+
+std::string shapeString(llvm::ArrayRef<int64_t> shape) {
+  std::string out = "[";
+  llvm::raw_string_ostream os(out);
+  llvm::interleaveComma(shape, os);
+  os << "]";
+  return out;
+}
+
+std::string describe(quant::DType dtype, llvm::ArrayRef<int64_t> shape) {
+  return (quant::dtypeSafetensorsName(dtype) + " " + shapeString(shape)).str();
+}
+
+/// Verifies every checksum the manifest lists.
+llvm::Error verifyChecksums(const Manifest &manifest, llvm::StringRef dir) {
+  for (const auto &[file, expected] : manifest.checksums) {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, file);
+    llvm::Expected<std::string> actual = checksumFile(path);
+    if (!actual)
+      return actual.takeError();
+    if (*actual != expected)
+      return failure(path + ": checksum mismatch (the file is corrupted or "
+                            "was modified since it was compiled)");
+  }
+  return llvm::Error::success();
+}
+
+/// The input tensor for `spec`: by name, or the only tensor of a file for a
+/// single-input entry point.
+llvm::Expected<const SafetensorsTensor *>
+findInput(const SafetensorsFile &file, const EntryPoint &entry,
+          const TensorSpec &spec) {
+  const SafetensorsTensor *tensor = file.lookup(spec.name);
+  if (!tensor && entry.inputs.size() == 1 && file.tensors().size() == 1)
+    tensor = &file.tensors().front();
+  if (!tensor)
+    return failure(file.path() + ": no input tensor '" + spec.name +
+                   "' (entry point '" + entry.name + "' expects " +
+                   describe(spec.dtype, spec.shape) + ")");
+  if (tensor->dtype != spec.dtype ||
+      llvm::ArrayRef<int64_t>(tensor->shape) != llvm::ArrayRef(spec.shape))
+    return failure(file.path() + ": input '" + spec.name + "' is " +
+                   describe(tensor->dtype, tensor->shape) + ", expected " +
+                   describe(spec.dtype, spec.shape));
+  return tensor;
+}
+
+/// The weight tensor for `spec`. Packed 4-bit weights may be serialized in
+/// another quant_storage dtype; the compiled code views the same bytes.
+llvm::Expected<const SafetensorsTensor *>
+findWeight(const SafetensorsFile &file, const TensorSpec &spec) {
+  const SafetensorsTensor *tensor = file.lookup(spec.name);
+  if (!tensor)
+    return failure(file.path() + ": weight '" + spec.name + "' is missing");
+  bool sameView = tensor->dtype == spec.dtype &&
+                  llvm::ArrayRef<int64_t>(tensor->shape) ==
+                      llvm::ArrayRef(spec.shape);
+  bool packedView = spec.dtype == quant::DType::U8 &&
+                    tensor->numBytes() == static_cast<uint64_t>(spec.numBytes());
+  if (!sameView && !packedView)
+    return failure(file.path() + ": weight '" + spec.name + "' is " +
+                   describe(tensor->dtype, tensor->shape) + ", expected " +
+                   describe(spec.dtype, spec.shape));
+  return tensor;
+}
+
+/// The runtime's first error, if any.
+llvm::Error checkRuntime(const llvm::Twine &what) {
+  if (const char *error = bnbrt_last_error())
+    return failure(what + ": " + error);
+  return llvm::Error::success();
+}
+
+/// Places `bytes` where the compiled code can read them: device memory, or
+/// host memory aligned for the element type (the mapping itself when it
+/// already is).
+llvm::Expected<void *> stage(Allocations &allocs, bool cuda,
+                             llvm::ArrayRef<uint8_t> bytes,
+                             size_t elementSize, int category,
+                             llvm::StringRef name) {
+  if (!cuda) {
+    if (reinterpret_cast<uintptr_t>(bytes.data()) % elementSize == 0)
+      return const_cast<uint8_t *>(bytes.data());
+    void *copy = allocs.allocate(bytes.size(), category, 64);
+    if (llvm::Error error = checkRuntime("cannot stage '" + name + "'"))
+      return std::move(error);
+    std::memcpy(copy, bytes.data(), bytes.size());
+    return copy;
+  }
+  void *ptr = allocs.allocate(bytes.size(), category, 0);
+  if (llvm::Error error =
+          checkRuntime("cannot allocate device memory for '" + name + "'"))
+    return std::move(error);
+  if (!bytes.empty())
+    bnbrt_memcpy_h2d(ptr, bytes.data(), bytes.size());
+  if (llvm::Error error = checkRuntime("cannot upload '" + name + "'"))
+    return std::move(error);
+  return ptr;
+}
+
+void printReport(bool cuda, uint64_t mappedWeights,
+                 llvm::ArrayRef<double> runMs) {
+  llvm::raw_ostream &os = llvm::outs();
+  int pool = cuda ? BNBRT_POOL_DEVICE : BNBRT_POOL_HOST;
+  os << "memory (" << (cuda ? "device" : "host") << "):\n";
+  os << llvm::formatv("  {0,-14} {1,14} {2,14}\n", "category", "current",
+                      "peak");
+  for (int category : {BNBRT_CATEGORY_WEIGHTS, BNBRT_CATEGORY_ACTIVATIONS,
+                       BNBRT_CATEGORY_WORKSPACE, BNBRT_CATEGORY_KV_CACHE})
+    os << llvm::formatv("  {0,-14} {1,14} {2,14}\n",
+                        bnbrt_category_name(category),
+                        bnbrt_memory_current(pool, category),
+                        bnbrt_memory_peak(pool, category));
+  os << llvm::formatv("  {0,-14} {1,14} {2,14}\n", "total",
+                      bnbrt_memory_current(pool, BNBRT_CATEGORY_TOTAL),
+                      bnbrt_memory_peak(pool, BNBRT_CATEGORY_TOTAL));
+  if (!cuda)
+    os << llvm::formatv("  weights mapped from the artifact: {0} bytes\n",
+                        mappedWeights);
+  os << "timings:\n";
+  for (auto [i, ms] : llvm::enumerate(runMs))
+    os << llvm::formatv("  run {0}: {1:f3} ms\n", i, ms);
+  if (cuda) {
+    size_t count = bnbrt_kernel_stats_count();
+    for (size_t i = 0; i < count; ++i) {
+      bnbrt_kernel_stats stats;
+      if (bnbrt_get_kernel_stats(i, &stats) == 0)
+        os << llvm::formatv("  kernel {0,-40} {1,6} launches {2,10:f3} ms\n",
+                            stats.name, stats.launches, stats.total_ms);
+    }
+  }
+}
+
+/// Loads and validates the manifest of the artifact.
+llvm::Expected<Manifest> loadManifest() {
+  llvm::SmallString<256> manifestPath(artifactPath);
+  llvm::sys::path::append(manifestPath, "manifest.json");
+  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> text =
+      llvm::MemoryBuffer::getFile(manifestPath);
+  if (!text)
+    return failure("cannot read '" + manifestPath +
+                   "': " + text.getError().message());
+  llvm::Expected<Manifest> manifest =
+      parseManifest((*text)->getBuffer(), manifestPath);
+  if (!manifest)
+    return manifest.takeError();
+  if (llvm::Error error = verifyChecksums(*manifest, artifactPath))
+    return std::move(error);
+  return manifest;
+}
+
+/// Runs the entry point; every runtime buffer is released on return.
+llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
+                void *&handle) {
+  llvm::SmallString<256> weightsPath(artifactPath);
+  llvm::sys::path::append(weightsPath, manifest.weightsFile);
+  llvm::Expected<SafetensorsFile> weights = SafetensorsFile::open(weightsPath);
+  if (!weights)
+    return weights.takeError();
+  llvm::Expected<SafetensorsFile> inputs = SafetensorsFile::open(inputPath);
+  if (!inputs)
+    return inputs.takeError();
+
+  Allocations allocs(cuda);
+  MemrefArgs args;
+  uint64_t mappedWeights = 0;
+  bnbrt_set_category(BNBRT_CATEGORY_ACTIVATIONS);
+  for (const TensorSpec &spec : entry.inputs) {
+    llvm::Expected<const SafetensorsTensor *> tensor =
+        findInput(*inputs, entry, spec);
+    if (!tensor)
+      return tensor.takeError();
+    llvm::Expected<void *> ptr =
+        stage(allocs, cuda, inputs->bytes(**tensor),
+              quant::dtypeSize(spec.dtype), BNBRT_CATEGORY_ACTIVATIONS,
+              spec.name);
+    if (!ptr)
+      return ptr.takeError();
+    args.add(*ptr, spec.shape);
+  }
+  bnbrt_set_category(BNBRT_CATEGORY_WEIGHTS);
+  for (const TensorSpec &spec : entry.weights) {
+    llvm::Expected<const SafetensorsTensor *> tensor =
+        findWeight(*weights, spec);
+    if (!tensor)
+      return tensor.takeError();
+    mappedWeights += (*tensor)->numBytes();
+    llvm::Expected<void *> ptr =
+        stage(allocs, cuda, weights->bytes(**tensor),
+              quant::dtypeSize(spec.dtype), BNBRT_CATEGORY_WEIGHTS, spec.name);
+    if (!ptr)
+      return ptr.takeError();
+    args.add(*ptr, spec.shape);
+  }
+  bnbrt_set_category(BNBRT_CATEGORY_ACTIVATIONS);
+  std::vector<void *> outputs;
+  for (const TensorSpec &spec : entry.outputs) {
+    void *ptr = allocs.allocate(spec.numBytes(), BNBRT_CATEGORY_ACTIVATIONS, 64);
+    if (llvm::Error error =
+            checkRuntime("cannot allocate output '" + spec.name + "'"))
+      return error;
+    outputs.push_back(ptr);
+    args.add(ptr, spec.shape);
+  }
+
+  llvm::SmallString<256> modulePath(artifactPath);
+  llvm::sys::path::append(modulePath, manifest.moduleFile);
+  llvm::sys::fs::make_absolute(modulePath);
+  handle = dlopen(modulePath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle)
+    return failure("cannot load '" + modulePath + "': " + dlerror());
+  auto fn = reinterpret_cast<EntryFn>(dlsym(handle, entry.symbol.c_str()));
+  if (!fn)
+    return failure(modulePath + ": no symbol '" + entry.symbol + "'");
+
+  std::vector<double> runMs;
+  for (unsigned i = 0; i < std::max(1u, unsigned(repeat)); ++i) {
+    auto start = std::chrono::steady_clock::now();
+    fn(args.pointers());
+    if (cuda)
+      bnbrt_synchronize();
+    auto stop = std::chrono::steady_clock::now();
+    runMs.push_back(
+        std::chrono::duration<double, std::milli>(stop - start).count());
+    if (llvm::Error error =
+            checkRuntime("running '" + entry.name + "' failed"))
+      return error;
+  }
+
+  // Outputs, written atomically.
+  std::vector<SafetensorsTensorDecl> decls;
+  for (const TensorSpec &spec : entry.outputs)
+    decls.push_back({spec.name, spec.dtype, spec.shape});
+  llvm::Expected<std::unique_ptr<SafetensorsWriter>> writer =
+      SafetensorsWriter::create(outputPath, decls, {{"format", "pt"}});
+  if (!writer)
+    return writer.takeError();
+  for (auto [spec, ptr] : llvm::zip(entry.outputs, outputs)) {
+    std::vector<uint8_t> host(spec.numBytes());
+    if (cuda) {
+      if (!host.empty())
+        bnbrt_memcpy_d2h(host.data(), ptr, host.size());
+      if (llvm::Error error =
+              checkRuntime("cannot download output '" + spec.name + "'"))
+        return error;
+    } else if (!host.empty()) {
+      std::memcpy(host.data(), ptr, host.size());
+    }
+    if (llvm::Error error = (*writer)->write(spec.name, host))
+      return error;
+  }
+  if (llvm::Error error = (*writer)->commit())
+    return error;
+  if (report)
+    printReport(cuda, mappedWeights, runMs);
+  return llvm::Error::success();
+}
+
+llvm::Error runArtifact() {
+  llvm::Expected<Manifest> manifest = loadManifest();
+  if (!manifest)
+    return manifest.takeError();
+  const EntryPoint *entry = manifest->lookup(entryName);
+  if (!entry)
+    return failure(artifactPath + "/manifest.json: no entry point '" +
+                   entryName + "'");
+  std::string device = deviceName.empty()
+                           ? (manifest->isCuda() ? "cuda" : "cpu")
+                           : std::string(deviceName);
+  if (device != "cuda" && device != "cpu")
+    return failure("--device must be cuda or cpu, got '" + device + "'");
+  bool cuda = device == "cuda";
+  if (cuda != manifest->isCuda())
+    return failure(artifactPath + " was compiled for " + manifest->target +
+                   " and cannot run on --device " + device);
+  if (cuda) {
+    char message[512] = {0};
+    if (!bnbrt_cuda_available(message, sizeof(message)))
+      return failure(message);
+    bnbrt_set_profiling(report ? 1 : 0);
+  }
+  void *handle = nullptr;
+  llvm::Error result = run(*manifest, *entry, cuda, handle);
+  if (handle)
+    dlclose(handle);
+  // Nothing may stay allocated, whether the run succeeded or not.
+  if (uint64_t leaked = bnbrt_outstanding_allocations()) {
+    bnbrt_leak_report(stderr);
+    result = llvm::joinErrors(
+        std::move(result),
+        failure(llvm::formatv("{0} runtime allocations are still outstanding",
+                              leaked)));
+  }
+  return result;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "bnb-run (bnb-mlir " << BNB_VERSION_STRING << ", LLVM "
+       << LLVM_VERSION_STRING << ")\n";
+  });
+  cl::ParseCommandLineOptions(argc, argv, "run a compiled bnb artifact\n");
+  bnbrt_set_leak_report_at_exit(0);
+  if (llvm::Error error = runArtifact()) {
+    llvm::errs() << "error: " << llvm::toString(std::move(error)) << "\n";
+    return 1;
+  }
+  return 0;
+}
