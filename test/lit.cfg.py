@@ -25,15 +25,15 @@ llvm_config.use_default_substitutions()
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%bnb_src_root", config.bnb_src_root))
 config.substitutions.append(("%bnb_lib_dir", config.bnb_lib_dir))
-# Ahead of lit's default %python (lit's own interpreter): tests need the
-# project's environment with numpy.
-config.substitutions.insert(0, ("%python", config.python_executable))
+# lit's default substitutions map %python to lit's own interpreter; the tests
+# need the project's (numpy, safetensors), so ours goes first.
+config.substitutions.insert(0, ("%python", '"%s"' % config.python_executable))
 # Prints the PTX (or cubin) held by the gpu.binary ops of a module.
 config.substitutions.append(
     ("%dump_gpu_binary",
-     "%s %s" % (config.python_executable,
-                os.path.join(config.bnb_src_root, "test", "Utils",
-                             "dump-gpu-binary.py"))))
+     '"%s" %s' % (config.python_executable,
+                  os.path.join(config.bnb_src_root, "test", "Utils",
+                               "dump-gpu-binary.py"))))
 config.substitutions.append(
     ("%mlir_c_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
@@ -49,6 +49,8 @@ tools = ["bnb-opt", "bnb-gpu-sim", "mlir-runner", "mlir-opt", "mlir-translate",
          ToolSubst("bnb-run", unresolved="ignore")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.bnb_tools_dir, append_path=True)
+# `not` and `count` at the start of a RUN line are looked up in PATH.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # ptxas assembles generated PTX in compile-only tests when the toolkit exists.
 if config.ptxas and os.path.exists(config.ptxas):

@@ -26,9 +26,11 @@ using namespace mlir;
 namespace fs = llvm::sys::fs;
 namespace path = llvm::sys::path;
 
-std::string bnb::entrySymbol(llvm::StringRef name) {
+namespace bnb {
+std::string entrySymbol(llvm::StringRef name) {
   return ("bnb_entry_" + name).str();
 }
+} // namespace bnb
 
 namespace {
 /// Runs `pm` on `module`, turning the first error diagnostic into an
@@ -108,7 +110,8 @@ llvm::json::Object memoryPlan(llvm::StringRef reportPath,
 }
 } // namespace
 
-llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
+namespace bnb {
+llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   auto progress = [&](const llvm::Twine &line) {
     if (o.progress)
       o.progress(line.str());
@@ -164,6 +167,8 @@ llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
     report.json = true;
     report.outputPath = reportFile;
     pm.addPass(mlir::bnb::createBnbMemoryReport(report));
+    if (o.printMemoryReport)
+      pm.addPass(mlir::bnb::createBnbMemoryReport());
     if (llvm::Error e = runPasses(pm, module, "quantization"))
       return e;
   }
@@ -172,7 +177,8 @@ llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
       return e;
   progress(llvm::formatv("quantized weights ({0:f1}s)", elapsed()));
 
-  llvm::Expected<std::vector<EntryPoint>> entries = collectEntryPoints(module);
+  llvm::Expected<std::vector<::bnb::EntryPoint>> entries =
+      ::bnb::collectEntryPoints(module);
   if (!entries)
     return entries.takeError();
 
@@ -190,12 +196,12 @@ llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
   // 3. The shared object.
   std::string modulePath = inTemp("model.so");
   if (llvm::Error e =
-          emitSharedObject(module, *entries, o.optLevel, modulePath))
+          ::bnb::emitSharedObject(module, *entries, o.optLevel, modulePath))
     return e;
   progress(llvm::formatv("emitted model.so ({0:f1}s)", elapsed()));
 
   // 4. The manifest.
-  Manifest manifest;
+  ::bnb::Manifest manifest;
   manifest.compilerVersion = BNB_VERSION_STRING;
   manifest.llvmVersion = LLVM_VERSION_STRING;
   manifest.target = o.target;
@@ -206,7 +212,7 @@ llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
   manifest.memoryPlan = memoryPlan(reportFile, weightsBytes);
   fs::remove(reportFile);
   for (llvm::StringRef file : {"model.so", "weights.safetensors"}) {
-    llvm::Expected<std::string> sum = checksumFile(inTemp(file));
+    llvm::Expected<std::string> sum = ::bnb::checksumFile(inTemp(file));
     if (!sum)
       return sum.takeError();
     manifest.checksums.push_back({file.str(), *sum});
@@ -217,7 +223,7 @@ llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
     if (ec)
       return llvm::createStringError(ec, "cannot write the manifest: " +
                                              ec.message());
-    os << llvm::formatv("{0:2}", toJson(manifest)) << "\n";
+    os << llvm::formatv("{0:2}", ::bnb::toJson(manifest)) << "\n";
   }
 
   // 5. Publish: the artifact appears complete or not at all.
@@ -233,3 +239,4 @@ llvm::Error bnb::compileArtifact(ModuleOp module, const CompileOptions &o) {
   progress(llvm::formatv("wrote {0} ({1:f1}s)", o.outputPath, elapsed()));
   return llvm::Error::success();
 }
+} // namespace bnb

@@ -33,22 +33,22 @@ llvm::Expected<::bnb::TensorSpec> specOf(Type type, std::string name,
 }
 } // namespace
 
-llvm::Expected<std::vector<::bnb::EntryPoint>>
-bnb::collectEntryPoints(ModuleOp module) {
-  std::vector<EntryPoint> entries;
+namespace bnb {
+llvm::Expected<std::vector<EntryPoint>> collectEntryPoints(ModuleOp module) {
+  std::vector<::bnb::EntryPoint> entries;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (!func.isPublic() || func.isExternal())
       continue;
-    EntryPoint entry;
+    ::bnb::EntryPoint entry;
     entry.name = func.getSymName().str();
-    entry.symbol = entrySymbol(entry.name);
+    entry.symbol = ::bnb::entrySymbol(entry.name);
     for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
       auto key = func.getArgAttrOfType<StringAttr>(i, mlir::bnb::kWeightArgAttr);
       auto name = func.getArgAttrOfType<StringAttr>(i, mlir::bnb::kWeightNameAttr);
       std::string label = key    ? key.str()
                           : name ? name.str()
                                  : "input" + std::to_string(i);
-      llvm::Expected<TensorSpec> spec = specOf(type, label, func);
+      llvm::Expected<::bnb::TensorSpec> spec = specOf(type, label, func);
       if (!spec)
         return spec.takeError();
       (key ? entry.weights : entry.inputs).push_back(std::move(*spec));
@@ -56,7 +56,7 @@ bnb::collectEntryPoints(ModuleOp module) {
     for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
       auto name =
           func.getResultAttrOfType<StringAttr>(i, mlir::bnb::kWeightNameAttr);
-      llvm::Expected<TensorSpec> spec = specOf(
+      llvm::Expected<::bnb::TensorSpec> spec = specOf(
           type, name ? name.str() : "output" + std::to_string(i), func);
       if (!spec)
         return spec.takeError();
@@ -69,3 +69,4 @@ bnb::collectEntryPoints(ModuleOp module) {
                                    "compile as an entry point");
   return entries;
 }
+} // namespace bnb

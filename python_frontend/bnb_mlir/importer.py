@@ -94,7 +94,8 @@ def import_checkpoint(hf_dir: str | os.PathLike,
             module.attributes["bnb.config"] = quant_config.to_mlir_attr()
         func = module.func("forward",
                            [("input_ids", TensorType((batch, seq), "i64"))],
-                           [TensorType((batch, seq, model.vocab), elem)])
+                           [TensorType((batch, seq, model.vocab), elem)],
+                           result_names=["logits"])
         source = (InlineWeights if inline_weights else ExternWeights)(
             module, ckpt, code)
         gb = GraphBuilder(module, func, source, elem)

@@ -135,8 +135,9 @@ class Module:
                              f"@{mlir_string(symbol)}({init}) : {type_}")
 
     def func(self, name: str, args: Sequence[tuple[str, TensorType]],
-             results: Sequence[TensorType], private: bool = False) -> "Func":
-        f = Func(self, name, args, results, private)
+             results: Sequence[TensorType], private: bool = False,
+             result_names: Sequence[str] = ()) -> "Func":
+        f = Func(self, name, args, results, private, result_names)
         self.funcs.append(f)
         return f
 
@@ -290,13 +291,16 @@ class Func(_Emitter):
 
     def __init__(self, module: Module, name: str,
                  args: Sequence[tuple[str, TensorType]],
-                 results: Sequence[TensorType], private: bool):
+                 results: Sequence[TensorType], private: bool,
+                 result_names: Sequence[str] = ()):
         super().__init__(_Names(), "    ")
         self.module = module
         self.name = name
         self.private = private
+        self.arg_names = [n for n, _ in args]
         self.args = [Value(self.names.fresh(n), t) for n, t in args]
         self.results = list(results)
+        self.result_names = list(result_names)
 
     # Tensors -----------------------------------------------------------------
 
@@ -408,12 +412,22 @@ class Func(_Emitter):
 
     def render(self) -> list[str]:
         vis = " private" if self.private else ""
-        args = ", ".join(f"{a}: {a.type}" for a in self.args)
+        # Entry points name their tensors (bnb.name), which the compiled
+        # artifact's manifest and the input/output files use.
+        def named(text: str, name: str | None) -> str:
+            if self.private or not name:
+                return text
+            return f"{text} {{bnb.name = {mlir_string(name)}}}"
+        args = ", ".join(named(f"{a}: {a.type}", n)
+                         for a, n in zip(self.args, self.arg_names))
+        names = self.result_names + [None] * (len(self.results) -
+                                              len(self.result_names))
+        results = [named(str(r), n) for r, n in zip(self.results, names)]
         res = ""
-        if len(self.results) == 1:
-            res = f" -> {self.results[0]}"
-        elif self.results:
-            res = f" -> ({', '.join(str(r) for r in self.results)})"
+        if len(results) == 1 and not self.result_names:
+            res = f" -> {results[0]}"
+        elif results:
+            res = f" -> ({', '.join(results)})"
         return ([f"  func.func{vis} @{self.name}({args}){res} {{"] +
                 self.lines + ["  }"])
 

@@ -231,7 +231,7 @@ BNBRT_API int bnbrt_profiling_enabled(void);
 
 /// Launch count and accumulated device time of one kernel.
 typedef struct bnbrt_kernel_stats {
-  const char *name; ///< kernel name; valid until bnbrt_reset_kernel_stats
+  const char *name; ///< kernel name; valid until bnbrt_reset()
   uint64_t launches;
   double total_ms;
 } bnbrt_kernel_stats;

@@ -17,12 +17,15 @@
 
 #include "bnb_runtime.h"
 
+#ifdef BNBRT_DRIVER_TYPES_FROM_CUDA_H
+#include <cuda.h>
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #ifdef BNBRT_DRIVER_TYPES_FROM_CUDA_H
-#include <cuda.h>
 typedef CUresult bnbrt_cu_result;
 typedef CUdevice bnbrt_cu_device;
 typedef CUdeviceptr bnbrt_cu_deviceptr;

@@ -97,6 +97,10 @@ void Driver::initialize() {
     source = "the installed driver table";
   } else {
     source = driverPath(path_);
+    // The handle of another library (the environment changed since) is left
+    // open but no longer used.
+    if (handle_ && handlePath_ != source)
+      handle_ = nullptr;
     if (!handle_) {
       dlerror();
       handle_ = dlopen(source.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -107,6 +111,7 @@ void Driver::initialize() {
         status_.store(Status::Failed);
         return;
       }
+      handlePath_ = source;
     }
     table_ = bnbrt_driver_table{};
 #define BNBRT_DRIVER_SYMBOL(field, required)                                  \

@@ -96,6 +96,7 @@ private:
   bnbrt_driver_table installedTable_{};
   std::string path_;
   void *handle_ = nullptr;
+  std::string handlePath_;
   std::atomic<int> device_{0};
   int deviceCount_ = 0;
   int driverVersion_ = 0;

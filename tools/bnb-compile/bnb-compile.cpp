@@ -28,6 +28,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -55,6 +56,9 @@ static cl::opt<bool> force("force",
 static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
                                   cl::desc("Host code optimization level"));
 static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"));
+static cl::opt<bool>
+    memoryReport("memory-report",
+                 cl::desc("Print the weight memory per layer and in total"));
 
 namespace {
 int fail(const llvm::Twine &message) {
@@ -63,7 +67,7 @@ int fail(const llvm::Twine &message) {
 }
 
 /// The #bnb.config of a validated transformers config.
-bnb::ConfigAttr toConfigAttr(MLIRContext *ctx,
+mlir::bnb::ConfigAttr toConfigAttr(MLIRContext *ctx,
                              const ::bnb::tools::QuantConfig &c) {
   Builder b(ctx);
   ArrayAttr skip;
@@ -73,14 +77,14 @@ bnb::ConfigAttr toConfigAttr(MLIRContext *ctx,
       names.push_back(b.getStringAttr(name));
     skip = b.getArrayAttr(names);
   }
-  return bnb::ConfigAttr::get(
+  return mlir::bnb::ConfigAttr::get(
       ctx, c.loadIn8bit, c.loadIn4bit,
       llvm::APFloat(static_cast<double>(c.llmInt8Threshold)), skip,
       c.llmInt8EnableFp32CpuOffload, c.llmInt8HasFp16Weight,
-      bnb::fromDType(ctx, c.bnb4bitComputeDtype),
-      c.bnb4bitQuantType == ::bnb::quant::QuantType::NF4 ? bnb::QuantType::nf4
-                                                         : bnb::QuantType::fp4,
-      c.bnb4bitUseDoubleQuant, bnb::fromDType(ctx, c.bnb4bitQuantStorage));
+      mlir::bnb::fromDType(ctx, c.bnb4bitComputeDtype),
+      c.bnb4bitQuantType == ::bnb::quant::QuantType::NF4 ? mlir::bnb::QuantType::nf4
+                                                         : mlir::bnb::QuantType::fp4,
+      c.bnb4bitUseDoubleQuant, mlir::bnb::fromDType(ctx, c.bnb4bitQuantStorage));
 }
 
 /// The quantization_config object of the config file, for the manifest.
@@ -153,12 +157,12 @@ int main(int argc, char **argv) {
     return fail(firstError.empty() ? "cannot parse '" + modelPath + "'"
                                    : firstError);
 
-  (*module)->setAttr(bnb::ConfigAttr::getModuleAttrName(),
+  (*module)->setAttr(mlir::bnb::ConfigAttr::getModuleAttrName(),
                      toConfigAttr(&context, *config));
   // Weights named relative to the graph live next to it.
   std::string weights = weightsPath;
   if (weights.empty())
-    if (auto attr = (*module)->getAttrOfType<StringAttr>(bnb::kWeightsFileAttr)) {
+    if (auto attr = (*module)->getAttrOfType<StringAttr>(mlir::bnb::kWeightsFileAttr)) {
       llvm::SmallString<256> resolved(llvm::sys::path::parent_path(modelPath));
       llvm::sys::path::append(resolved, attr.getValue());
       weights = llvm::sys::path::is_absolute(attr.getValue())
@@ -175,6 +179,7 @@ int main(int argc, char **argv) {
   options.force = force;
   options.optLevel = optLevel;
   options.config = configJson((*configText)->getBuffer());
+  options.printMemoryReport = memoryReport;
   if (!quiet)
     options.progress = [](llvm::StringRef line) {
       llvm::errs() << "bnb-compile: " << line << "\n";

@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "LinearSelection.h"
-#include "QuantConfig.h"
+#include "bnb/Quant/QuantConfig.h"
 
 #include "bnb/Config.h"
 #include "bnb/Quant/Blockwise.h"

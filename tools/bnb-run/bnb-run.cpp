@@ -294,9 +294,13 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
   llvm::SmallString<256> modulePath(artifactPath);
   llvm::sys::path::append(modulePath, manifest.moduleFile);
   llvm::sys::fs::make_absolute(modulePath);
+  // A GPU module loads its kernels in a constructor, inside dlopen.
   handle = dlopen(modulePath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle)
     return failure("cannot load '" + modulePath + "': " + dlerror());
+  if (llvm::Error error = checkRuntime("cannot load the kernels of '" +
+                                       modulePath + "'"))
+    return error;
   auto fn = reinterpret_cast<EntryFn>(dlsym(handle, entry.symbol.c_str()));
   if (!fn)
     return failure(modulePath + ": no symbol '" + entry.symbol + "'");
@@ -365,6 +369,9 @@ llvm::Error runArtifact() {
     char message[512] = {0};
     if (!bnbrt_cuda_available(message, sizeof(message)))
       return failure(message);
+    if (bnbrt_set_device(0) != 0)
+      return failure(llvm::Twine("cannot use CUDA device 0: ") +
+                     (bnbrt_last_error() ? bnbrt_last_error() : "unknown"));
     bnbrt_set_profiling(report ? 1 : 0);
   }
   void *handle = nullptr;

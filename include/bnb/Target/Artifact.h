@@ -32,6 +32,8 @@ struct CompileOptions {
   unsigned optLevel = 2;
   /// The quantization_config as JSON, recorded in the manifest.
   llvm::json::Object config;
+  /// Print bnb-memory-report's table to stdout.
+  bool printMemoryReport = false;
   /// Receives one line per step for progress reports.
   std::function<void(llvm::StringRef)> progress;
 };

@@ -495,3 +495,57 @@ INSTANTIATE_TEST_SUITE_P(
         FourBitLayerCase{DType::BF16, DType::F16, "nf4", false, true}));
 
 } // namespace
+
+namespace {
+
+/// has_fp16_weight: the float weight is quantized at run time with
+/// int8_vectorwise_quant (threshold 0) of its f16 cast; a Conv1D weight
+/// ([in, out]) is transposed first.
+struct FloatWeightCase {
+  DType w;
+  bool conv1d;
+};
+
+class LinearInt8FloatWeightTest
+    : public CpuLoweringTest,
+      public ::testing::WithParamInterface<FloatWeightCase> {};
+
+TEST_P(LinearInt8FloatWeightTest, MatchesReferenceForward) {
+  FloatWeightCase c = GetParam();
+  int64_t m = 3, k = 40, n = 24;
+  std::vector<uint16_t> x = activations(m, k, 31);
+  std::vector<uint8_t> w = randomFloats(c.w, n * k, 37, false);
+  // The layer stores a Conv1D weight as [k, n].
+  std::vector<uint8_t> stored = w;
+  size_t elem = q::dtypeSize(c.w);
+  if (c.conv1d)
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t col = 0; col < k; ++col)
+        std::memcpy(stored.data() + (col * n + r) * elem,
+                    w.data() + (r * k + col) * elem, elem);
+  std::string wt = mlirType(c.w);
+  std::string wshape = c.conv1d ? llvm::formatv("{0}x{1}", k, n).str()
+                                : llvm::formatv("{0}x{1}", n, k).str();
+  std::string source = llvm::formatv(
+      R"mlir(func.func @f(%x: tensor<{0}x{1}xf16>, %w: tensor<{3}x{4}>) -> tensor<{0}x{2}xf16> attributes {{llvm.emit_c_interface} {
+  %y = bnb.linear_int8 %x, %w {{module = "l", has_fp16_weight{5}} : tensor<{0}x{1}xf16>, tensor<{3}x{4}> -> tensor<{0}x{2}xf16>
+  return %y : tensor<{0}x{2}xf16>
+})mlir",
+      m, k, n, wshape, wt, c.conv1d ? ", conv1d" : "");
+  std::vector<int64_t> storedShape =
+      c.conv1d ? std::vector<int64_t>{k, n} : std::vector<int64_t>{n, k};
+  std::vector<Buffer> inputs = {makeBuffer(x, {m, k}),
+                                Buffer{stored, storedShape}};
+  std::vector<Buffer> outputs = {zeroBuffer(m * n * 2, {m, n})};
+  run(source, inputs, outputs);
+  std::vector<uint16_t> expected(m * n);
+  q::linearInt8FromFloatWeight(x.data(), DType::F16, m, k, w.data(), c.w, n,
+                               nullptr, DType::F16, 6.0f, expected.data());
+  EXPECT_EQ(view<uint16_t>(outputs[0]), expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layers, LinearInt8FloatWeightTest,
+                         ::testing::Values(FloatWeightCase{DType::F16, false},
+                                           FloatWeightCase{DType::BF16, true},
+                                           FloatWeightCase{DType::F32, false}));
+} // namespace

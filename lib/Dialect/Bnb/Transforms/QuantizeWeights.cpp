@@ -134,6 +134,8 @@ public:
   std::optional<::bnb::SafetensorsFile> input;
   std::string inputPath;
   std::unique_ptr<llvm::ThreadPoolInterface> pool;
+  /// Set when planning reported an error.
+  bool planningFailed = false;
 
   LogicalResult run() {
     bool doubleQuant = getModuleConfig(module).getBnb4bitUseDoubleQuant();
@@ -149,7 +151,7 @@ public:
       plans.push_back(std::move(*plan));
       return WalkResult::advance();
     });
-    if (walk.wasInterrupted())
+    if (walk.wasInterrupted() || planningFailed)
       return failure();
 
     bool needsFile =
@@ -160,6 +162,12 @@ public:
                      });
     if (needsFile && failed(openInput()))
       return failure();
+    // Every quantized weight must be in the file as the IR declares it.
+    for (LayerPlan &plan : plans)
+      if (plan.isExternal() &&
+          failed(checkFileTensor(plan.weight.global,
+                                 input->lookup(plan.weight.key))))
+        return failure();
 
     // The nested offset of a double-quantized layer goes into its state
     // blob, whose size the file header needs before any data is written.
@@ -225,6 +233,15 @@ public:
     std::optional<WeightRef> ref = getWeightRef(weight, symbols);
     if (!ref) {
       op->emitOpError() << "weight is not a weight global or constant";
+      planningFailed = true;
+      return std::nullopt;
+    }
+    if (ref->argument) {
+      op->emitOpError() << "weight '" << ref->key
+                        << "' is already an entry-point argument; run "
+                           "bnb-quantize-weights before "
+                           "bnb-externalize-weights";
+      planningFailed = true;
       return std::nullopt;
     }
     plan.weight = *ref;

@@ -4,11 +4,14 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
 using namespace mlir::bnb;
 
 bool WeightRef::isExternal() {
+  if (argument)
+    return true;
   return global && global.getValue() &&
          isa<ml_program::ExternAttr>(*global.getValue());
 }
@@ -23,10 +26,23 @@ ElementsAttr WeightRef::getInlineValue() {
 
 std::optional<WeightRef> mlir::bnb::getWeightRef(Value value,
                                                  SymbolTableCollection &symbols) {
+  WeightRef ref;
+  if (auto arg = dyn_cast<BlockArgument>(value)) {
+    auto func =
+        dyn_cast_or_null<FunctionOpInterface>(arg.getOwner()->getParentOp());
+    if (!func || arg.getOwner() != &func.getFunctionBody().front())
+      return std::nullopt;
+    auto key = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
+                                                 kWeightArgAttr);
+    if (!key)
+      return std::nullopt;
+    ref.argument = arg;
+    ref.key = key.str();
+    return ref;
+  }
   Operation *def = value.getDefiningOp();
   if (!def)
     return std::nullopt;
-  WeightRef ref;
   ref.producer = def;
   if (auto load = dyn_cast<ml_program::GlobalLoadConstOp>(def)) {
     ref.global = symbols.lookupNearestSymbolFrom<ml_program::GlobalOp>(

@@ -31,15 +31,19 @@ constexpr StringLiteral kWeightsFileAttr = "bnb.weights";
 /// A value that is a model weight.
 struct WeightRef {
   /// The op producing the weight: ml_program.global_load_const or
-  /// arith.constant.
+  /// arith.constant; null for an externalized weight argument.
   Operation *producer = nullptr;
+  /// The entry-point argument tagged `bnb.weight` after
+  /// bnb-externalize-weights.
+  BlockArgument argument;
   /// The global it was loaded from, if any.
   ml_program::GlobalOp global;
   /// The checkpoint key, e.g. "model.layers.0.mlp.up_proj.weight"; empty for
   /// an unnamed inline constant.
   std::string key;
 
-  /// True when the bytes live in the weights file (#ml_program.extern).
+  /// True when the bytes live in the weights file (#ml_program.extern, or an
+  /// externalized argument).
   bool isExternal();
   /// The inline value of a constant or of a global with a value.
   ElementsAttr getInlineValue();

@@ -1,6 +1,6 @@
 //===- QuantConfig.cpp - transformers' BitsAndBytesConfig -----------------===//
 
-#include "QuantConfig.h"
+#include "bnb/Quant/QuantConfig.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef BNB_TOOLS_BNBQUANTIZE_QUANTCONFIG_H
-#define BNB_TOOLS_BNBQUANTIZE_QUANTCONFIG_H
+#ifndef BNB_QUANT_QUANTCONFIG_H
+#define BNB_QUANT_QUANTCONFIG_H
 
 #include "bnb/Quant/DType.h"
 #include "bnb/Quant/QuantType.h"
@@ -54,4 +54,4 @@ rawJsonValue(llvm::StringRef json, llvm::ArrayRef<llvm::StringRef> path);
 
 } // namespace bnb::tools
 
-#endif // BNB_TOOLS_BNBQUANTIZE_QUANTCONFIG_H
+#endif // BNB_QUANT_QUANTCONFIG_H

@@ -1,0 +1,12 @@
+//===- DriverLayoutCheck.cpp - the runtime's own driver declarations ------===//
+//
+// Compile-time check: the structs declared without cuda.h have the layout
+// cuda.h gives them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "DriverLayout.h"
+
+BNB_CHECK_DRIVER_LAYOUT();
+static_assert(sizeof(bnbrt_cu_launch_attribute::value) == 64,
+              "CUlaunchAttributeValue is 64 bytes");
