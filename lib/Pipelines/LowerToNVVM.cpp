@@ -9,6 +9,7 @@
 #include "bnb/Pipelines/Pipelines.h"
 
 #include "bnb/Conversion/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -43,6 +44,13 @@ void buildBufferizeAndMap(OpPassManager &pm) {
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // The artifact calling convention: results are caller-provided device
+  // buffers (out-parameters after the inputs and weights); a statically
+  // shaped result is computed in place there.
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(bnb::createBnbGPUMapHostCompute());
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
@@ -100,14 +108,22 @@ void buildLowerToLLVM(OpPassManager &pm,
 
 void mlir::bnb::buildBnbLowerToNVVMPipeline(
     OpPassManager &pm, const LowerToNVVMPipelineOptions &options) {
-  // Weights become entry-point arguments (bnb-externalize-weights) once that
-  // pass is available; until then the graph must take its weights as
-  // arguments already.
+  // Weights become trailing entry-point arguments, and arguments read-only:
+  // the caller owns inputs and weights (device buffers).
+  if (options.externalizeWeights)
+    pm.addPass(createBnbExternalizeWeights());
+  pm.addPass(createBnbPrepareEntryPoints());
   ConvertBnbToGPUOptions toGPU;
   toGPU.chip = options.chip;
   pm.addPass(createConvertBnbToGPU(toGPU));
+  // Elementwise arith/math on whole tensors becomes linalg so that it
+  // bufferizes; fusing it leaves fewer kernels.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
   buildBufferizeAndMap(pm);
   buildLowerToLLVM(pm, options);
+  pm.addPass(createBnbStripMetadata());
 }
 
 void mlir::bnb::registerBnbNVVMPipeline() {

@@ -1,6 +1,8 @@
 // The whole pipeline: host code in the LLVM dialect calling the mgpu*
 // runtime ABI on one stream, kernels (bnb's and the mapped linalg graph) in
-// one gpu.binary per gpu.module, C interfaces for the entry point.
+// one gpu.binary per gpu.module, and the artifact calling convention: a C
+// interface taking the inputs, the weights and then the results as device
+// memref descriptors (the result is written in place, no copy).
 // RUN: bnb-opt %s --bnb-lower-to-nvvm="chip=sm_90 format=isa" | FileCheck %s
 // RUN: bnb-opt %s --bnb-lower-to-nvvm="chip=sm_80 format=isa" -o %t.mlir
 // RUN: %dump_gpu_binary %t.mlir --binary bnb_kernels -o %t.bnb.ptx
@@ -18,7 +20,8 @@
 // CHECK:         llvm.call @mgpuMemFree(%{{.*}}, %[[STREAM]])
 // CHECK:         llvm.call @mgpuStreamSynchronize(%[[STREAM]])
 // CHECK:         llvm.call @mgpuStreamDestroy(%[[STREAM]])
-// CHECK:       llvm.func @_mlir_ciface_forward(
+// CHECK-NOT:     mgpuMemcpy
+// CHECK:       llvm.func @_mlir_ciface_forward(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) attributes {llvm.emit_c_interface} {
 // CHECK-DAG:   gpu.binary @forward_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">
 // CHECK-DAG:   gpu.binary @bnb_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, properties = {{.*}}, assembly = "
 // BIN:         gpu.binary @bnb_kernels [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">, properties = {{.*}}, bin = "\7FELF

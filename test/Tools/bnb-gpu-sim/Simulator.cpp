@@ -894,6 +894,16 @@ LogicalResult OpRunner::vectorOp() {
           r.at(l, i) = get(fe.getElements()[i]).at(l);
     return success();
   }
+  if (auto te = dyn_cast<vector::ToElementsOp>(op)) {
+    LaneValues &s = get(te.getSource());
+    for (unsigned i = 0; i < op->getNumResults(); ++i) {
+      LaneValues &r = result(i);
+      for (unsigned l = 0; l < frame.lanes; ++l)
+        if (active(l))
+          r.at(l) = s.at(l, i);
+    }
+    return success();
+  }
   if (auto sc = dyn_cast<vector::ShapeCastOp>(op)) {
     LaneValues &s = get(sc.getSource());
     result() = s;
@@ -1214,7 +1224,8 @@ LogicalResult OpRunner::run() {
       })
       // Vectors.
       .Case<vector::BitCastOp, vector::ExtractOp, vector::InsertOp,
-            vector::BroadcastOp, vector::FromElementsOp, vector::ShapeCastOp>(
+            vector::BroadcastOp, vector::FromElementsOp, vector::ShapeCastOp,
+            vector::ToElementsOp>(
           [&](Operation *) { return vectorOp(); })
       // GPU.
       .Case([&](gpu::ThreadIdOp t) { return perThread(t.getDimension()); })
@@ -1436,12 +1447,25 @@ LogicalResult Simulator::run(StringRef name, ArrayRef<NpyArray> inputs,
   auto func = module.lookupSymbol<func::FuncOp>(name);
   if (!func || func.isExternal())
     return module.emitError("bnb-gpu-sim: no function @") << name;
-  if (func.getNumArguments() != inputs.size())
-    return func.emitError("bnb-gpu-sim: expected ")
+  if (func.getNumArguments() < inputs.size())
+    return func.emitError("bnb-gpu-sim: expected at most ")
            << func.getNumArguments() << " inputs, got " << inputs.size();
   Frame host;
   host.threadIds.push_back({0, 0, 0});
   SmallVector<LaneValues> args;
+  // Arguments past the given inputs are out-parameters: fresh buffers (not
+  // zeroed, so that unwritten elements show) returned after the run.
+  SmallVector<unsigned> outParams;
+  for (BlockArgument arg : func.getArguments().drop_front(inputs.size())) {
+    auto m = dyn_cast<MemRefType>(arg.getType());
+    if (!m || !m.hasStaticShape())
+      return func.emitError("bnb-gpu-sim: missing input for argument ")
+             << arg.getArgNumber();
+    unsigned bytes = elementBytes(m.getElementType());
+    unsigned buf = newBuffer(m.getNumElements() * bytes, 0xAB);
+    outParams.push_back(
+        newDescriptor(contiguousDescriptor(buf, m.getShape(), bytes)));
+  }
   for (auto [arg, input] : llvm::zip(func.getArguments(), inputs)) {
     Type type = arg.getType();
     LaneValues lv(1, 1);
@@ -1469,15 +1493,26 @@ LogicalResult Simulator::run(StringRef name, ArrayRef<NpyArray> inputs,
     }
     args.push_back(std::move(lv));
   }
+  for (unsigned d : outParams) {
+    LaneValues lv(1, 1);
+    lv.at(0) = d;
+    args.push_back(std::move(lv));
+  }
   SmallVector<LaneValues> results;
   Mask one(1, true);
   if (failed(runBlock(func.getBody().front(), host, one, args, &results)))
     return failure();
-  for (auto [value, type] : llvm::zip(results, func.getResultTypes())) {
+  SmallVector<std::pair<unsigned, Type>> returned;
+  for (auto [d, arg] : llvm::zip(
+           outParams, func.getArguments().drop_front(inputs.size())))
+    returned.push_back({d, arg.getType()});
+  for (auto [value, type] : llvm::zip(results, func.getResultTypes()))
+    returned.push_back({static_cast<unsigned>(value.at(0)), type});
+  for (auto [desc, type] : returned) {
     auto m = dyn_cast<MemRefType>(type);
     if (!m)
       return func.emitError("bnb-gpu-sim: only memref results are returned");
-    const Descriptor &d = descriptors[value.at(0)];
+    const Descriptor &d = descriptors[desc];
     NpyArray out;
     out.dtype = dtypeOf(m.getElementType());
     out.shape.assign(d.sizes.begin(), d.sizes.end());

@@ -82,8 +82,10 @@ class Simulator {
 public:
   explicit Simulator(mlir::ModuleOp module) : module(module) {}
 
-  /// Runs func.func `name` with `inputs` bound to its memref or scalar
-  /// arguments and returns its memref results in `outputs`.
+  /// Runs func.func `name` with `inputs` bound to its first memref or scalar
+  /// arguments and returns in `outputs` the remaining arguments (statically
+  /// shaped out-parameters the simulator allocates), then its memref
+  /// results.
   mlir::LogicalResult run(llvm::StringRef name, llvm::ArrayRef<NpyArray> inputs,
                           std::vector<NpyArray> &outputs);
 

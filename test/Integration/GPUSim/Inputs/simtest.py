@@ -19,7 +19,9 @@ BUFFERIZE = ("--one-shot-bufferize=bufferize-function-boundaries "
 # to the LLVM dialect.
 PREPARE = [
     "--convert-bnb-to-gpu", BUFFERIZE,
-    "--pass-pipeline=builtin.module(func.func(convert-linalg-to-parallel-loops,"
+    "--pass-pipeline=builtin.module(buffer-results-to-out-params{"
+    "hoist-static-allocs modify-public-functions},"
+    "func.func(convert-linalg-to-parallel-loops,"
     "bnb-gpu-map-host-compute,convert-parallel-loops-to-gpu),"
     "gpu-kernel-outlining,lower-affine,canonicalize,"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
