@@ -11,6 +11,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<mlir::bnb::BnbDialect>();
@@ -18,6 +19,9 @@ void bnb::registerAllDialects(mlir::DialectRegistry &registry) {
   // the pipeline, so it accepts every upstream dialect mlir-opt does.
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
+  // gpu-module-to-binary translates kernels to LLVM IR in process.
+  mlir::registerAllToLLVMIRTranslations(registry);
+  mlir::bnb::registerGPULaunchMemoryEffects(registry);
 }
 
 void bnb::registerAllPasses() {
@@ -31,6 +35,10 @@ void bnb::registerAllPasses() {
   mlir::bnb::registerBnbPrepareEntryPoints();
   mlir::bnb::registerConvertBnbToLinalg();
   mlir::bnb::registerBnbPipelines();
+  mlir::bnb::registerConvertBnbToGPU();
+  mlir::bnb::registerBnbGPUMapHostCompute();
+  mlir::bnb::registerBnbGPUDeviceMemory();
+  mlir::bnb::registerBnbNVVMPipeline();
 }
 
 const char *bnb::getVersion() { return BNB_VERSION_STRING; }

@@ -28,6 +28,12 @@ config.substitutions.append(("%bnb_lib_dir", config.bnb_lib_dir))
 # lit's default substitutions map %python to lit's own interpreter; the tests
 # need the project's (numpy, safetensors), so ours goes first.
 config.substitutions.insert(0, ("%python", '"%s"' % config.python_executable))
+# Prints the PTX (or cubin) held by the gpu.binary ops of a module.
+config.substitutions.append(
+    ("%dump_gpu_binary",
+     '"%s" %s' % (config.python_executable,
+                  os.path.join(config.bnb_src_root, "test", "Utils",
+                               "dump-gpu-binary.py"))))
 config.substitutions.append(
     ("%mlir_c_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
@@ -36,7 +42,8 @@ config.substitutions.append(
      os.path.join(config.llvm_lib_dir, "libmlir_runner_utils.so")))
 
 tool_dirs = [config.bnb_tools_dir, config.llvm_tools_dir]
-tools = ["bnb-opt", "mlir-runner", "mlir-opt", "mlir-translate", "split-file", "not", "count",
+tools = ["bnb-opt", "bnb-gpu-sim", "mlir-runner", "mlir-opt", "mlir-translate",
+         "split-file", "not", "count",
          ToolSubst("bnb-quantize", unresolved="ignore"),
          ToolSubst("bnb-compile", unresolved="ignore"),
          ToolSubst("bnb-run", unresolved="ignore")]

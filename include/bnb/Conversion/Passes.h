@@ -9,6 +9,7 @@
 #define BNB_CONVERSION_PASSES_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -22,6 +23,16 @@ namespace bnb {
 /// Adds the patterns that lower the primitive bnb ops to linalg, arith, math
 /// and tensor.
 void populateBnbToLinalgPatterns(RewritePatternSet &patterns);
+
+/// Adds the patterns that lower bnb layers and primitives to host code
+/// launching GPU kernels generated for `chip` (e.g. "sm_90") into the
+/// module's `bnb_kernels` gpu.module.
+void populateBnbToGPUPatterns(RewritePatternSet &patterns, StringRef chip);
+
+/// Declares that gpu.launch_func reads and writes its memref operands (and
+/// nothing else), which buffer deallocation needs to place frees around
+/// kernel launches. bnb::registerAllDialects calls it.
+void registerGPULaunchMemoryEffects(DialectRegistry &registry);
 
 #define GEN_PASS_REGISTRATION
 #include "bnb/Conversion/Passes.h.inc"

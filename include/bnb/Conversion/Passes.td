@@ -46,4 +46,50 @@ def ConvertBnbToGPU : Pass<"convert-bnb-to-gpu", "::mlir::ModuleOp"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// GPU pipeline helpers
+//===----------------------------------------------------------------------===//
+
+def BnbGPUMapHostCompute
+    : Pass<"bnb-gpu-map-host-compute", "::mlir::func::FuncOp"> {
+  let summary = "Map the compute left on the host after bufferization onto "
+                "GPU blocks and threads";
+  let description = [{
+    Prepares the host side of a bufferized function for
+    `convert-parallel-loops-to-gpu`, so that all compute runs on the device:
+    `memref.copy` between non-identity layouts (slices, concatenation,
+    padding) becomes a parallel copy loop; stores left on the host (the
+    loops of 0-d reductions and fills) are wrapped in single-iteration
+    parallel loops; every outermost `scf.parallel` is tiled into blocks of
+    256 threads and mapped with its innermost dimension on thread x (and
+    block x), so that consecutive threads touch consecutive elements.
+    Dimensions beyond the third run sequentially in each thread.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
+def BnbGPUDeviceMemory : Pass<"bnb-gpu-device-memory", "::mlir::ModuleOp"> {
+  let summary = "Place host buffers in device memory";
+  let description = [{
+    Runs after kernel outlining and buffer deallocation. In host functions,
+    `memref.alloc`/`memref.dealloc` become `gpu.alloc`/`gpu.dealloc`,
+    `memref.copy` between identity layouts becomes `gpu.memcpy`, and each
+    `memref.get_global` of a constant is uploaded to a device buffer that is
+    freed before the function returns. Every memref a kernel receives is
+    then device memory: function arguments (the caller passes device
+    buffers) or device allocations. Host code that would still read or write
+    device memory directly is an error. Public functions get
+    `llvm.emit_c_interface` so that callers use `_mlir_ciface_<name>`.
+  }];
+  let options = [
+    Option<"emitCInterface", "emit-c-interface", "bool", "true",
+           "Tag public functions with llvm.emit_c_interface">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // BNB_CONVERSION_PASSES_TD

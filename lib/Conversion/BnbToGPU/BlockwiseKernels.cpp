@@ -1,0 +1,358 @@
+//===- BlockwiseKernels.cpp - blockwise quantize/dequantize kernels -------===//
+//
+// GPU kernels for the blockwise primitives: 4-bit NF4/FP4 and 8-bit
+// dynamic-map quantization and dequantization. Quantization runs one warp
+// per block (absmax by a shuffle reduction, then codes); dequantization one
+// thread per byte (4-bit) or element (8-bit). Numerics are bitsandbytes' with
+// the project's IEEE reciprocal: x = f32(a * (1/absmax)) with 1/absmax
+// correctly rounded, w = T(f32(code * absmax)).
+//
+//===----------------------------------------------------------------------===//
+
+#include "HostUtils.h"
+#include "Kernels.h"
+
+#include "bnb/Dialect/Bnb/IR/BnbOps.h"
+
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::bnb;
+using namespace mlir::bnb::gpu;
+using arith::CmpFPredicate;
+using arith::CmpIPredicate;
+
+namespace {
+
+constexpr int64_t kElementwiseBlock = 256;
+constexpr int64_t kWarpsPerBlock = 8;
+
+/// Global thread index of a 1-D launch, as an index.
+Value globalThreadIndex(KernelBuilder &b) {
+  return b.add(b.mul(b.blockId(), kElementwiseBlock), b.threadId());
+}
+
+/// `1 / absmax` with an IEEE division (the project-wide choice; bitsandbytes
+/// uses an approximate reciprocal).
+Value reciprocal(KernelBuilder &b, Value absmax) {
+  return arith::DivFOp::create(b, b.f32(1.0f), absmax);
+}
+
+//===----------------------------------------------------------------------===//
+// 4-bit
+//===----------------------------------------------------------------------===//
+
+/// out[e] = T(f32(code[nibble(e)] * absmax[e / B])), one thread per byte.
+void buildDequantize4bit(KernelBuilder &b, ValueRange args, QuantType qt,
+                         int64_t blocksize, Type outType) {
+  Value packed = args[0], absmax = args[1], out = args[2], n = args[3];
+  Value p = globalThreadIndex(b);
+  Value numBytes = b.divu(b.add(n, 1), 2);
+  b.ifThen(b.cmpi(CmpIPredicate::ult, p, numBytes), [&](KernelBuilder &b) {
+    Value byte = b.zext(b.loadByte(packed, p), b.getI32Type());
+    Value e = b.mul(p, 2);
+    Value scale = b.load(absmax, b.divu(e, blocksize));
+    Value hi = lookupCode4bit(b, qt, b.shru(byte, 4));
+    b.store(b.castFloat(b.fmul(hi, scale), outType), out, e);
+    Value e1 = b.add(e, 1);
+    b.ifThen(b.cmpi(CmpIPredicate::ult, e1, n), [&](KernelBuilder &b) {
+      Value lo = lookupCode4bit(b, qt, b.andi(byte, 15));
+      b.store(b.castFloat(b.fmul(lo, scale), outType), out, e1);
+    });
+  });
+}
+
+/// One warp per block: absmax, then two codes per byte (first element in the
+/// high nibble; an odd tail is padded with 0).
+void buildQuantize4bit(KernelBuilder &b, ValueRange args, QuantType qt,
+                       int64_t blocksize) {
+  Value input = args[0], packed = args[1], absmax = args[2], n = args[3],
+        numBlocks = args[4];
+  Value block = b.toIndex(
+      b.add(b.mul(b.toI32(b.blockId()), kWarpsPerBlock), b.warpId()));
+  Value lane = b.toIndex(b.laneId());
+  Type f32 = b.getF32Type();
+  b.ifThen(b.cmpi(CmpIPredicate::ult, block, numBlocks), [&](KernelBuilder &b) {
+    Value base = b.mul(block, blocksize);
+    auto loadElement = [&](KernelBuilder &b, Value e) {
+      return b.ifThenElse(
+          b.cmpi(CmpIPredicate::ult, e, n), f32,
+          [&](KernelBuilder &b) -> SmallVector<Value> {
+            return {b.castFloat(b.load(input, e), f32)};
+          },
+          [&](KernelBuilder &b) -> SmallVector<Value> {
+            return {b.f32(0.0f)};
+          })[0];
+    };
+    Value pairs = b.idx(blocksize / 2), step = b.idx(32);
+    Value localMax = b.forLoop(
+        lane, pairs, step, ValueRange{b.f32(0.0f)},
+        [&](KernelBuilder &b, Value j, ValueRange acc) -> SmallVector<Value> {
+          Value e = b.add(base, b.mul(j, 2));
+          Value m = b.fmax(acc[0], b.fabs(loadElement(b, e)));
+          return {b.fmax(m, b.fabs(loadElement(b, b.add(e, 1))))};
+        })[0];
+    Value blockMax = b.warpMax(localMax);
+    b.ifThen(b.cmpi(CmpIPredicate::eq, lane, b.idx(0)), [&](KernelBuilder &b) {
+      b.store(blockMax, absmax, block);
+    });
+    Value inv = reciprocal(b, blockMax);
+    b.forLoop(lane, pairs, step, [&](KernelBuilder &b, Value j) {
+      Value e = b.add(base, b.mul(j, 2));
+      b.ifThen(b.cmpi(CmpIPredicate::ult, e, n), [&](KernelBuilder &b) {
+        Value c0 = quantizeCode4bit(b, qt, b.fmul(loadElement(b, e), inv));
+        Value c1 = quantizeCode4bit(
+            b, qt, b.fmul(loadElement(b, b.add(e, 1)), inv));
+        Value byte = b.ori(b.shl(c0, 4), c1);
+        b.storeByte(b.trunc(byte, b.getI8Type()), packed, b.divu(e, 2));
+      });
+    });
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// 8-bit dynamic map
+//===----------------------------------------------------------------------===//
+
+/// The index of the map value nearest to `x`, boundaries at the f32
+/// midpoints, an exact midpoint to the even index, NaN to 0.
+Value quantizeDynamic(KernelBuilder &b, Value x) {
+  Value i = b.i32(0);
+  for (int64_t step = 128; step >= 1; step /= 2) {
+    Value candidate = b.add(i, step);
+    Value c = lookupDynamicMap(b, candidate);
+    i = b.select(b.cmpf(CmpFPredicate::OLE, c, x), candidate, i);
+  }
+  Value next = b.minu(b.add(i, 1), b.i32(255));
+  Value lo = lookupDynamicMap(b, i), hi = lookupDynamicMap(b, next);
+  Value mid = b.fmul(b.fadd(lo, hi), b.f32(0.5f));
+  Value evenPick = b.select(b.cmpi(CmpIPredicate::eq, b.andi(i, 1), 0), i, next);
+  Value r = b.select(b.cmpf(CmpFPredicate::OGT, x, mid), next,
+                     b.select(b.cmpf(CmpFPredicate::OLT, x, mid), i, evenPick));
+  Value isNaN = b.cmpf(CmpFPredicate::UNO, x, x);
+  return b.select(isNaN, b.i32(0), r);
+}
+
+void buildQuantizeBlockwise(KernelBuilder &b, ValueRange args,
+                            int64_t blocksize) {
+  Value input = args[0], codes = args[1], absmax = args[2], n = args[3],
+        numBlocks = args[4];
+  Value block = b.toIndex(
+      b.add(b.mul(b.toI32(b.blockId()), kWarpsPerBlock), b.warpId()));
+  Value lane = b.toIndex(b.laneId());
+  Type f32 = b.getF32Type();
+  b.ifThen(b.cmpi(CmpIPredicate::ult, block, numBlocks), [&](KernelBuilder &b) {
+    Value base = b.mul(block, blocksize);
+    Value size = b.idx(blocksize), step = b.idx(32);
+    Value localMax = b.forLoop(
+        lane, size, step, ValueRange{b.f32(0.0f)},
+        [&](KernelBuilder &b, Value j, ValueRange acc) -> SmallVector<Value> {
+          Value e = b.add(base, j);
+          return b.ifThenElse(
+              b.cmpi(CmpIPredicate::ult, e, n), f32,
+              [&](KernelBuilder &b) -> SmallVector<Value> {
+                Value a = b.fabs(b.castFloat(b.load(input, e), f32));
+                return {b.fmax(acc[0], a)};
+              },
+              [&](KernelBuilder &b) -> SmallVector<Value> {
+                return {acc[0]};
+              });
+        })[0];
+    Value blockMax = b.warpMax(localMax);
+    b.ifThen(b.cmpi(CmpIPredicate::eq, lane, b.idx(0)), [&](KernelBuilder &b) {
+      b.store(blockMax, absmax, block);
+    });
+    Value inv = reciprocal(b, blockMax);
+    b.forLoop(lane, size, step, [&](KernelBuilder &b, Value j) {
+      Value e = b.add(base, j);
+      b.ifThen(b.cmpi(CmpIPredicate::ult, e, n), [&](KernelBuilder &b) {
+        Value x = b.fmul(b.castFloat(b.load(input, e), f32), inv);
+        Value q = quantizeDynamic(b, x);
+        b.storeByte(b.trunc(q, b.getI8Type()), codes, e);
+      });
+    });
+  });
+}
+
+void buildDequantizeBlockwise(KernelBuilder &b, ValueRange args,
+                              int64_t blocksize, Type outType) {
+  Value codes = args[0], absmax = args[1], out = args[2], n = args[3];
+  Value e = globalThreadIndex(b);
+  b.ifThen(b.cmpi(CmpIPredicate::ult, e, n), [&](KernelBuilder &b) {
+    Value q = b.zext(b.loadByte(codes, e), b.getI32Type());
+    Value v = b.fmul(lookupDynamicMap(b, q),
+                     b.load(absmax, b.divu(e, blocksize)));
+    b.store(b.castFloat(v, outType), out, e);
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+MemRefType buf(Type t) { return kernelBufferType(t); }
+
+struct Dequantize4bitLowering : OpRewritePattern<Dequantize4bitOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(Dequantize4bitOp op,
+                                PatternRewriter &rewriter) const override {
+    RankedTensorType resultType = op.getResult().getType();
+    if (!resultType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "dynamic result shape");
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    Type elt = resultType.getElementType();
+    QuantType qt = op.getQuantType();
+    int64_t blocksize = op.getBlocksize();
+    Type u8 = IntegerType::get(getContext(), 8, IntegerType::Unsigned);
+    std::string name =
+        llvm::formatv("bnb_dequantize_4bit_{0}_{1}_b{2}", stringifyQuantType(qt),
+                      typeTag(elt), blocksize);
+    auto kernel = getOrBuildKernel(
+        module, name,
+        {buf(u8), buf(rewriter.getF32Type()), buf(elt),
+         rewriter.getIndexType()},
+        kElementwiseBlock, [&](KernelBuilder &b, ValueRange args) {
+          buildDequantize4bit(b, args, qt, blocksize, elt);
+        });
+    int64_t n = resultType.getNumElements();
+    Value packed = kernelInput(rewriter, loc, op.getPacked());
+    Value absmax = kernelInput(rewriter, loc, op.getAbsmax());
+    KernelOutput out = allocOutput(rewriter, loc, resultType, {});
+    Value grid = hostIndex(rewriter, loc,
+                           llvm::divideCeil(llvm::divideCeil(n, 2),
+                                            kElementwiseBlock));
+    launch(rewriter, loc, kernel, grid, {},
+           {packed, absmax, out.arg, hostIndex(rewriter, loc, n)});
+    rewriter.replaceOp(op, outputTensor(rewriter, loc, out.buffer));
+    return success();
+  }
+};
+
+/// Results of a blockwise quantization: the codes shaped `codesType` and the
+/// absmax; their dynamic sizes follow from n.
+SmallVector<Value> codesDynamicSizes(OpBuilder &b, Location loc,
+                                     RankedTensorType type, Value count) {
+  SmallVector<Value> sizes;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      sizes.push_back(i == 0 ? count : hostIndex(b, loc, 1));
+  return sizes;
+}
+
+struct Quantize4bitLowering : OpRewritePattern<Quantize4bitOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(Quantize4bitOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    Type inElt = op.getInput().getType().getElementType();
+    QuantType qt = op.getQuantType();
+    int64_t blocksize = op.getBlocksize();
+    Type u8 = IntegerType::get(getContext(), 8, IntegerType::Unsigned);
+    Type index = rewriter.getIndexType();
+    std::string name =
+        llvm::formatv("bnb_quantize_4bit_{0}_{1}_b{2}", stringifyQuantType(qt),
+                      typeTag(inElt), blocksize);
+    auto kernel = getOrBuildKernel(
+        module, name,
+        {buf(inElt), buf(u8), buf(rewriter.getF32Type()), index, index},
+        kWarpsPerBlock * 32, [&](KernelBuilder &b, ValueRange args) {
+          buildQuantize4bit(b, args, qt, blocksize);
+        });
+    Value n = hostNumElements(rewriter, loc, op.getInput());
+    Value numBytes = hostCeilDiv(rewriter, loc, n, 2);
+    Value numBlocks = hostCeilDiv(rewriter, loc, n, blocksize);
+    Value input = kernelInput(rewriter, loc, op.getInput());
+    KernelOutput packed = allocOutput(
+        rewriter, loc, op.getPacked().getType(),
+        codesDynamicSizes(rewriter, loc, op.getPacked().getType(), numBytes));
+    KernelOutput absmax = allocOutput(
+        rewriter, loc, op.getAbsmax().getType(),
+        codesDynamicSizes(rewriter, loc, op.getAbsmax().getType(), numBlocks));
+    launch(rewriter, loc, kernel,
+           hostCeilDiv(rewriter, loc, numBlocks, kWarpsPerBlock), {},
+           {input, packed.arg, absmax.arg, n, numBlocks});
+    rewriter.replaceOp(op, {outputTensor(rewriter, loc, packed.buffer),
+                            outputTensor(rewriter, loc, absmax.buffer)});
+    return success();
+  }
+};
+
+struct QuantizeBlockwiseLowering : OpRewritePattern<QuantizeBlockwiseOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(QuantizeBlockwiseOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    Type inElt = op.getInput().getType().getElementType();
+    int64_t blocksize = op.getBlocksize();
+    Type u8 = IntegerType::get(getContext(), 8, IntegerType::Unsigned);
+    Type index = rewriter.getIndexType();
+    std::string name = llvm::formatv("bnb_quantize_blockwise_{0}_b{1}",
+                                     typeTag(inElt), blocksize);
+    auto kernel = getOrBuildKernel(
+        module, name,
+        {buf(inElt), buf(u8), buf(rewriter.getF32Type()), index, index},
+        kWarpsPerBlock * 32, [&](KernelBuilder &b, ValueRange args) {
+          buildQuantizeBlockwise(b, args, blocksize);
+        });
+    Value n = hostNumElements(rewriter, loc, op.getInput());
+    Value numBlocks = hostCeilDiv(rewriter, loc, n, blocksize);
+    Value input = kernelInput(rewriter, loc, op.getInput());
+    KernelOutput codes =
+        allocOutput(rewriter, loc, op.getResult().getType(),
+                    hostDynamicSizes(rewriter, loc, op.getInput()));
+    KernelOutput absmax = allocOutput(
+        rewriter, loc, op.getAbsmax().getType(),
+        codesDynamicSizes(rewriter, loc, op.getAbsmax().getType(), numBlocks));
+    launch(rewriter, loc, kernel,
+           hostCeilDiv(rewriter, loc, numBlocks, kWarpsPerBlock), {},
+           {input, codes.arg, absmax.arg, n, numBlocks});
+    rewriter.replaceOp(op, {outputTensor(rewriter, loc, codes.buffer),
+                            outputTensor(rewriter, loc, absmax.buffer)});
+    return success();
+  }
+};
+
+struct DequantizeBlockwiseLowering : OpRewritePattern<DequantizeBlockwiseOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DequantizeBlockwiseOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto module = op->getParentOfType<ModuleOp>();
+    Type outElt = op.getResult().getType().getElementType();
+    int64_t blocksize = op.getBlocksize();
+    Type u8 = IntegerType::get(getContext(), 8, IntegerType::Unsigned);
+    std::string name = llvm::formatv("bnb_dequantize_blockwise_{0}_b{1}",
+                                     typeTag(outElt), blocksize);
+    auto kernel = getOrBuildKernel(
+        module, name,
+        {buf(u8), buf(rewriter.getF32Type()), buf(outElt),
+         rewriter.getIndexType()},
+        kElementwiseBlock, [&](KernelBuilder &b, ValueRange args) {
+          buildDequantizeBlockwise(b, args, blocksize, outElt);
+        });
+    Value n = hostNumElements(rewriter, loc, op.getInput());
+    Value codes = kernelInput(rewriter, loc, op.getInput());
+    Value absmax = kernelInput(rewriter, loc, op.getAbsmax());
+    KernelOutput out =
+        allocOutput(rewriter, loc, op.getResult().getType(),
+                    hostDynamicSizes(rewriter, loc, op.getInput()));
+    launch(rewriter, loc, kernel,
+           hostCeilDiv(rewriter, loc, n, kElementwiseBlock), {},
+           {codes, absmax, out.arg, n});
+    rewriter.replaceOp(op, outputTensor(rewriter, loc, out.buffer));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::bnb::gpu::populateBlockwisePatterns(RewritePatternSet &patterns,
+                                               const GPUTarget &) {
+  patterns.add<Dequantize4bitLowering, Quantize4bitLowering,
+               QuantizeBlockwiseLowering, DequantizeBlockwiseLowering>(
+      patterns.getContext());
+}

@@ -1,0 +1,177 @@
+//===- DeviceMemory.cpp - host buffers in device memory -------------------===//
+//
+// The bnb-gpu-device-memory pass: host allocations, copies and constants
+// become device allocations, device copies and device uploads, and host
+// accesses to device memory are rejected.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb/Conversion/Passes.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "mlir/IR/SymbolTable.h"
+
+namespace mlir::bnb {
+#define GEN_PASS_DEF_BNBGPUDEVICEMEMORY
+#include "bnb/Conversion/Passes.h.inc"
+} // namespace mlir::bnb
+
+using namespace mlir;
+
+namespace {
+
+/// The buffer a memref value views, looking through view-like ops.
+Value rootBuffer(Value v) {
+  while (Operation *def = v.getDefiningOp()) {
+    if (auto view = dyn_cast<ViewLikeOpInterface>(def)) {
+      v = view.getViewSource();
+      continue;
+    }
+    if (auto cast = dyn_cast<memref::CastOp>(def)) {
+      v = cast.getSource();
+      continue;
+    }
+    break;
+  }
+  return v;
+}
+
+/// True for buffers that live in host memory: stack allocations and
+/// allocations that the host alone loads and stores (bookkeeping of buffer
+/// deallocation).
+bool isHostBuffer(Value root) {
+  Operation *def = root.getDefiningOp();
+  if (!def)
+    return false;
+  if (isa<memref::AllocaOp>(def))
+    return true;
+  if (!isa<memref::AllocOp>(def))
+    return false;
+  for (Operation *user : root.getUsers())
+    if (!isa<memref::LoadOp, memref::StoreOp, memref::DeallocOp>(user))
+      return false;
+  return true;
+}
+
+/// Moves host allocations, deallocations and copies to the device.
+void convertBuffers(func::FuncOp func) {
+  SmallVector<memref::AllocOp> allocs;
+  func.walk([&](memref::AllocOp op) {
+    if (!isHostBuffer(op.getResult()))
+      allocs.push_back(op);
+  });
+  DenseSet<Value> device;
+  for (memref::AllocOp alloc : allocs) {
+    OpBuilder b(alloc);
+    auto gpuAlloc = gpu::AllocOp::create(
+        b, alloc.getLoc(), alloc.getType(), /*asyncToken=*/Type(),
+        /*asyncDependencies=*/ValueRange{}, alloc.getDynamicSizes(),
+        alloc.getSymbolOperands(), /*hostShared=*/false);
+    alloc.replaceAllUsesWith(gpuAlloc.getMemref());
+    alloc.erase();
+    device.insert(gpuAlloc.getMemref());
+  }
+  SmallVector<memref::DeallocOp> deallocs;
+  func.walk([&](memref::DeallocOp op) {
+    if (!isHostBuffer(rootBuffer(op.getMemref())))
+      deallocs.push_back(op);
+  });
+  for (memref::DeallocOp dealloc : deallocs) {
+    OpBuilder b(dealloc);
+    gpu::DeallocOp::create(b, dealloc.getLoc(), /*asyncToken=*/Type(),
+                           ValueRange{}, dealloc.getMemref());
+    dealloc.erase();
+  }
+  SmallVector<memref::CopyOp> copies;
+  func.walk([&](memref::CopyOp op) { copies.push_back(op); });
+  for (memref::CopyOp copy : copies) {
+    OpBuilder b(copy);
+    gpu::MemcpyOp::create(b, copy.getLoc(), /*asyncToken=*/Type(),
+                          ValueRange{}, copy.getTarget(), copy.getSource());
+    copy.erase();
+  }
+}
+
+/// Uploads every constant global the function reads into a device buffer
+/// freed before each return.
+void uploadGlobals(func::FuncOp func) {
+  SmallVector<memref::GetGlobalOp> gets;
+  func.walk([&](memref::GetGlobalOp op) {
+    if (!op->getParentOfType<gpu::GPUModuleOp>())
+      gets.push_back(op);
+  });
+  for (memref::GetGlobalOp get : gets) {
+    // Upload once at function entry, even when the global is read in a loop.
+    get->moveBefore(&func.getBody().front().front());
+    OpBuilder b(get);
+    b.setInsertionPointAfter(get);
+    Location loc = get.getLoc();
+    auto type = cast<MemRefType>(get.getType());
+    auto alloc = gpu::AllocOp::create(b, loc, type, Type(), ValueRange{},
+                                      ValueRange{}, ValueRange{}, false);
+    get.getResult().replaceAllUsesWith(alloc.getMemref());
+    gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, alloc.getMemref(),
+                          get.getResult());
+    func.walk([&](func::ReturnOp ret) {
+      OpBuilder rb(ret);
+      gpu::DeallocOp::create(rb, loc, Type(), ValueRange{},
+                             alloc.getMemref());
+    });
+  }
+}
+
+/// Reports host loads and stores of device memory.
+LogicalResult checkHostAccesses(func::FuncOp func) {
+  WalkResult result = func.walk([&](Operation *op) {
+    if (op->getParentOfType<gpu::LaunchOp>())
+      return WalkResult::skip();
+    Value memref;
+    if (auto load = dyn_cast<memref::LoadOp>(op))
+      memref = load.getMemref();
+    else if (auto store = dyn_cast<memref::StoreOp>(op))
+      memref = store.getMemref();
+    else if (isa<scf::ParallelOp>(op))
+      return op->emitOpError()
+                 << "was not mapped to the GPU: host code cannot run it",
+             WalkResult::interrupt();
+    if (!memref || isHostBuffer(rootBuffer(memref)))
+      return WalkResult::advance();
+    op->emitOpError() << "accesses device memory from host code; only "
+                         "kernels may read or write GPU buffers";
+    return WalkResult::interrupt();
+  });
+  return failure(result.wasInterrupted());
+}
+
+struct BnbGPUDeviceMemoryPass
+    : public bnb::impl::BnbGPUDeviceMemoryBase<BnbGPUDeviceMemoryPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    bool failed = false;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      uploadGlobals(func);
+      convertBuffers(func);
+      if (mlir::failed(checkHostAccesses(func)))
+        failed = true;
+      if (emitCInterface && func.isPublic())
+        func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      UnitAttr::get(&getContext()));
+    }
+    if (failed)
+      signalPassFailure();
+  }
+};
+
+} // namespace

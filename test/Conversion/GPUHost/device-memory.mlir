@@ -1,0 +1,61 @@
+// RUN: bnb-opt %s --split-input-file --bnb-gpu-device-memory --verify-diagnostics | FileCheck %s
+
+module attributes {gpu.container_module} {
+memref.global "private" constant @table : memref<4xf32> = dense<[1.0, 2.0, 3.0, 4.0]>
+
+gpu.module @kernels {
+  gpu.func @k(%a: memref<4xf32>, %b: memref<4xf32>) kernel {
+    gpu.return
+  }
+}
+
+// Allocations and frees move to the device, copies become gpu.memcpy, a
+// constant global is uploaded once at entry and freed before returning,
+// and the public function gets a C interface.
+// CHECK-LABEL: func.func @host
+// CHECK-SAME:    attributes {llvm.emit_c_interface}
+// CHECK:         %[[G:.*]] = memref.get_global @table
+// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK:         gpu.memcpy %[[DEV]], %[[G]]
+// CHECK:         %[[BUF:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK:         gpu.launch_func @kernels::@k {{.*}} args(%[[DEV]] : memref<4xf32>, %[[BUF]] : memref<4xf32>)
+// CHECK:         %[[OUT:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK:         gpu.memcpy %[[OUT]], %[[BUF]]
+// CHECK:         gpu.dealloc %[[BUF]]
+// CHECK:         gpu.dealloc %[[DEV]]
+// CHECK:         return %[[OUT]]
+func.func @host() -> memref<4xf32> {
+  %c1 = arith.constant 1 : index
+  %buf = memref.alloc() : memref<4xf32>
+  %g = memref.get_global @table : memref<4xf32>
+  gpu.launch_func @kernels::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%g : memref<4xf32>, %buf : memref<4xf32>)
+  %out = memref.alloc() : memref<4xf32>
+  memref.copy %buf, %out : memref<4xf32> to memref<4xf32>
+  memref.dealloc %buf : memref<4xf32>
+  return %out : memref<4xf32>
+}
+}
+
+// -----
+
+// Host code reading a device buffer is rejected.
+func.func @host_read(%a: memref<4xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{'memref.load' op accesses device memory from host code; only kernels may read or write GPU buffers}}
+  %v = memref.load %a[%c0] : memref<4xf32>
+  return %v : f32
+}
+
+// -----
+
+// Stack buffers stay on the host and may be accessed there.
+// CHECK-LABEL: func.func @host_stack
+// CHECK:         memref.alloca
+// CHECK:         memref.store
+func.func @host_stack(%v: f32) -> f32 {
+  %c0 = arith.constant 0 : index
+  %s = memref.alloca() : memref<1xf32>
+  memref.store %v, %s[%c0] : memref<1xf32>
+  %r = memref.load %s[%c0] : memref<1xf32>
+  return %r : f32
+}

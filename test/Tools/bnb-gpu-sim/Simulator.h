@@ -1,0 +1,121 @@
+//===- Simulator.h - a SIMT interpreter for GPU-dialect programs --*- C++ -*-===//
+//
+// Runs a host function and the gpu.func kernels it launches on the CPU, at
+// the level convert-bnb-to-gpu and bufferization leave them (func, scf,
+// arith, math, memref, vector, gpu, nvgpu, nvvm mma.sync). The threads of a
+// block execute in lockstep, one operation at a time for all lanes under an
+// activity mask; warp-collective operations (shuffles, ldmatrix, mma.sync)
+// require their whole warp to be active, as the hardware does. Memory
+// accesses are bounds-, alignment- and lifetime-checked, so tests catch
+// out-of-range indexing, misaligned vector loads and use after free.
+//
+// Floating point follows IEEE arithmetic of each type with round to nearest
+// even (APFloat), matching PTX's .rn operations; tensor-core products are
+// summed in double precision before rounding to the accumulator type, which
+// is as exact as or more exact than the hardware.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BNB_TEST_TOOLS_BNBGPUSIM_SIMULATOR_H
+#define BNB_TEST_TOOLS_BNBGPUSIM_SIMULATOR_H
+
+#include "Npy.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/DenseMap.h"
+
+#include <unordered_map>
+
+namespace bnb::sim {
+
+/// The values of one SSA value for every lane: `width` 64-bit words per lane
+/// (one per vector element; a memref is a descriptor index).
+struct LaneValues {
+  unsigned width = 1;
+  std::vector<uint64_t> words;
+
+  LaneValues() = default;
+  LaneValues(unsigned lanes, unsigned width)
+      : width(width), words(static_cast<size_t>(lanes) * width) {}
+  uint64_t &at(unsigned lane, unsigned i = 0) { return words[lane * width + i]; }
+  uint64_t at(unsigned lane, unsigned i = 0) const {
+    return words[lane * width + i];
+  }
+};
+
+using Mask = llvm::BitVector;
+
+/// A buffer of device or host memory.
+struct Buffer {
+  std::vector<uint8_t> bytes;
+  bool freed = false;
+};
+
+/// A strided view of a buffer.
+struct Descriptor {
+  unsigned buffer = 0;
+  int64_t offset = 0;
+  llvm::SmallVector<int64_t> sizes, strides;
+  unsigned elementBytes = 1;
+};
+
+/// Hashes SSA values for std::unordered_map.
+struct ValueHash {
+  size_t operator()(mlir::Value v) const { return mlir::hash_value(v); }
+};
+
+/// The lanes of a running thread group and their SSA values.
+struct Frame {
+  unsigned lanes = 1;
+  /// Per lane thread index (x, y, z); block and grid are uniform.
+  std::vector<std::array<int64_t, 3>> threadIds;
+  std::array<int64_t, 3> blockId{0, 0, 0}, blockDim{1, 1, 1},
+      gridDim{1, 1, 1};
+  /// Node-based, so that references to values stay valid while results are
+  /// added.
+  std::unordered_map<mlir::Value, LaneValues, ValueHash> values;
+};
+
+/// Interprets a module.
+class Simulator {
+public:
+  explicit Simulator(mlir::ModuleOp module) : module(module) {}
+
+  /// Runs func.func `name` with `inputs` bound to its first memref or scalar
+  /// arguments and returns in `outputs` the remaining arguments (statically
+  /// shaped out-parameters the simulator allocates), then its memref
+  /// results.
+  mlir::LogicalResult run(llvm::StringRef name, llvm::ArrayRef<NpyArray> inputs,
+                          std::vector<NpyArray> &outputs);
+
+  /// Number of kernels launched so far.
+  unsigned numLaunches() const { return launches; }
+
+private:
+  friend class OpRunner;
+
+  mlir::LogicalResult runBlock(mlir::Block &block, Frame &frame,
+                               const Mask &mask,
+                               llvm::ArrayRef<LaneValues> args,
+                               llvm::SmallVectorImpl<LaneValues> *yielded);
+  mlir::LogicalResult runOp(mlir::Operation *op, Frame &frame,
+                            const Mask &mask);
+  mlir::LogicalResult launch(mlir::Operation *launchOp, Frame &host);
+
+  unsigned newBuffer(size_t bytes, uint8_t fill);
+  unsigned newDescriptor(Descriptor d);
+  /// The descriptor of the memref global `name` visible from `from`.
+  mlir::FailureOr<unsigned> globalDescriptor(mlir::Operation *from,
+                                             llvm::StringRef name);
+
+  mlir::ModuleOp module;
+  std::vector<Buffer> buffers;
+  std::vector<Descriptor> descriptors;
+  llvm::DenseMap<mlir::Operation *, unsigned> globals;
+  unsigned launches = 0;
+};
+
+} // namespace bnb::sim
+
+#endif // BNB_TEST_TOOLS_BNBGPUSIM_SIMULATOR_H
