@@ -46,8 +46,7 @@ prepare)
   cp "$root/scripts/gpu_check/compare.py" "$root/scripts/gpu-check.sh" "$dir/"
   if [ -x "$build/bin/bnb-gpu-bench" ]; then
     cp "$build/bin/bnb-gpu-bench" "$dir/bin/"
-    [ -d "$build/bench/gpu/kernels" ] && cp -r "$build/bench/gpu/kernels" "$dir/bench-kernels"
-    [ -f "$root/bench/gpu/cublas_baseline.py" ] && cp "$root/bench/gpu/cublas_baseline.py" "$dir/"
+    cp "$root/bench/gpu/cublas_baseline.py" "$dir/"
   fi
   du -sh "$dir" >&2
   echo "prepared $dir; on the GPU machine run: bash $(basename "$dir")/gpu-check.sh run $(basename "$dir")" >&2
@@ -91,10 +90,23 @@ run)
   done
   if [ -x "$here/bin/bnb-gpu-bench" ]; then
     echo "== GPU benchmark"
-    if "$here/bin/bnb-gpu-bench" | tee "$here/bench.txt"; then
+    # cuBLAS for the f16 baseline: the one PyTorch ships, unless given.
+    if [ -z "${BNB_CUBLAS:-}" ]; then
+      BNB_CUBLAS="$("$py" -c 'import glob, os, site
+for d in site.getsitepackages():
+    for f in sorted(glob.glob(os.path.join(d, "nvidia/cublas/lib/libcublas.so*"))):
+        print(f); raise SystemExit' 2>/dev/null || true)"
+      export BNB_CUBLAS
+    fi
+    if "$here/bin/bnb-gpu-bench" --json="$here/bench.json" | tee "$here/bench.txt"; then
       record "PASS bnb-gpu-bench (figures in $here/bench.txt)"
     else
       record "FAIL bnb-gpu-bench"
+    fi
+    if "$py" "$here/cublas_baseline.py" | tee -a "$here/bench.txt"; then
+      record "PASS cublas_baseline.py (PyTorch f16 baselines in $here/bench.txt)"
+    else
+      record "SKIP cublas_baseline.py: PyTorch with CUDA not available"
     fi
   else
     record "SKIP bnb-gpu-bench: not built"

@@ -46,11 +46,16 @@ tools = ["bnb-opt", "bnb-gpu-sim", "mlir-runner", "mlir-opt", "mlir-translate",
          "split-file", "not", "count",
          ToolSubst("bnb-quantize", unresolved="ignore"),
          ToolSubst("bnb-compile", unresolved="ignore"),
-         ToolSubst("bnb-run", unresolved="ignore")]
+         ToolSubst("bnb-run", unresolved="ignore"),
+         ToolSubst("bnb-gpu-bench", unresolved="ignore")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.bnb_tools_dir, append_path=True)
 # `not` and `count` at the start of a RUN line are looked up in PATH.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# The GPU benchmark is built when llc and mlir-translate are installed.
+if os.path.exists(os.path.join(config.bnb_tools_dir, "bnb-gpu-bench")):
+    config.available_features.add("bnb-gpu-bench")
 
 # ptxas assembles generated PTX in compile-only tests when the toolkit exists.
 if config.ptxas and os.path.exists(config.ptxas):
