@@ -77,5 +77,18 @@ def _has_cuda_gpu():
         return False
     return out.returncode == 0 and "GPU" in out.stdout
 
+# %cuda_chip: the target GPU execution tests compile for, sm_90 on a
+# compute capability 9.x device and sm_80 (run through the driver's PTX JIT
+# where the cubin does not fit) elsewhere.
+def _cuda_chip():
+    try:
+        out = subprocess.run([shutil.which("nvidia-smi"), "--query-gpu=compute_cap",
+                              "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20).stdout.split()
+    except (OSError, TypeError, subprocess.TimeoutExpired):
+        return "sm_80"
+    return "sm_90" if out and out[0].startswith("9.") else "sm_80"
+
 if _has_cuda_gpu():
     config.available_features.add("cuda-gpu")
+    config.substitutions.append(("%cuda_chip", _cuda_chip()))

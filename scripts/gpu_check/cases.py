@@ -5,8 +5,10 @@ GPU and for the CPU; the CPU build equals lib/Quant bit for bit, so its
 outputs are what the GPU build must reproduce (exactly, or within the
 case's tolerance where floats are summed in another order).
 
-    cases.py OUTDIR     writes OUTDIR/<case>/{model.mlir,weights.safetensors,
-                        inputs.safetensors,config.json,case.json}
+    cases.py OUTDIR [CASE ...]
+        writes OUTDIR/<case>/{model.mlir,weights.safetensors,
+        inputs.safetensors,config.json,case.json} for every case, or only
+        for the named ones
 """
 import json
 import pathlib
@@ -101,6 +103,9 @@ def activations(rng, m, k, outlier_cols=()):
 
 
 def write(out, name, graph, weights, inputs, cfg, compare, tolerance=None):
+    if ONLY and name not in ONLY:
+        return
+    WRITTEN.add(name)
     d = out / name
     d.mkdir(parents=True, exist_ok=True)
     (d / "model.mlir").write_text(graph)
@@ -111,7 +116,12 @@ def write(out, name, graph, weights, inputs, cfg, compare, tolerance=None):
         {"compare": compare, "tolerance": tolerance}, indent=2))
 
 
-def main(out):
+ONLY = set()
+WRITTEN = set()
+
+
+def main(out, only=()):
+    ONLY.update(only)
     out = pathlib.Path(out)
     rng = np.random.RandomState(1234)
 
@@ -154,5 +164,12 @@ def main(out):
               {"atol": 2e-2, "rtol": 1e-2})
 
 
+    unknown = ONLY - WRITTEN
+    if unknown:
+        sys.exit("cases.py: error: unknown case '%s'" % sorted(unknown)[0])
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) < 2:
+        sys.exit("usage: cases.py OUTDIR [CASE ...]")
+    main(sys.argv[1], sys.argv[2:])
