@@ -141,7 +141,7 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     return llvm::createStringError(ec, "cannot create a directory next to '" +
                                            o.outputPath + "': " + ec.message());
   bool committed = false;
-  auto cleanup = llvm::make_scope_exit([&] {
+  llvm::scope_exit cleanup([&] {
     if (!committed)
       fs::remove_directories(temp);
   });

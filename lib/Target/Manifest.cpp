@@ -2,9 +2,12 @@
 
 #include "bnb/Target/Manifest.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/xxhash.h"
+
+#include <algorithm>
 
 using namespace bnb;
 using llvm::json::Array;
@@ -220,8 +223,9 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
     return checksums.takeError();
   for (const auto &[file, sum] : **checksums) {
     std::optional<llvm::StringRef> value = sum.getAsString();
-    if (!value || !value->starts_with("xxh3_64:"))
-      return r.error("checksums." + file.str(), "must be \"xxh3_64:<hex>\"");
+    if (!value || !value->starts_with(kChecksumPrefix))
+      return r.error("checksums." + file.str(),
+                     "must be \"" + llvm::Twine(kChecksumPrefix) + "<hex>\"");
     m.checksums.push_back({file.str(), value->str()});
   }
   for (const std::string *file : {&m.moduleFile, &m.weightsFile})
@@ -259,18 +263,66 @@ llvm::json::Value bnb::toJson(const Manifest &m) {
 }
 
 std::string bnb::checksumOf(llvm::ArrayRef<uint8_t> bytes) {
-  return llvm::formatv("xxh3_64:{0:x-16}", llvm::xxh3_64bits(bytes)).str();
+  // Two levels so that a file is hashed one chunk at a time (LLVM's xxh3 is
+  // one-shot): the digest of the chunks' little-endian digests.
+  std::vector<uint8_t> digests;
+  for (size_t begin = 0; begin < bytes.size() || begin == 0;
+       begin += kChecksumChunkBytes) {
+    uint64_t digest = llvm::xxh3_64bits(bytes.slice(
+        begin, std::min<size_t>(kChecksumChunkBytes, bytes.size() - begin)));
+    for (int i = 0; i < 8; ++i)
+      digests.push_back(static_cast<uint8_t>(digest >> (8 * i)));
+    if (bytes.empty())
+      break;
+  }
+  return llvm::formatv("{0}{1:x-16}", kChecksumPrefix,
+                       llvm::xxh3_64bits(digests))
+      .str();
 }
 
 llvm::Expected<std::string> bnb::checksumFile(llvm::StringRef path) {
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                  /*RequiresNullTerminator=*/false);
-  if (!buffer)
-    return llvm::createStringError(buffer.getError(),
-                                   "cannot read '" + path + "': " +
-                                       buffer.getError().message());
-  llvm::StringRef data = (*buffer)->getBuffer();
-  return checksumOf(llvm::ArrayRef<uint8_t>(
-      reinterpret_cast<const uint8_t *>(data.data()), data.size()));
+  // Read, not mapped: a multi-gigabyte weights file is checksummed with one
+  // chunk in memory.
+  auto cannotRead = [&](std::error_code ec) {
+    return llvm::createStringError(ec, "cannot read '" + path +
+                                           "': " + ec.message());
+  };
+  llvm::Expected<llvm::sys::fs::file_t> file =
+      llvm::sys::fs::openNativeFileForRead(path);
+  if (!file)
+    return cannotRead(llvm::errorToErrorCode(file.takeError()));
+  std::vector<uint8_t> chunk(kChecksumChunkBytes), digests;
+  llvm::Error error = llvm::Error::success();
+  while (true) {
+    size_t filled = 0;
+    while (filled < chunk.size()) {
+      llvm::Expected<size_t> got = llvm::sys::fs::readNativeFile(
+          *file, llvm::MutableArrayRef<char>(
+                     reinterpret_cast<char *>(chunk.data()) + filled,
+                     chunk.size() - filled));
+      if (!got) {
+        error = got.takeError();
+        break;
+      }
+      if (*got == 0)
+        break;
+      filled += *got;
+    }
+    if (error)
+      break;
+    if (filled == 0 && !digests.empty())
+      break;
+    uint64_t digest =
+        llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(chunk.data(), filled));
+    for (int i = 0; i < 8; ++i)
+      digests.push_back(static_cast<uint8_t>(digest >> (8 * i)));
+    if (filled < chunk.size())
+      break;
+  }
+  llvm::sys::fs::closeFile(*file);
+  if (error)
+    return cannotRead(llvm::errorToErrorCode(std::move(error)));
+  return llvm::formatv("{0}{1:x-16}", kChecksumPrefix,
+                       llvm::xxh3_64bits(digests))
+      .str();
 }

@@ -63,7 +63,7 @@ struct Manifest {
   std::vector<EntryPoint> entryPoints;
   /// Weight bytes by category (packed, absmax, nested, other).
   llvm::json::Object memoryPlan;
-  /// File name -> "xxh3_64:<16 hex digits>".
+  /// File name -> "xxh3_64/64MiB:<16 hex digits>" (see checksumOf).
   std::vector<std::pair<std::string, std::string>> checksums;
 
   /// True for a cuda:* target.
@@ -79,7 +79,16 @@ llvm::Expected<Manifest> parseManifest(llvm::StringRef text,
 /// Serializes a manifest.
 llvm::json::Value toJson(const Manifest &manifest);
 
-/// The checksum string of a byte range ("xxh3_64:<hex>").
+/// The prefix of a checksum string.
+inline constexpr const char *kChecksumPrefix = "xxh3_64/64MiB:";
+
+/// The chunk size of the two-level checksum.
+inline constexpr size_t kChecksumChunkBytes = size_t(64) << 20;
+
+/// The checksum string of a byte range: "xxh3_64/64MiB:" and the xxh3_64 of
+/// the little-endian 64-bit xxh3_64 digests of its consecutive 64 MiB chunks
+/// (one chunk, possibly empty, for a range of at most 64 MiB), in 16 hex
+/// digits.
 std::string checksumOf(llvm::ArrayRef<uint8_t> bytes);
 
 /// Computes the checksum of the file at `path`.

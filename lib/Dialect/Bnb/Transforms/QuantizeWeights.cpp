@@ -185,6 +185,9 @@ public:
       q::computeAbsmax(bytes->view.data(), plan.dtype, n, plan.blocksize,
                        absmax.data(), pool.get());
       plan.offset = q::absmaxMean(absmax.data(), absmax.size());
+      // Streaming: the resident set holds one weight at a time, not the
+      // whole mapped checkpoint.
+      input->releaseMappedPages();
     }
 
     llvm::MapVector<StringRef, LayerPlan *> quantizedGlobals;
@@ -559,6 +562,7 @@ public:
           input->lookup(global.getSymName());
       if (failed(check((*writer)->write(tensor->name, input->bytes(*tensor)))))
         return failure();
+      input->releaseMappedPages();
     }
     for (LayerPlan &plan : plans) {
       if (!plan.isExternal())
@@ -572,6 +576,7 @@ public:
       for (q::StateTensor &tensor : *state)
         if (failed(check((*writer)->write(tensor.key, tensor.bytes))))
           return failure();
+      input->releaseMappedPages();
     }
     if (failed(check((*writer)->commit())))
       return failure();
