@@ -57,6 +57,11 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 if os.path.exists(os.path.join(config.bnb_tools_dir, "bnb-gpu-bench")):
     config.available_features.add("bnb-gpu-bench")
 
+# A stand-in libcuda with injectable failures (test/Tools/fake-cuda).
+config.substitutions.append(
+    ("%fake_cuda", os.path.join(config.bnb_obj_root, "test", "Tools",
+                                "fake-cuda", "libfakecuda.so")))
+
 # ptxas assembles generated PTX in compile-only tests when the toolkit exists.
 if config.ptxas and os.path.exists(config.ptxas):
     config.available_features.add("ptxas")

@@ -64,18 +64,27 @@ llvm::Error writeEmptyWeights(llvm::StringRef path) {
   return (*writer)->commit();
 }
 
+/// Whether bnb-compile knows `target`.
+llvm::Error checkTarget(llvm::StringRef target) {
+  llvm::StringRef chip = target;
+  if (target == "cpu" ||
+      (chip.consume_front("cuda:") && (chip == "sm_80" || chip == "sm_90")))
+    return llvm::Error::success();
+  return llvm::createStringError("unknown target '" + target +
+                                 "' (expected cpu, cuda:sm_80 or cuda:sm_90)");
+}
+
 /// The lowering pipeline of `target`.
 llvm::Error addLowering(OpPassManager &pm, llvm::StringRef target) {
+  if (llvm::Error e = checkTarget(target))
+    return e;
   if (target == "cpu") {
     mlir::bnb::LowerToCPUPipelineOptions options;
     options.externalizeWeights = false;
     mlir::bnb::buildBnbLowerToCPUPipeline(pm, options);
     return llvm::Error::success();
   }
-  llvm::StringRef chip = target;
-  if (!chip.consume_front("cuda:") || (chip != "sm_80" && chip != "sm_90"))
-    return llvm::createStringError("unknown target '" + target +
-                                   "' (expected cpu, cuda:sm_80 or cuda:sm_90)");
+  llvm::StringRef chip = target.drop_front(strlen("cuda:"));
   const PassPipelineInfo *nvvm = PassPipelineInfo::lookup("bnb-lower-to-nvvm");
   if (!nvvm)
     return llvm::createStringError("this build has no GPU pipeline "
@@ -123,6 +132,9 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
         .count();
   };
 
+  // Before any work: a typo in --target should not cost a quantization.
+  if (llvm::Error e = checkTarget(o.target))
+    return e;
   llvm::SmallString<256> output(o.outputPath);
   if (std::error_code ec = fs::make_absolute(output))
     return llvm::createStringError(ec, "cannot resolve '" + o.outputPath + "'");

@@ -35,30 +35,39 @@
 using namespace mlir;
 namespace cl = llvm::cl;
 
+/// bnb-compile's own options; --help hides the ones libLLVM registers.
+static cl::OptionCategory category("bnb-compile options");
+
 static cl::opt<std::string> modelPath(cl::Positional, cl::Required,
-                                      cl::desc("<MODEL.mlir>"));
+                                      cl::desc("<MODEL.mlir>"),
+                                      cl::cat(category));
 static cl::opt<std::string>
-    weightsPath("weights", cl::desc("The graph's weights (safetensors); "
-                                    "default: the module's bnb.weights"));
+    weightsPath("weights",
+                cl::desc("The graph's weights (safetensors); default: the "
+                         "module's bnb.weights"),
+                cl::cat(category));
 static cl::opt<std::string>
     configPath("config", cl::Required,
                cl::desc("transformers quantization_config JSON (or a "
-                        "config.json holding one)"));
+                        "config.json holding one)"),
+               cl::cat(category));
+static cl::opt<std::string> target("target", cl::init("cpu"),
+                                   cl::desc("cpu, cuda:sm_80 or cuda:sm_90"),
+                                   cl::cat(category));
 static cl::opt<std::string>
-    target("target", cl::init("cpu"),
-           cl::desc("cpu, cuda:sm_80 or cuda:sm_90"));
-static cl::opt<std::string> outputPath("o", cl::Required,
-                                       cl::desc("The artifact to write "
-                                                "(NAME.bnb)"),
-                                       cl::value_desc("NAME.bnb"));
-static cl::opt<bool> force("force",
-                           cl::desc("Replace an existing artifact"));
+    outputPath("o", cl::Required, cl::desc("The artifact to write (NAME.bnb)"),
+               cl::value_desc("NAME.bnb"), cl::cat(category));
+static cl::opt<bool> force("force", cl::desc("Replace an existing artifact"),
+                           cl::cat(category));
 static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
-                                  cl::desc("Host code optimization level"));
-static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"));
+                                  cl::desc("Host code optimization level"),
+                                  cl::cat(category));
+static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"),
+                           cl::cat(category));
 static cl::opt<bool>
     memoryReport("memory-report",
-                 cl::desc("Print the weight memory per layer and in total"));
+                 cl::desc("Print the weight memory per layer and in total"),
+                 cl::cat(category));
 
 namespace {
 int fail(const llvm::Twine &message) {
@@ -109,6 +118,7 @@ int main(int argc, char **argv) {
     os << "bnb-compile (bnb-mlir " << BNB_VERSION_STRING << ", LLVM "
        << LLVM_VERSION_STRING << ")\n";
   });
+  cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "compile a model graph into a bnb artifact\n");
 

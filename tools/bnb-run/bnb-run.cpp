@@ -186,8 +186,8 @@ llvm::Expected<void *> stage(Allocations &allocs, bool cuda,
   return ptr;
 }
 
-void printReport(bool cuda, uint64_t mappedWeights,
-                 llvm::ArrayRef<double> runMs) {
+/// The runtime's memory accounting of the pool bnb-run used.
+void printMemory(bool cuda) {
   llvm::raw_ostream &os = llvm::outs();
   int pool = cuda ? BNBRT_POOL_DEVICE : BNBRT_POOL_HOST;
   os << "memory (" << (cuda ? "device" : "host") << "):\n";
@@ -202,6 +202,12 @@ void printReport(bool cuda, uint64_t mappedWeights,
   os << llvm::formatv("  {0,-14} {1,14} {2,14}\n", "total",
                       bnbrt_memory_current(pool, BNBRT_CATEGORY_TOTAL),
                       bnbrt_memory_peak(pool, BNBRT_CATEGORY_TOTAL));
+}
+
+void printReport(bool cuda, uint64_t mappedWeights,
+                 llvm::ArrayRef<double> runMs) {
+  llvm::raw_ostream &os = llvm::outs();
+  printMemory(cuda);
   if (!cuda)
     os << llvm::formatv("  weights mapped from the artifact: {0} bytes\n",
                         mappedWeights);
@@ -378,6 +384,11 @@ llvm::Error runArtifact() {
   llvm::Error result = run(*manifest, *entry, cuda, handle);
   if (handle)
     dlclose(handle);
+  // After a failure the accounting shows what is still held: nothing.
+  if (result && report) {
+    llvm::outs() << "after the error, ";
+    printMemory(cuda);
+  }
   // Nothing may stay allocated, whether the run succeeded or not.
   if (uint64_t leaked = bnbrt_outstanding_allocations()) {
     bnbrt_leak_report(stderr);
