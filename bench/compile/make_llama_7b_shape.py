@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Writes a checkpoint with LLaMA-2-7B's shapes for measuring bnb-compile.
+
+    make_llama_7b_shape.py OUTDIR [--layers N]
+
+OUTDIR gets config.json (LlamaConfig: hidden 4096, intermediate 11008,
+32 layers, 32 heads, vocab 32000) and model.safetensors in float16 under
+transformers' key names, 6.74e9 parameters (13.5 GB). The tensor data is one
+16 MiB block of N(0, 0.02) values repeated, written in a single streaming
+pass, so the file takes a minute to write and little memory; quantization
+speed does not depend on the values being distinct.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+HIDDEN, INTER, VOCAB, HEADS = 4096, 11008, 32000, 32
+
+
+def tensors(layers):
+    yield "model.embed_tokens.weight", [VOCAB, HIDDEN]
+    for i in range(layers):
+        p = "model.layers.%d." % i
+        for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            yield p + "self_attn.%s.weight" % name, [HIDDEN, HIDDEN]
+        yield p + "mlp.gate_proj.weight", [INTER, HIDDEN]
+        yield p + "mlp.up_proj.weight", [INTER, HIDDEN]
+        yield p + "mlp.down_proj.weight", [HIDDEN, INTER]
+        yield p + "input_layernorm.weight", [HIDDEN]
+        yield p + "post_attention_layernorm.weight", [HIDDEN]
+    yield "model.norm.weight", [HIDDEN]
+    yield "lm_head.weight", [VOCAB, HIDDEN]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("outdir")
+    parser.add_argument("--layers", type=int, default=32)
+    args = parser.parse_args()
+    os.makedirs(args.outdir, exist_ok=True)
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": INTER,
+        "num_hidden_layers": args.layers, "num_attention_heads": HEADS,
+        "num_key_value_heads": HEADS, "head_dim": HIDDEN // HEADS,
+        "hidden_act": "silu", "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "rope_scaling": None,
+        "attention_bias": False, "attention_dropout": 0.0, "mlp_bias": False,
+        "tie_word_embeddings": False, "pretraining_tp": 1,
+        "torch_dtype": "float16",
+    }
+    with open(os.path.join(args.outdir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    header, offset, layout = {"__metadata__": {"format": "pt"}}, 0, []
+    for name, shape in tensors(args.layers):
+        nbytes = 2 * int(np.prod(shape))
+        header[name] = {"dtype": "F16", "shape": shape,
+                        "data_offsets": [offset, offset + nbytes]}
+        layout.append(nbytes)
+        offset += nbytes
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    block = (np.random.RandomState(7).randn(8 << 20) * 0.02).astype(np.float16).tobytes()
+    path = os.path.join(args.outdir, "model.safetensors")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for nbytes in layout:
+            while nbytes:
+                n = min(nbytes, len(block))
+                f.write(block[:n])
+                nbytes -= n
+    print("%s: %.2f GB, %d tensors" % (path, offset / 1e9, len(layout)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
