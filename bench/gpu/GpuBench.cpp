@@ -128,7 +128,10 @@ struct Events {
   Elapsed elapsed = nullptr;
 
   bool load() {
-    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+    // The driver the runtime uses ($BNB_CUDA_DRIVER, as in docs/runtime.md).
+    const char *driver = std::getenv("BNB_CUDA_DRIVER");
+    void *lib = dlopen(driver && *driver ? driver : "libcuda.so.1",
+                       RTLD_NOW | RTLD_GLOBAL);
     if (!lib)
       return false;
     create = reinterpret_cast<Create>(dlsym(lib, "cuEventCreate"));
