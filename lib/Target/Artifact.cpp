@@ -64,6 +64,9 @@ llvm::Error writeEmptyWeights(llvm::StringRef path) {
   return (*writer)->commit();
 }
 
+/// The file name of a GPU artifact's CPU build.
+constexpr llvm::StringLiteral kCpuModuleFile = "model.cpu.so";
+
 /// Whether bnb-compile knows `target`.
 llvm::Error checkTarget(llvm::StringRef target) {
   llvm::StringRef chip = target;
@@ -194,23 +197,32 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   if (!entries)
     return entries.takeError();
 
-  // 2. Lower for the target.
-  progress("lowering for " + o.target);
-  {
-    PassManager pm(module.getContext());
-    if (llvm::Error e = addLowering(pm, o.target))
+  // 2-3. Lower for each build and emit its shared object: the target's, and
+  // for a GPU target with a CPU build, the CPU's from a copy of the
+  // quantized module (both take the same weights).
+  auto build = [&](ModuleOp quantized, llvm::StringRef target,
+                   llvm::StringRef file) -> llvm::Error {
+    progress("lowering for " + target);
+    PassManager pm(quantized.getContext());
+    if (llvm::Error e = addLowering(pm, target))
       return e;
-    if (llvm::Error e = runPasses(pm, module, "lowering"))
+    if (llvm::Error e = runPasses(pm, quantized, "lowering"))
+      return e;
+    progress(llvm::formatv("lowered ({0:f1}s)", elapsed()));
+    if (llvm::Error e = ::bnb::emitSharedObject(quantized, *entries,
+                                                o.optLevel, inTemp(file)))
+      return e;
+    progress(llvm::formatv("emitted {0} ({1:f1}s)", file, elapsed()));
+    return llvm::Error::success();
+  };
+  bool withCpu = o.withCpuBuild && o.target != "cpu";
+  if (withCpu) {
+    OwningOpRef<ModuleOp> cpuModule(module.clone());
+    if (llvm::Error e = build(*cpuModule, "cpu", kCpuModuleFile))
       return e;
   }
-  progress(llvm::formatv("lowered ({0:f1}s)", elapsed()));
-
-  // 3. The shared object.
-  std::string modulePath = inTemp("model.so");
-  if (llvm::Error e =
-          ::bnb::emitSharedObject(module, *entries, o.optLevel, modulePath))
+  if (llvm::Error e = build(module, o.target, "model.so"))
     return e;
-  progress(llvm::formatv("emitted model.so ({0:f1}s)", elapsed()));
 
   // 4. The manifest.
   ::bnb::Manifest manifest;
@@ -219,11 +231,16 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   manifest.target = o.target;
   manifest.config = o.config;
   manifest.entryPoints = std::move(*entries);
+  if (withCpu)
+    manifest.cpuModuleFile = kCpuModuleFile;
   uint64_t weightsBytes = 0;
   fs::file_size(weightsFile, weightsBytes);
   manifest.memoryPlan = memoryPlan(reportFile, weightsBytes);
   fs::remove(reportFile);
-  for (llvm::StringRef file : {"model.so", "weights.safetensors"}) {
+  for (llvm::StringRef file : {manifest.moduleFile, manifest.weightsFile,
+                               manifest.cpuModuleFile}) {
+    if (file.empty())
+      continue;
     llvm::Expected<std::string> sum = ::bnb::checksumFile(inTemp(file));
     if (!sum)
       return sum.takeError();

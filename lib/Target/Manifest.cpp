@@ -183,6 +183,14 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
   for (const std::string *file : {&m.moduleFile, &m.weightsFile})
     if (file->empty() || llvm::StringRef(*file).contains('/'))
       return r.error("module/weights", "must name a file inside the artifact");
+  if (const Value *cpu = root->get("cpu_module")) {
+    std::optional<llvm::StringRef> file = cpu->getAsString();
+    if (!file || file->empty() || file->contains('/'))
+      return r.error("cpu_module", "must name a file inside the artifact");
+    if (!m.isCuda())
+      return r.error("cpu_module", "is only valid for a cuda target");
+    m.cpuModuleFile = file->str();
+  }
   llvm::Expected<const Object *> config = r.object(*root, "config", "");
   if (!config)
     return config.takeError();
@@ -228,10 +236,14 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
                      "must be \"" + llvm::Twine(kChecksumPrefix) + "<hex>\"");
     m.checksums.push_back({file.str(), value->str()});
   }
-  for (const std::string *file : {&m.moduleFile, &m.weightsFile})
+  for (const std::string *file :
+       {&m.moduleFile, &m.weightsFile, &m.cpuModuleFile}) {
+    if (file->empty())
+      continue;
     if (llvm::none_of(m.checksums,
                       [&](const auto &entry) { return entry.first == *file; }))
       return r.error("checksums." + *file, "is missing");
+  }
   return m;
 }
 
@@ -246,7 +258,7 @@ llvm::json::Value bnb::toJson(const Manifest &m) {
   Object checksums;
   for (const auto &[file, sum] : m.checksums)
     checksums[file] = sum;
-  return Object{
+  Object root{
       {"format", "bnb-artifact"},
       {"format_version", m.formatVersion},
       {"compiler",
@@ -260,6 +272,9 @@ llvm::json::Value bnb::toJson(const Manifest &m) {
       {"entry_points", std::move(entries)},
       {"memory_plan", Object(m.memoryPlan)},
       {"checksums", std::move(checksums)}};
+  if (!m.cpuModuleFile.empty())
+    root["cpu_module"] = m.cpuModuleFile;
+  return root;
 }
 
 std::string bnb::checksumOf(llvm::ArrayRef<uint8_t> bytes) {

@@ -65,6 +65,11 @@ static cl::opt<unsigned> optLevel("O", cl::init(2), cl::Prefix,
 static cl::opt<bool> quiet("quiet", cl::desc("No progress on stderr"),
                            cl::cat(category));
 static cl::opt<bool>
+    withCpu("with-cpu",
+            cl::desc("For a cuda target, also build the model for the CPU "
+                     "(bnb-run uses it where there is no GPU)"),
+            cl::cat(category));
+static cl::opt<bool>
     memoryReport("memory-report",
                  cl::desc("Print the weight memory per layer and in total"),
                  cl::cat(category));
@@ -121,6 +126,10 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "compile a model graph into a bnb artifact\n");
+
+  if (withCpu && !llvm::StringRef(target).starts_with("cuda:"))
+    return fail("--with-cpu adds a CPU build to a cuda target; --target is '" +
+                target + "'");
 
   // The config first: a bad config should not wait for parsing the graph.
   auto configText = llvm::MemoryBuffer::getFile(configPath);
@@ -190,6 +199,7 @@ int main(int argc, char **argv) {
   options.optLevel = optLevel;
   options.config = configJson((*configText)->getBuffer());
   options.printMemoryReport = memoryReport;
+  options.withCpuBuild = withCpu;
   if (!quiet)
     options.progress = [](llvm::StringRef line) {
       llvm::errs() << "bnb-compile: " << line << "\n";

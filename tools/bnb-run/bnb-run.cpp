@@ -298,7 +298,7 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
   }
 
   llvm::SmallString<256> modulePath(artifactPath);
-  llvm::sys::path::append(modulePath, manifest.moduleFile);
+  llvm::sys::path::append(modulePath, manifest.moduleFor(cuda));
   llvm::sys::fs::make_absolute(modulePath);
   // A GPU module loads its kernels in a constructor, inside dlopen.
   handle = dlopen(modulePath.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -362,14 +362,23 @@ llvm::Error runArtifact() {
   if (!entry)
     return failure(artifactPath + "/manifest.json: no entry point '" +
                    entryName + "'");
-  std::string device = deviceName.empty()
-                           ? (manifest->isCuda() ? "cuda" : "cpu")
-                           : std::string(deviceName);
+  std::string device = deviceName;
+  char noGpu[512] = {0};
+  if (device.empty()) {
+    // The artifact's target; its CPU build where there is no GPU.
+    device = manifest->isCuda() ? "cuda" : "cpu";
+    if (manifest->isCuda() && manifest->hasCpuBuild() &&
+        !bnbrt_cuda_available(noGpu, sizeof(noGpu))) {
+      llvm::errs() << "bnb-run: " << noGpu << "; running the CPU build\n";
+      device = "cpu";
+    }
+  }
   if (device != "cuda" && device != "cpu")
     return failure("--device must be cuda or cpu, got '" + device + "'");
   bool cuda = device == "cuda";
-  if (cuda != manifest->isCuda())
+  if (cuda ? !manifest->isCuda() : !manifest->hasCpuBuild())
     return failure(artifactPath + " was compiled for " + manifest->target +
+                   (cuda ? "" : " without a CPU build (--with-cpu)") +
                    " and cannot run on --device " + device);
   if (cuda) {
     char message[512] = {0};

@@ -32,6 +32,9 @@ struct CompileOptions {
   unsigned optLevel = 2;
   /// The quantization_config as JSON, recorded in the manifest.
   llvm::json::Object config;
+  /// For a cuda:* target, also build the entry points for the CPU
+  /// (model.cpu.so), which bnb-run uses where there is no GPU.
+  bool withCpuBuild = false;
   /// Print bnb-memory-report's table to stdout.
   bool printMemoryReport = false;
   /// Receives one line per step for progress reports.

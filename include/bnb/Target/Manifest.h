@@ -57,6 +57,9 @@ struct Manifest {
   /// "cpu", "cuda:sm_80" or "cuda:sm_90".
   std::string target;
   std::string moduleFile = "model.so";
+  /// A cuda:* artifact's optional CPU build of the same entry points, run
+  /// where there is no GPU; empty when absent.
+  std::string cpuModuleFile;
   std::string weightsFile = "weights.safetensors";
   /// The quantization_config the model was compiled with.
   llvm::json::Object config;
@@ -68,6 +71,13 @@ struct Manifest {
 
   /// True for a cuda:* target.
   bool isCuda() const { return llvm::StringRef(target).starts_with("cuda:"); }
+  /// True when the artifact can run on the CPU: a cpu target, or a cuda:*
+  /// target with a CPU build.
+  bool hasCpuBuild() const { return !isCuda() || !cpuModuleFile.empty(); }
+  /// The module to load for the CPU or the GPU.
+  const std::string &moduleFor(bool cuda) const {
+    return cuda || !isCuda() ? moduleFile : cpuModuleFile;
+  }
   /// The entry point called `name`, or null.
   const EntryPoint *lookup(llvm::StringRef name) const;
 };
