@@ -30,6 +30,29 @@ constexpr bnbrt_cu_result kNoDevice = 100;
 constexpr bnbrt_cu_result kInvalidImage = 200;
 constexpr bnbrt_cu_result kLaunchFailed = 719;
 
+/// The errors this driver can return, with libcuda's names and texts.
+struct ErrorInfo {
+  bnbrt_cu_result code;
+  const char *name;
+  const char *text;
+};
+constexpr ErrorInfo kErrors[] = {
+    {kSuccess, "CUDA_SUCCESS", "no error"},
+    {kInvalidValue, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {kOutOfMemory, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {kNoDevice, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {kInvalidImage, "CUDA_ERROR_INVALID_IMAGE",
+     "device kernel image is invalid"},
+    {kLaunchFailed, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
+};
+
+const ErrorInfo *lookupError(bnbrt_cu_result code) {
+  for (const ErrorInfo &info : kErrors)
+    if (info.code == code)
+      return &info;
+  return nullptr;
+}
+
 long env(const char *name, long fallback) {
   const char *value = std::getenv(name);
   return value && *value ? std::strtol(value, nullptr, 10) : fallback;
@@ -52,28 +75,14 @@ bnbrt_cu_result cuDriverGetVersion(int *version) {
   return kSuccess;
 }
 bnbrt_cu_result cuGetErrorName(bnbrt_cu_result error, const char **name) {
-  switch (error) {
-  case kSuccess: *name = "CUDA_SUCCESS"; break;
-  case kInvalidValue: *name = "CUDA_ERROR_INVALID_VALUE"; break;
-  case kOutOfMemory: *name = "CUDA_ERROR_OUT_OF_MEMORY"; break;
-  case kNoDevice: *name = "CUDA_ERROR_NO_DEVICE"; break;
-  case kInvalidImage: *name = "CUDA_ERROR_INVALID_IMAGE"; break;
-  case kLaunchFailed: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
-  default: *name = nullptr; return kInvalidValue;
-  }
-  return kSuccess;
+  const ErrorInfo *info = lookupError(error);
+  *name = info ? info->name : nullptr;
+  return info ? kSuccess : kInvalidValue;
 }
 bnbrt_cu_result cuGetErrorString(bnbrt_cu_result error, const char **text) {
-  switch (error) {
-  case kSuccess: *text = "no error"; break;
-  case kInvalidValue: *text = "invalid argument"; break;
-  case kOutOfMemory: *text = "out of memory"; break;
-  case kNoDevice: *text = "no CUDA-capable device is detected"; break;
-  case kInvalidImage: *text = "device kernel image is invalid"; break;
-  case kLaunchFailed: *text = "unspecified launch failure"; break;
-  default: *text = nullptr; return kInvalidValue;
-  }
-  return kSuccess;
+  const ErrorInfo *info = lookupError(error);
+  *text = info ? info->text : nullptr;
+  return info ? kSuccess : kInvalidValue;
 }
 bnbrt_cu_result cuDeviceGetCount(int *count) {
   *count = static_cast<int>(env("FAKE_CUDA_DEVICES", 1));
