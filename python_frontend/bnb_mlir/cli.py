@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     shape_options(s)
     s.add_argument("--keep-mlir", metavar="MODEL.mlir",
                    help="also write the imported graph here")
+    s.add_argument("--with-cpu", action="store_true",
+                   help="for a cuda target, also build the model for the "
+                        "CPU (bnb-compile --with-cpu)")
 
     s = sub.add_parser("config", help="write a quantization_config JSON",
                        description="Writes a BitsAndBytesConfig as the "
@@ -157,7 +160,8 @@ def _cmd_compile(a) -> None:
         quant = Path(tmp) / "quant.json"
         quant.write_text(config.to_json_string())
         run_tool([compiler, model, "--weights", weights, "--config", quant,
-                  "--target", a.target, "-o", a.output])
+                  "--target", a.target, "-o", a.output] +
+                 (["--with-cpu"] if a.with_cpu else []))
         if a.keep_mlir:
             atomic_write_text(a.keep_mlir, text)
     print(f"wrote {a.output}", file=sys.stderr)

@@ -160,6 +160,19 @@ def test_compile_drives_bnb_compile(example_dir, fake_build, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bnb")]
 
 
+def test_compile_passes_with_cpu(example_dir, fake_build, tmp_path):
+    quant = tmp_path / "quant.json"
+    BitsAndBytesConfig(load_in_8bit=True).to_json_file(quant)
+    out = tmp_path / "both.bnb"
+    result = cli("compile", example_dir, "--config", quant, "--target",
+                 "cuda:sm_80", "--with-cpu", "-o", out,
+                 env={"BNB_BUILD_DIR": str(fake_build)})
+    assert result.returncode == 0, result.stderr
+    args = json.loads((out / "record.json").read_text())["args"]
+    assert args[5:] == ["--target", "cuda:sm_80", "-o", str(out),
+                        "--with-cpu"]
+
+
 def test_compile_merges_shards_for_bnb_compile(example_dir, fake_build,
                                                tmp_path):
     sharded = shard_checkpoint(example_dir, tmp_path / "sharded")
