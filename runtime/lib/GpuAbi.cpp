@@ -17,6 +17,8 @@
 
 #include <climits>
 #include <cstring>
+#include <string>
+#include <utility>
 
 using namespace bnb::rt;
 
@@ -28,6 +30,41 @@ bnbrt_cu_deviceptr devicePtr(const void *ptr) {
 
 std::string failure(const std::string &call, bnbrt_cu_result result) {
   return Driver::get().failure(call, result);
+}
+
+/// Calls a driver entry point through the table and records an error naming
+/// `describe()` (built only on failure) and the CUDA error; with
+/// `noteLaunch`, also the kernel launched last, since asynchronous launch
+/// failures surface at the next synchronization. Returns false when there is
+/// no driver or the call failed.
+template <typename Call, typename Describe>
+bool callDriver(Call &&call, Describe &&describe, bool noteLaunch = false) {
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return false;
+  bnbrt_cu_result r = call(*cu);
+  if (r == 0)
+    return true;
+  std::string message = failure(describe(), r);
+  if (noteLaunch)
+    message += KernelRegistry::get().lastLaunchedNote();
+  recordError(message);
+  return false;
+}
+
+/// callDriver for a call named by a constant.
+template <typename Call>
+bool callDriver(const char *name, Call &&call, bool noteLaunch = false) {
+  return callDriver(std::forward<Call>(call), [&] { return std::string(name); },
+                    noteLaunch);
+}
+
+bnbrt_cu_stream asStream(void *stream) {
+  return static_cast<bnbrt_cu_stream>(stream);
+}
+
+bnbrt_cu_event asEvent(void *event) {
+  return static_cast<bnbrt_cu_event>(event);
 }
 
 /// Dynamic shared memory a kernel may use without opting in.
@@ -317,103 +354,65 @@ void mgpuLaunchClusterKernel(void *function, intptr_t clusterX,
 }
 
 void *mgpuStreamCreate(void) {
-  if (hasError())
-    return nullptr;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return nullptr;
   bnbrt_cu_stream stream = nullptr;
-  if (bnbrt_cu_result r =
-          cu->cuStreamCreate(&stream, BNBRT_CU_STREAM_NON_BLOCKING)) {
-    recordError(failure("cuStreamCreate", r));
+  if (hasError() || !callDriver("cuStreamCreate", [&](auto &cu) {
+        return cu.cuStreamCreate(&stream, BNBRT_CU_STREAM_NON_BLOCKING);
+      }))
     return nullptr;
-  }
   return stream;
 }
 
 void mgpuStreamDestroy(void *stream) {
-  if (!stream)
-    return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuStreamDestroy_v2(static_cast<bnbrt_cu_stream>(stream)))
-    recordError(failure("cuStreamDestroy_v2", r));
+  if (stream)
+    callDriver("cuStreamDestroy_v2", [&](auto &cu) {
+      return cu.cuStreamDestroy_v2(asStream(stream));
+    });
 }
 
 void mgpuStreamSynchronize(void *stream) {
-  if (hasError())
-    return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuStreamSynchronize(static_cast<bnbrt_cu_stream>(stream)))
-    recordError(failure("cuStreamSynchronize", r) +
-                KernelRegistry::get().lastLaunchedNote());
+  if (!hasError())
+    callDriver(
+        "cuStreamSynchronize",
+        [&](auto &cu) { return cu.cuStreamSynchronize(asStream(stream)); },
+        /*noteLaunch=*/true);
 }
 
 void mgpuStreamWaitEvent(void *stream, void *event) {
-  if (hasError() || !event)
-    return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuStreamWaitEvent(static_cast<bnbrt_cu_stream>(stream),
-                                static_cast<bnbrt_cu_event>(event), 0))
-    recordError(failure("cuStreamWaitEvent", r));
+  if (!hasError() && event)
+    callDriver("cuStreamWaitEvent", [&](auto &cu) {
+      return cu.cuStreamWaitEvent(asStream(stream), asEvent(event), 0);
+    });
 }
 
 void *mgpuEventCreate(void) {
-  if (hasError())
-    return nullptr;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return nullptr;
   bnbrt_cu_event event = nullptr;
-  if (bnbrt_cu_result r =
-          cu->cuEventCreate(&event, BNBRT_CU_EVENT_DISABLE_TIMING)) {
-    recordError(failure("cuEventCreate", r));
+  if (hasError() || !callDriver("cuEventCreate", [&](auto &cu) {
+        return cu.cuEventCreate(&event, BNBRT_CU_EVENT_DISABLE_TIMING);
+      }))
     return nullptr;
-  }
   return event;
 }
 
 void mgpuEventDestroy(void *event) {
-  if (!event)
-    return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuEventDestroy_v2(static_cast<bnbrt_cu_event>(event)))
-    recordError(failure("cuEventDestroy_v2", r));
+  if (event)
+    callDriver("cuEventDestroy_v2", [&](auto &cu) {
+      return cu.cuEventDestroy_v2(asEvent(event));
+    });
 }
 
 void mgpuEventSynchronize(void *event) {
-  if (hasError() || !event)
-    return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuEventSynchronize(static_cast<bnbrt_cu_event>(event)))
-    recordError(failure("cuEventSynchronize", r) +
-                KernelRegistry::get().lastLaunchedNote());
+  if (!hasError() && event)
+    callDriver(
+        "cuEventSynchronize",
+        [&](auto &cu) { return cu.cuEventSynchronize(asEvent(event)); },
+        /*noteLaunch=*/true);
 }
 
 void mgpuEventRecord(void *event, void *stream) {
-  if (hasError() || !event)
-    return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuEventRecord(static_cast<bnbrt_cu_event>(event),
-                            static_cast<bnbrt_cu_stream>(stream)))
-    recordError(failure("cuEventRecord", r));
+  if (!hasError() && event)
+    callDriver("cuEventRecord", [&](auto &cu) {
+      return cu.cuEventRecord(asEvent(event), asStream(stream));
+    });
 }
 
 void *mgpuMemAlloc(uint64_t bytes, void *stream, uint8_t isHostShared) {
@@ -439,41 +438,38 @@ void mgpuMemFree(void *ptr, void *stream) {
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
   if (hasError() || bytes == 0)
     return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuMemcpyAsync(devicePtr(dst), devicePtr(src), bytes,
-                            static_cast<bnbrt_cu_stream>(stream)))
-    recordError(failure(format("cuMemcpyAsync(%p <- %p, %zu bytes)", dst, src,
-                               bytes),
-                        r));
+  callDriver(
+      [&](auto &cu) {
+        return cu.cuMemcpyAsync(devicePtr(dst), devicePtr(src), bytes,
+                                asStream(stream));
+      },
+      [&] {
+        return format("cuMemcpyAsync(%p <- %p, %zu bytes)", dst, src, bytes);
+      });
 }
 
 void mgpuMemset32(void *dst, uint32_t value, size_t count, void *stream) {
   if (hasError() || count == 0)
     return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuMemsetD32Async(devicePtr(dst), value, count,
-                               static_cast<bnbrt_cu_stream>(stream)))
-    recordError(
-        failure(format("cuMemsetD32Async(%p, %zu words)", dst, count), r));
+  callDriver(
+      [&](auto &cu) {
+        return cu.cuMemsetD32Async(devicePtr(dst), value, count,
+                                   asStream(stream));
+      },
+      [&] { return format("cuMemsetD32Async(%p, %zu words)", dst, count); });
 }
 
 void mgpuMemset16(void *dst, uint16_t value, size_t count, void *stream) {
   if (hasError() || count == 0)
     return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (bnbrt_cu_result r =
-          cu->cuMemsetD16Async(devicePtr(dst), value, count,
-                               static_cast<bnbrt_cu_stream>(stream)))
-    recordError(
-        failure(format("cuMemsetD16Async(%p, %zu half-words)", dst, count), r));
+  callDriver(
+      [&](auto &cu) {
+        return cu.cuMemsetD16Async(devicePtr(dst), value, count,
+                                   asStream(stream));
+      },
+      [&] {
+        return format("cuMemsetD16Async(%p, %zu half-words)", dst, count);
+      });
 }
 
 void mgpuSetDefaultDevice(int32_t device) { Driver::get().setDevice(device); }
@@ -491,14 +487,12 @@ void mgpuMemHostRegisterMemRef(int64_t rank, void *descriptor,
   uint64_t bytes = uint64_t(view.numElements()) * uint64_t(elementSize);
   if (bytes == 0)
     return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
   void *ptr = view.data(elementSize);
-  if (bnbrt_cu_result r = cu->cuMemHostRegister_v2(ptr, bytes, 0))
-    recordError(failure(format("cuMemHostRegister_v2(%p, %llu bytes)", ptr,
-                               static_cast<unsigned long long>(bytes)),
-                        r));
+  callDriver([&](auto &cu) { return cu.cuMemHostRegister_v2(ptr, bytes, 0); },
+             [&] {
+               return format("cuMemHostRegister_v2(%p, %llu bytes)", ptr,
+                             static_cast<unsigned long long>(bytes));
+             });
 }
 
 void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
@@ -506,12 +500,9 @@ void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
   MemRefView view = MemRefView::of(descriptor, rank);
   if (view.numElements() == 0)
     return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
   void *ptr = view.data(elementSize);
-  if (bnbrt_cu_result r = cu->cuMemHostUnregister(ptr))
-    recordError(failure(format("cuMemHostUnregister(%p)", ptr), r));
+  callDriver([&](auto &cu) { return cu.cuMemHostUnregister(ptr); },
+             [&] { return format("cuMemHostUnregister(%p)", ptr); });
 }
 
 void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
