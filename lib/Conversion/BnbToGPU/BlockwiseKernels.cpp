@@ -241,6 +241,28 @@ SmallVector<Value> codesDynamicSizes(OpBuilder &b, Location loc,
   return sizes;
 }
 
+/// Launches a blockwise quantization kernel (one warp per block of the
+/// flattened input; arguments: input, codes, absmax, n, number of blocks)
+/// and replaces `op`'s (codes, absmax) results. `codesSizes` are the dynamic
+/// sizes of the codes result.
+void launchBlockQuantize(PatternRewriter &rewriter, Operation *op,
+                         ::mlir::gpu::GPUFuncOp kernel, Value inputTensor,
+                         Value n, Value numBlocks, ValueRange codesSizes) {
+  Location loc = op->getLoc();
+  auto codesType = cast<RankedTensorType>(op->getResult(0).getType());
+  auto absmaxType = cast<RankedTensorType>(op->getResult(1).getType());
+  Value input = kernelInput(rewriter, loc, inputTensor);
+  KernelOutput codes = allocOutput(rewriter, loc, codesType, codesSizes);
+  KernelOutput absmax =
+      allocOutput(rewriter, loc, absmaxType,
+                  codesDynamicSizes(rewriter, loc, absmaxType, numBlocks));
+  launch(rewriter, loc, kernel,
+         hostCeilDiv(rewriter, loc, numBlocks, kWarpsPerBlock), {},
+         {input, codes.arg, absmax.arg, n, numBlocks});
+  rewriter.replaceOp(op, {outputTensor(rewriter, loc, codes.buffer),
+                          outputTensor(rewriter, loc, absmax.buffer)});
+}
+
 struct Quantize4bitLowering : OpRewritePattern<Quantize4bitOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(Quantize4bitOp op,
@@ -264,18 +286,9 @@ struct Quantize4bitLowering : OpRewritePattern<Quantize4bitOp> {
     Value n = hostNumElements(rewriter, loc, op.getInput());
     Value numBytes = hostCeilDiv(rewriter, loc, n, 2);
     Value numBlocks = hostCeilDiv(rewriter, loc, n, blocksize);
-    Value input = kernelInput(rewriter, loc, op.getInput());
-    KernelOutput packed = allocOutput(
-        rewriter, loc, op.getPacked().getType(),
+    launchBlockQuantize(
+        rewriter, op, kernel, op.getInput(), n, numBlocks,
         codesDynamicSizes(rewriter, loc, op.getPacked().getType(), numBytes));
-    KernelOutput absmax = allocOutput(
-        rewriter, loc, op.getAbsmax().getType(),
-        codesDynamicSizes(rewriter, loc, op.getAbsmax().getType(), numBlocks));
-    launch(rewriter, loc, kernel,
-           hostCeilDiv(rewriter, loc, numBlocks, kWarpsPerBlock), {},
-           {input, packed.arg, absmax.arg, n, numBlocks});
-    rewriter.replaceOp(op, {outputTensor(rewriter, loc, packed.buffer),
-                            outputTensor(rewriter, loc, absmax.buffer)});
     return success();
   }
 };
@@ -300,18 +313,8 @@ struct QuantizeBlockwiseLowering : OpRewritePattern<QuantizeBlockwiseOp> {
         });
     Value n = hostNumElements(rewriter, loc, op.getInput());
     Value numBlocks = hostCeilDiv(rewriter, loc, n, blocksize);
-    Value input = kernelInput(rewriter, loc, op.getInput());
-    KernelOutput codes =
-        allocOutput(rewriter, loc, op.getResult().getType(),
-                    hostDynamicSizes(rewriter, loc, op.getInput()));
-    KernelOutput absmax = allocOutput(
-        rewriter, loc, op.getAbsmax().getType(),
-        codesDynamicSizes(rewriter, loc, op.getAbsmax().getType(), numBlocks));
-    launch(rewriter, loc, kernel,
-           hostCeilDiv(rewriter, loc, numBlocks, kWarpsPerBlock), {},
-           {input, codes.arg, absmax.arg, n, numBlocks});
-    rewriter.replaceOp(op, {outputTensor(rewriter, loc, codes.buffer),
-                            outputTensor(rewriter, loc, absmax.buffer)});
+    launchBlockQuantize(rewriter, op, kernel, op.getInput(), n, numBlocks,
+                        hostDynamicSizes(rewriter, loc, op.getInput()));
     return success();
   }
 };

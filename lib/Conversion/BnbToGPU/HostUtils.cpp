@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/Sequence.h"
 
 using namespace mlir;
 using namespace mlir::bnb::gpu;
@@ -20,16 +21,20 @@ Value mlir::bnb::gpu::hostCeilDiv(OpBuilder &b, Location loc, Value a,
   return arith::CeilDivUIOp::create(b, loc, a, hostIndex(b, loc, divisor));
 }
 
+/// Collapses every dimension of a rank-`rank` shape into one (a rank-0
+/// shape expands to one element: no reassociation group).
+static SmallVector<ReassociationIndices> collapseToOneDim(int64_t rank) {
+  SmallVector<ReassociationIndices> reassociation;
+  if (rank > 0)
+    reassociation.push_back(llvm::to_vector<2>(llvm::seq<int64_t>(0, rank)));
+  return reassociation;
+}
+
 Value mlir::bnb::gpu::kernelInput(OpBuilder &b, Location loc, Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   if (type.getRank() != 1) {
-    ReassociationIndices all;
-    for (int64_t i = 0; i < type.getRank(); ++i)
-      all.push_back(i);
-    SmallVector<ReassociationIndices> reassociation;
-    if (type.getRank() > 0)
-      reassociation.push_back(all);
-    tensor = tensor::CollapseShapeOp::create(b, loc, tensor, reassociation);
+    tensor = tensor::CollapseShapeOp::create(b, loc, tensor,
+                                             collapseToOneDim(type.getRank()));
     type = cast<RankedTensorType>(tensor.getType());
   }
   auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
@@ -47,15 +52,9 @@ KernelOutput mlir::bnb::gpu::allocOutput(OpBuilder &b, Location loc,
   auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
   Value buffer = memref::AllocOp::create(b, loc, memrefType, dynamicSizes);
   Value flat = buffer;
-  if (type.getRank() != 1) {
-    ReassociationIndices all;
-    for (int64_t i = 0; i < type.getRank(); ++i)
-      all.push_back(i);
-    SmallVector<ReassociationIndices> reassociation;
-    if (type.getRank() > 0)
-      reassociation.push_back(all);
-    flat = memref::CollapseShapeOp::create(b, loc, buffer, reassociation);
-  }
+  if (type.getRank() != 1)
+    flat = memref::CollapseShapeOp::create(b, loc, buffer,
+                                           collapseToOneDim(type.getRank()));
   auto flatType = MemRefType::get({ShapedType::kDynamic}, type.getElementType());
   if (flat.getType() != flatType)
     flat = memref::CastOp::create(b, loc, flatType, flat);
