@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Pipelines/Pipelines.h"
+#include "BufferizeToOutParams.h"
 
 #include "bnb/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -46,18 +47,9 @@ std::string ptxFeatures(StringRef chip) {
 
 /// Tensor level to memrefs, all compute mapped into kernels.
 void buildBufferizeAndMap(OpPassManager &pm) {
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // The artifact calling convention: results are caller-provided device
-  // buffers (out-parameters after the inputs and weights); a statically
-  // shaped result is computed in place there.
-  bufferization::BufferResultsToOutParamsPassOptions outParams;
-  outParams.hoistStaticAllocs = true;
-  outParams.modifyPublicFunctions = true;
-  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  // buffers (out-parameters after the inputs and weights).
+  bnb::addBufferizeToOutParams(pm);
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(bnb::createBnbGPUMapHostCompute());
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());

@@ -1,6 +1,7 @@
 //===- Pipelines.cpp - bnb-quantize and bnb-lower-to-cpu -------------------===//
 
 #include "bnb/Pipelines/Pipelines.h"
+#include "BufferizeToOutParams.h"
 
 #include "bnb/Conversion/Passes.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
@@ -52,6 +53,18 @@ void forwardIfSet(std::string &out,
 }
 } // namespace
 
+void mlir::bnb::addBufferizeToOutParams(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+}
+
 void mlir::bnb::buildBnbQuantizePipeline(OpPassManager &pm,
                                          const QuantizePipelineOptions &o) {
   std::string replaceOptions;
@@ -96,15 +109,7 @@ void mlir::bnb::buildBnbLowerToCPUPipeline(
 
   // Tensors to buffers; results become caller-provided out-parameters and
   // every intermediate buffer is freed.
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  bufferization::BufferResultsToOutParamsPassOptions outParams;
-  outParams.hoistStaticAllocs = true;
-  outParams.modifyPublicFunctions = true;
-  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  addBufferizeToOutParams(pm);
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 
