@@ -30,17 +30,6 @@ constexpr int64_t kPad = 8;
 constexpr int64_t kRowStride = kGemmTileK + kPad;
 constexpr int64_t kWarpTile = 32;
 
-/// The absmax of the block holding flattened weight element `element`.
-Value tileScale(KernelBuilder &b, const Linear4bitConfig &config,
-                const Linear4bitArgs &args, Value element) {
-  Value block = b.divu(element, config.blocksize);
-  if (!config.nested)
-    return b.load(args.absmax, b.toIndex(block));
-  Value q = b.zext(b.loadByte(args.absmax, b.toIndex(block)), b.getI32Type());
-  Value nested = b.load(args.nested, b.toIndex(b.divu(block, 256)));
-  return b.fadd(b.fmul(lookupDynamicMap(b, q), nested), args.offset);
-}
-
 void buildGemm(KernelBuilder &b, const Linear4bitConfig &config,
                ValueRange allArgs) {
   Linear4bitArgs args(config, allArgs.drop_back(2));
@@ -90,7 +79,7 @@ void buildGemm(KernelBuilder &b, const Linear4bitConfig &config,
           Value element = b.add(b.add(b.mul(srcRow, k), k0),
                                 b.mul(b.toI64(half), 32));
           Value packed = b.loadBytes16(args.weight, b.toIndex(b.divu(element, 2)));
-          Value scale = b.select(valid, tileScale(b, config, args, element),
+          Value scale = b.select(valid, linear4bitBlockScale(b, config, args, element),
                                  b.f32(0.0f));
           SmallVector<Value> values;
           for (int64_t w = 0; w < 4; ++w) {

@@ -123,9 +123,10 @@ Value mlir::bnb::gpu::codebookRegister(KernelBuilder &b, QuantType quantType,
   return b.load(table, b.toIndex(lane));
 }
 
-/// The absmax of the block holding flattened weight element `element`.
-static Value blockScale(KernelBuilder &b, const Linear4bitConfig &config,
-                        const Linear4bitArgs &args, Value element) {
+Value mlir::bnb::gpu::linear4bitBlockScale(KernelBuilder &b,
+                                           const Linear4bitConfig &config,
+                                           const Linear4bitArgs &args,
+                                           Value element) {
   Value block = b.divu(element, config.blocksize);
   if (!config.nested)
     return b.load(args.absmax, b.toIndex(block));
@@ -174,11 +175,11 @@ static Value loadScale(KernelBuilder &b, const Linear4bitConfig &config,
                        const Linear4bitArgs &args, Value element,
                        Value valid) {
   if (!valid)
-    return blockScale(b, config, args, element);
+    return linear4bitBlockScale(b, config, args, element);
   return b.ifThenElse(
       valid, b.getF32Type(),
       [&](KernelBuilder &b) -> SmallVector<Value> {
-        return {blockScale(b, config, args, element)};
+        return {linear4bitBlockScale(b, config, args, element)};
       },
       [&](KernelBuilder &b) -> SmallVector<Value> {
         return {b.f32(0.0f)};
@@ -290,8 +291,8 @@ void buildGemvMma(KernelBuilder &b, const Linear4bitConfig &config,
           Value eA = b.add(rowAK, k0), eB = b.add(rowBK, k0);
           l.wA = b.loadBytes16(args.weight, b.toIndex(b.divu(eA, 2)));
           l.wB = b.loadBytes16(args.weight, b.toIndex(b.divu(eB, 2)));
-          l.sA = blockScale(b, config, args, eA);
-          l.sB = blockScale(b, config, args, eB);
+          l.sA = linear4bitBlockScale(b, config, args, eA);
+          l.sB = linear4bitBlockScale(b, config, args, eB);
           Value zero = b.f32(0.0f);
           if (Value v = andValid(b, l.valid, validA))
             l.sA = b.select(v, l.sA, zero);
@@ -456,7 +457,7 @@ void buildGeneric(KernelBuilder &b, const Linear4bitConfig &config,
           Value byte = b.zext(b.loadByte(args.weight, b.divu(e, 2)), i32);
           Value odd = b.cmpi(CmpIPredicate::ne, b.andi(e, 1), b.idx(0));
           Value code = b.select(odd, b.andi(byte, 15), b.shru(byte, 4));
-          Value scale = blockScale(b, config, args, e);
+          Value scale = linear4bitBlockScale(b, config, args, e);
           // The weight as dequantize_4bit computes it in the compute dtype.
           Value w = b.castFloat(b.fmul(lookupCode4bit(b, config.quantType, code),
                                        scale),

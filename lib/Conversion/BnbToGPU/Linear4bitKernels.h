@@ -84,6 +84,11 @@ void storeLinear4bitOutput(KernelBuilder &b, const Linear4bitConfig &config,
                            const Linear4bitArgs &args, Value acc, Value n,
                            Value index);
 
+/// The absmax of the block holding flattened weight element `element`,
+/// reconstructed from the nested state under double quantization.
+Value linear4bitBlockScale(KernelBuilder &b, const Linear4bitConfig &config,
+                           const Linear4bitArgs &args, Value element);
+
 /// The lane-resident code-book register of this lane: code (lane % 16) as
 /// a T value duplicated into both halves of an i32 (f16/bf16), or the f32
 /// value itself (f32).
