@@ -1,0 +1,223 @@
+//===- UkernelBench.cpp - CPU microkernel throughput ----------------------===//
+//
+// Baseline: a STREAM-like copy (memcpy of 256 MiB split over the threads).
+// Its `read_bytes_per_second` (bytes READ per second, i.e. copied bytes) is
+// the figure the GEMV weight bandwidth compares with like for like: a GEMV
+// reads its weights once and writes almost nothing.
+//
+// Kernels: NF4 (f32 absmax and double quant, compute bf16), int8 and f16
+// matmul at M=1 on 4096x4096, 11008x4096 and 4096x11008 (N x K), and M=128,
+// 512 on 11008x4096. `weight_bytes_per_second` counts the bytes of the
+// weight and its absmax (codes and nested absmax with double quant); the
+// GFLOP counter (printed as GFLOP=x/s) counts 2*M*N*K. Weights are
+// replicated to at least 1 GiB and the copies used in turn, so no run reads
+// them from a cache (L3 may be hundreds of MiB on servers).
+//
+// Threads: bnbrt's default (BNB_NUM_THREADS, else the CPUs available).
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb_runtime.h"
+#include "bnb_ukernels.h"
+
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+template <int R> struct Desc {
+  void *allocated;
+  void *aligned;
+  int64_t offset;
+  int64_t sizes[R];
+  int64_t strides[R];
+};
+
+Desc<1> desc1(void *p, int64_t n) { return {p, p, 0, {n}, {1}}; }
+Desc<2> desc2(void *p, int64_t rows, int64_t cols) {
+  return {p, p, 0, {rows, cols}, {cols, 1}};
+}
+
+/// `bytes` of pseudo-random data.
+std::vector<uint8_t> randomBytes(size_t bytes, uint32_t seed) {
+  std::vector<uint8_t> v(bytes);
+  uint32_t s = seed * 2654435761u + 1;
+  for (uint8_t &b : v) {
+    s = s * 1664525u + 1013904223u;
+    b = static_cast<uint8_t>(s >> 24);
+  }
+  return v;
+}
+
+/// `bytes` of data replicated into copies totalling at least 1 GiB.
+struct Replicated {
+  std::vector<uint8_t> storage;
+  size_t bytes = 0, copies = 0, next = 0;
+  Replicated(const std::vector<uint8_t> &one) : bytes(one.size()) {
+    size_t stride = (bytes + 63) / 64 * 64;
+    copies = std::max<size_t>(1, ((size_t(1) << 30) + stride - 1) / stride);
+    storage.resize(stride * copies);
+    for (size_t c = 0; c < copies; ++c)
+      std::memcpy(storage.data() + c * stride, one.data(), bytes);
+  }
+  uint8_t *take() {
+    size_t stride = (bytes + 63) / 64 * 64;
+    uint8_t *p = storage.data() + (next % copies) * stride;
+    ++next;
+    return p;
+  }
+};
+
+void BM_Copy(benchmark::State &state) {
+  const size_t bytes = size_t(256) << 20;
+  int threads = static_cast<int>(state.range(0));
+  std::vector<uint8_t> src(bytes, 1), dst(bytes, 2);
+  for (auto _ : state) {
+    std::vector<std::thread> workers;
+    size_t part = bytes / threads;
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        std::memcpy(dst.data() + t * part, src.data() + t * part, part);
+      });
+    for (std::thread &w : workers)
+      w.join();
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  double n = double(state.iterations()) * bytes;
+  state.counters["read_bytes_per_second"] =
+      benchmark::Counter(n, benchmark::Counter::kIsRate);
+  state.counters["read_plus_written_per_second"] =
+      benchmark::Counter(2 * n, benchmark::Counter::kIsRate);
+}
+
+void setCounters(benchmark::State &state, double weightBytes, int64_t M,
+                 int64_t N, int64_t K) {
+  double it = double(state.iterations());
+  state.counters["weight_bytes_per_second"] =
+      benchmark::Counter(it * weightBytes, benchmark::Counter::kIsRate);
+  if (M > 1)
+    state.counters["GFLOP"] = benchmark::Counter(
+        it * 2.0 * M * N * K * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["threads"] = bnbrt_get_num_threads();
+}
+
+void BM_Nf4(benchmark::State &state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  const bool dq = state.range(3) != 0;
+  const int64_t bs = 64, nblocks = N * K / bs;
+  const int64_t nestedCount = (nblocks + 255) / 256;
+  // Layout of one copy: packed bytes, then absmax (f32) or codes (u8).
+  size_t packedBytes = size_t(N * K / 2);
+  size_t absBytes = dq ? size_t(nblocks) : size_t(nblocks) * 4;
+  std::vector<uint8_t> one = randomBytes(packedBytes + absBytes + 64, 1);
+  if (!dq) {
+    auto *a = reinterpret_cast<float *>(one.data() + packedBytes);
+    for (int64_t b = 0; b < nblocks; ++b)
+      a[b] = 0.01f + 0.001f * float(b % 97);
+  }
+  Replicated weights(one);
+  static const float nf4[16] = {-1.0f, -0.6961928f, -0.52507305f,
+                                -0.3949175f, -0.28444138f, -0.18477343f,
+                                -0.091050036f, 0.0f, 0.0795803f, 0.1609302f,
+                                0.2461123f, 0.33791524f, 0.44070983f,
+                                0.562617f, 0.72295684f, 1.0f};
+  std::vector<float> codebook(nf4, nf4 + 16), code8(256), nested(nestedCount);
+  for (int i = 0; i < 256; ++i)
+    code8[i] = (i - 127.5f) / 128.0f;
+  for (float &v : nested)
+    v = 0.02f;
+  std::vector<float> x(M * K, 0.5f), out(M * N);
+  auto dOut = desc2(out.data(), M, N);
+  auto dX = desc2(x.data(), M, K);
+  auto dCodebook = desc1(codebook.data(), 16);
+  auto dCode8 = desc1(code8.data(), 256);
+  auto dNested = desc1(nested.data(), nestedCount);
+  for (auto _ : state) {
+    uint8_t *w = weights.take();
+    auto dPacked = desc1(w, int64_t(packedBytes));
+    auto dAbs = desc1(w + packedBytes, nblocks);
+    if (dq)
+      _mlir_ciface_bnbrt_uk_linear_4bit_dq(&dOut, &dX, &dPacked, &dAbs,
+                                           &dNested, &dCode8, &dCodebook, bs,
+                                           256, 0.01f, BNBRT_UK_BF16);
+    else
+      _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbs,
+                                        &dCodebook, bs, BNBRT_UK_BF16);
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (const char *e = bnbrt_last_error())
+    state.SkipWithError(e);
+  setCounters(state, double(packedBytes + absBytes + nestedCount * 4), M, N,
+              K);
+}
+
+void BM_Int8(benchmark::State &state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  Replicated weights(randomBytes(size_t(N * K), 2));
+  std::vector<uint8_t> a = randomBytes(size_t(M * K), 3);
+  std::vector<int32_t> out(M * N);
+  auto dOut = desc2(out.data(), M, N);
+  auto dA = desc2(a.data(), M, K);
+  for (auto _ : state) {
+    auto dB = desc2(weights.take(), N, K);
+    _mlir_ciface_bnbrt_uk_int8_matmul(&dOut, &dA, &dB);
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (const char *e = bnbrt_last_error())
+    state.SkipWithError(e);
+  setCounters(state, double(N * K), M, N, K);
+}
+
+void BM_F16(benchmark::State &state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  std::vector<uint8_t> one = randomBytes(size_t(N * K) * 2, 4);
+  // Keep the halves finite: clear the top exponent bit.
+  for (size_t i = 1; i < one.size(); i += 2)
+    one[i] &= 0xbf;
+  Replicated weights(one);
+  std::vector<float> x(M * K, 0.25f), out(M * N);
+  auto dOut = desc2(out.data(), M, N);
+  auto dX = desc2(x.data(), M, K);
+  for (auto _ : state) {
+    auto dW = desc2(weights.take(), N, K);
+    _mlir_ciface_bnbrt_uk_matmul_f16(&dOut, &dX, &dW, 1);
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (const char *e = bnbrt_last_error())
+    state.SkipWithError(e);
+  setCounters(state, double(N * K) * 2, M, N, K);
+}
+
+void gemvShapes(benchmark::internal::Benchmark *b, bool withDq) {
+  for (int dq : withDq ? std::vector<int>{0, 1} : std::vector<int>{0}) {
+    for (auto nk : {std::pair<int64_t, int64_t>{4096, 4096},
+                    {11008, 4096},
+                    {4096, 11008}})
+      b->Args(withDq ? std::vector<int64_t>{1, nk.first, nk.second, dq}
+                     : std::vector<int64_t>{1, nk.first, nk.second});
+    for (int64_t m : {128, 512})
+      b->Args(withDq ? std::vector<int64_t>{m, 11008, 4096, dq}
+                     : std::vector<int64_t>{m, 11008, 4096});
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+} // namespace
+
+BENCHMARK(BM_Copy)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_Nf4)
+    ->ArgNames({"M", "N", "K", "dq"})
+    ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, true); });
+BENCHMARK(BM_Int8)
+    ->ArgNames({"M", "N", "K"})
+    ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, false); });
+BENCHMARK(BM_F16)
+    ->ArgNames({"M", "N", "K"})
+    ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, false); });
+
+BENCHMARK_MAIN();

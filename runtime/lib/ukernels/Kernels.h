@@ -1,0 +1,172 @@
+//===- Kernels.h - internal interface of the CPU microkernels ---*- C++ -*-===//
+//
+// Dispatch.cpp validates the descriptors, prepares per-call data and splits
+// the output columns into ranges of whole kColumnTile tiles; a kernel set
+// (one per instruction set) computes out[:, n0:n1) for a range. A kernel
+// computes each output element in an order that depends only on the problem
+// (never on n0/n1 beyond their being multiples of kColumnTile), so results
+// do not depend on the thread count.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BNB_RUNTIME_LIB_UKERNELS_KERNELS_H
+#define BNB_RUNTIME_LIB_UKERNELS_KERNELS_H
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace bnb::rt::uk {
+
+/// Output columns are split over threads in multiples of this many.
+constexpr int64_t kColumnTile = 64;
+
+/// Weight rows (output columns) of one packed GEMM panel.
+constexpr int64_t kPanelWidth = 32;
+
+/// At most this many rows of x take the GEMV path; more take the GEMM path.
+constexpr int64_t kGemvMaxRows = 4;
+
+/// Instruction sets, in increasing order of preference.
+enum class Isa { Generic = 0, Avx2 = 1, Avx512 = 2 };
+
+/// Dtype codes, equal to bnbrt_uk_dtype.
+enum : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+
+/// Bits of a float.
+inline uint32_t bitsOf(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+/// The float of some bits.
+inline float floatOf(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+/// IEEE f32 -> f16 bits, round to nearest even (portable).
+uint16_t f32ToF16(float f);
+
+/// f16 bits -> f32 (exact).
+float f16ToF32(uint16_t h);
+
+/// f32 -> bf16 bits, round to nearest even; NaN stays NaN.
+inline uint16_t f32ToBF16(float f) {
+  uint32_t u = bitsOf(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+/// bf16 bits -> f32 (exact).
+inline float bf16ToF32(uint16_t h) { return floatOf(uint32_t(h) << 16); }
+
+/// Rounds `v` to compute dtype `compute` and back to f32.
+inline float roundTo(float v, int compute) {
+  if (compute == kF16)
+    return f16ToF32(f32ToF16(v));
+  if (compute == kBF16)
+    return bf16ToF32(f32ToBF16(v));
+  return v;
+}
+
+/// The absmax of a 4-bit block: a plain f32 array, or reconstructed from a
+/// double quantization as f32(f32(code8[codes[b]] * nested[b / nbs]) +
+/// offset). All ukernel sources are compiled with -ffp-contract=off, so the
+/// product is rounded before the add.
+struct AbsmaxSource {
+  const float *absmax = nullptr;
+  const uint8_t *codes = nullptr;
+  const float *nested = nullptr;
+  const float *code8 = nullptr;
+  int64_t nestedBlocksize = 1;
+  float offset = 0.0f;
+
+  /// absmax[b].
+  float get(int64_t b) const {
+    if (absmax)
+      return absmax[b];
+    float product = code8[codes[b]] * nested[b / nestedBlocksize];
+    return product + offset;
+  }
+};
+
+/// A 4-bit linear: out [M, N] = x [M, K] * dequant(packed)^T.
+struct Linear4bitProblem {
+  float *out = nullptr;
+  const float *x = nullptr;
+  int64_t M = 0, N = 0, K = 0;
+  const uint8_t *packed = nullptr;
+  AbsmaxSource absmax;
+  const float *codebook = nullptr;
+  int64_t blocksize = 0;
+  int compute = kF32;
+  /// All 16 codebook entries are finite: a finite absmax then gives finite
+  /// or infinite table entries, never NaN, and the SIMD bf16 rounding can
+  /// skip its NaN fix-up.
+  bool finiteCodebook = false;
+  /// For the GEMV path, when fastPath(): x split into its even and odd
+  /// elements, [M][K/2] each, made once per call by the dispatcher.
+  const float *xEven = nullptr;
+  const float *xOdd = nullptr;
+
+  /// Blocks align with weight rows and hold whole 32-element groups.
+  bool fastPath() const {
+    return blocksize > 0 && blocksize % 32 == 0 && K % blocksize == 0;
+  }
+};
+
+/// A float matmul: out [M, N] = x [M, K] * w, w [N, K] when transposed else
+/// [K, N], of dtype wdtype.
+struct MatmulProblem {
+  float *out = nullptr;
+  const float *x = nullptr;
+  const void *w = nullptr;
+  int64_t M = 0, N = 0, K = 0;
+  int wdtype = kF32;
+  bool transposed = true;
+};
+
+/// An int8 product: out [M, N] = a [M, K] * b [N, K]^T in int32.
+struct Int8Problem {
+  int32_t *out = nullptr;
+  const int8_t *a = nullptr;
+  const int8_t *b = nullptr;
+  int64_t M = 0, N = 0, K = 0;
+  /// a sign-extended to int16, [M][K2] with K2 = K rounded up to even and a
+  /// zero pad, made once per call by the dispatcher (SIMD kernels only).
+  const int16_t *a16 = nullptr;
+  int64_t K2 = 0;
+};
+
+/// The kernels of one instruction set; each computes out[:, n0:n1).
+struct KernelSet {
+  /// 4-bit linear over columns [n0, n1).
+  void (*linear4bit)(const Linear4bitProblem &p, int64_t n0, int64_t n1);
+  /// Float matmul over columns [n0, n1).
+  void (*matmul)(const MatmulProblem &p, int64_t n0, int64_t n1);
+  /// int8 product over columns [n0, n1).
+  void (*int8)(const Int8Problem &p, int64_t n0, int64_t n1);
+};
+
+/// A 64-byte aligned buffer of at least `bytes`, private to the calling
+/// thread; `slot` (0..3) tells the buffers a kernel uses at once apart.
+/// Defined in the generic translation unit so that no standard library
+/// template is instantiated in the ISA-specific ones: the linker could keep
+/// an AVX-512 instantiation for every caller.
+void *scratch(int slot, size_t bytes);
+
+/// Portable C++ kernels.
+const KernelSet &genericKernels();
+/// AVX2 + FMA + F16C kernels.
+const KernelSet &avx2Kernels();
+/// AVX-512 F/BW/VL/DQ (+VNNI) kernels.
+const KernelSet &avx512Kernels();
+
+} // namespace bnb::rt::uk
+
+#endif // BNB_RUNTIME_LIB_UKERNELS_KERNELS_H

@@ -1,0 +1,134 @@
+//===- KernelsGeneric.cpp - portable C++ microkernels ---------------------===//
+//
+// The reference-shaped kernels: any blocksize, any shape, every machine.
+// Compiled with -ffp-contract=off so that a*b+c is never fused: the 4-bit
+// dequantization rounds the product before the dtype conversion, and the
+// double-quant absmax rounds the product before the add.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Kernels.h"
+
+#include <vector>
+
+namespace bnb::rt::uk {
+
+uint16_t f32ToF16(float f) {
+  uint32_t x = bitsOf(f);
+  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  uint32_t a = x & 0x7fffffffu;
+  if (a >= 0x7f800000u) // inf stays inf; NaN stays a quiet NaN
+    return sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu)
+                                             : 0u);
+  if (a >= 0x477ff000u) // from the midpoint past 65504 on: infinity
+    return sign | 0x7c00u;
+  if (a >= 0x38800000u) { // normal half: rebias, round 13 dropped bits
+    uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
+    return sign | static_cast<uint16_t>((rounded - 0x38000000u) >> 13);
+  }
+  if (a <= 0x33000000u) // at most 2^-25 (a tie to even 0): zero
+    return sign;
+  uint32_t shift = 126u - (a >> 23); // subnormal: units of 2^-24
+  uint32_t significand = (a & 0x7fffffu) | 0x800000u;
+  uint32_t h = significand >> shift;
+  uint32_t rest = significand & ((1u << shift) - 1u);
+  uint32_t halfway = 1u << (shift - 1u);
+  if (rest > halfway || (rest == halfway && (h & 1u)))
+    ++h;
+  return sign | static_cast<uint16_t>(h);
+}
+
+float f16ToF32(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu;
+  uint32_t mantissa = h & 0x3ffu;
+  if (exponent == 0x1f)
+    return floatOf(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0)
+    return floatOf(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+  float value = static_cast<float>(mantissa) * (1.0f / 16777216.0f); // exact
+  return floatOf(sign | bitsOf(value));
+}
+
+void *scratch(int slot, size_t bytes) {
+  thread_local std::vector<char> buffers[4];
+  std::vector<char> &buffer = buffers[slot];
+  if (buffer.size() < bytes + 64)
+    buffer.resize(bytes + 64);
+  auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + ((64 - address % 64) % 64);
+}
+
+namespace {
+
+/// Weight element `e` of a float matrix of dtype `dt`, as f32.
+inline float loadWeight(const void *w, int dt, int64_t e) {
+  if (dt == kF16)
+    return f16ToF32(static_cast<const uint16_t *>(w)[e]);
+  if (dt == kBF16)
+    return bf16ToF32(static_cast<const uint16_t *>(w)[e]);
+  return static_cast<const float *>(w)[e];
+}
+
+void linear4bit(const Linear4bitProblem &p, int64_t n0, int64_t n1) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(p.K));
+  for (int64_t n = n0; n < n1; ++n) {
+    // Per element block index: blocks may span rows here.
+    for (int64_t k = 0; k < p.K; ++k) {
+      int64_t e = n * p.K + k;
+      uint8_t byte = p.packed[e / 2];
+      unsigned q = (e % 2 == 0) ? byte >> 4 : byte & 15u;
+      float w = p.codebook[q] * p.absmax.get(e / p.blocksize);
+      row[k] = roundTo(w, p.compute);
+    }
+    for (int64_t m = 0; m < p.M; ++m) {
+      const float *x = p.x + m * p.K;
+      float acc = 0.0f;
+      for (int64_t k = 0; k < p.K; ++k)
+        acc += x[k] * row[k];
+      p.out[m * p.N + n] = acc;
+    }
+  }
+}
+
+void matmul(const MatmulProblem &p, int64_t n0, int64_t n1) {
+  thread_local std::vector<float> row;
+  row.resize(static_cast<size_t>(p.K));
+  for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t k = 0; k < p.K; ++k)
+      row[k] = loadWeight(p.w, p.wdtype, p.transposed ? n * p.K + k
+                                                      : k * p.N + n);
+    for (int64_t m = 0; m < p.M; ++m) {
+      const float *x = p.x + m * p.K;
+      float acc = 0.0f;
+      for (int64_t k = 0; k < p.K; ++k)
+        acc += x[k] * row[k];
+      p.out[m * p.N + n] = acc;
+    }
+  }
+}
+
+void int8(const Int8Problem &p, int64_t n0, int64_t n1) {
+  for (int64_t m = 0; m < p.M; ++m) {
+    const int8_t *a = p.a + m * p.K;
+    for (int64_t n = n0; n < n1; ++n) {
+      const int8_t *b = p.b + n * p.K;
+      // Unsigned wrap-around: the int32 result modulo 2^32, no signed
+      // overflow even for a K where the true sum would not fit.
+      uint32_t acc = 0;
+      for (int64_t k = 0; k < p.K; ++k)
+        acc += static_cast<uint32_t>(int32_t(a[k]) * int32_t(b[k]));
+      p.out[m * p.N + n] = static_cast<int32_t>(acc);
+    }
+  }
+}
+
+} // namespace
+
+const KernelSet &genericKernels() {
+  static const KernelSet set{linear4bit, matmul, int8};
+  return set;
+}
+
+} // namespace bnb::rt::uk

@@ -1,0 +1,28 @@
+//===- TestHooks.h - internal hooks of the CPU microkernels -----*- C++ -*-===//
+//
+// Not part of the public ABI (bnb_ukernels.h): the unit tests use it to run
+// every instruction set the machine supports in one process, since the
+// BNB_UKERNEL_ISA environment variable is read only once, at first use.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BNB_RUNTIME_LIB_UKERNELS_TESTHOOKS_H
+#define BNB_RUNTIME_LIB_UKERNELS_TESTHOOKS_H
+
+#include "bnb_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Makes the microkernels run with `isa` ("avx512", "avx2" or "generic"), or
+/// with the default choice again when `isa` is null. Returns 0, or -1 (and
+/// changes nothing) when the machine does not support `isa` or the name is
+/// unknown.
+BNBRT_API int bnbrt_ukernel_force_isa(const char *isa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // BNB_RUNTIME_LIB_UKERNELS_TESTHOOKS_H

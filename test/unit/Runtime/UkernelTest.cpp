@@ -1,0 +1,481 @@
+//===- UkernelTest.cpp - CPU microkernels of libbnb_runtime ---------------===//
+//
+// Every kernel on every instruction set the machine supports (switched with
+// the internal bnbrt_ukernel_force_isa hook) and on 1, 2 and 3 threads,
+// against double-precision references built with lib/Quant's independent
+// dequantization. Descriptors are built by hand, as compiled code passes
+// them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb_runtime.h"
+#include "bnb_ukernels.h"
+#include "ukernels/TestHooks.h"
+
+#include "bnb/Quant/Blockwise.h"
+#include "bnb/Quant/Float16.h"
+#include "bnb/Quant/Tables.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace bnb::quant;
+
+namespace {
+
+/// A ranked memref descriptor as MLIR's LLVM lowering lays it out.
+template <int R> struct Desc {
+  void *allocated;
+  void *aligned;
+  int64_t offset;
+  int64_t sizes[R];
+  int64_t strides[R];
+};
+
+template <typename T> Desc<1> desc1(std::vector<T> &v) {
+  return {v.data(), v.data(), 0, {static_cast<int64_t>(v.size())}, {1}};
+}
+
+template <typename T> Desc<2> desc2(std::vector<T> &v, int64_t rows,
+                                    int64_t cols) {
+  return {v.data(), v.data(), 0, {rows, cols}, {cols, 1}};
+}
+
+/// The instruction sets this machine runs.
+std::vector<std::string> supportedIsas() {
+  std::vector<std::string> isas;
+  for (const char *isa : {"avx512", "avx2", "generic"})
+    if (bnbrt_ukernel_force_isa(isa) == 0)
+      isas.push_back(isa);
+  bnbrt_ukernel_force_isa(nullptr);
+  return isas;
+}
+
+/// The accepted error: |out - ref| <= 1e-5 * sum_k |x*w| + 1e-6. The kernels
+/// accumulate in f32 in an order of their choosing; the worst case of a
+/// K-term f32 sum is K*2^-24 * sum|x*w|, but with random signs the partial
+/// sums stay far below sum|x*w| and the observed error is below 1e-6 of it,
+/// so 1e-5 separates rounding from a wrong weight (one wrong 4-bit code or
+/// absmax changes the result by ~1/K of sum|x*w|, far more for K <= 4096).
+void expectClose(const std::vector<float> &out, const std::vector<double> &ref,
+                 const std::vector<double> &mag, const std::string &what) {
+  ASSERT_EQ(out.size(), ref.size());
+  int failures = 0;
+  for (size_t i = 0; i < out.size() && failures < 5; ++i) {
+    double bound = 1e-5 * mag[i] + 1e-6;
+    if (!(std::fabs(double(out[i]) - ref[i]) <= bound)) {
+      ADD_FAILURE() << what << ": element " << i << " is " << out[i]
+                    << ", expected " << ref[i] << " (bound " << bound << ")";
+      ++failures;
+    }
+  }
+}
+
+/// out = x * w^T in double, with mag = sum |x*w|; w [N, K] as f32 values.
+void reference(const std::vector<float> &x, const std::vector<float> &w,
+               int64_t M, int64_t N, int64_t K, std::vector<double> &ref,
+               std::vector<double> &mag) {
+  ref.assign(static_cast<size_t>(M * N), 0.0);
+  mag.assign(static_cast<size_t>(M * N), 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0, a = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double t = double(x[m * K + k]) * double(w[n * K + k]);
+        s += t;
+        a += std::fabs(t);
+      }
+      ref[m * N + n] = s;
+      mag[m * N + n] = a;
+    }
+}
+
+float roundTo(float v, int compute) {
+  if (compute == BNBRT_UK_F16)
+    return halfToFloat(floatToHalf(v));
+  if (compute == BNBRT_UK_BF16)
+    return bfloat16ToFloat(floatToBFloat16(v));
+  return v;
+}
+
+DType computeDType(int compute) {
+  return compute == BNBRT_UK_F16    ? DType::F16
+         : compute == BNBRT_UK_BF16 ? DType::BF16
+                                    : DType::F32;
+}
+
+/// Runs `call` (which writes `out`) on every ISA and thread count, checks
+/// each result with `check` and that the thread count never changes it.
+template <typename Out, typename Call, typename Check>
+void acrossIsasAndThreads(std::vector<Out> &out, Call call, Check check) {
+  for (const std::string &isa : supportedIsas()) {
+    ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
+    std::vector<Out> first;
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE("isa " + isa + ", " + std::to_string(threads) +
+                   " threads");
+      bnbrt_set_num_threads(threads);
+      std::fill(out.begin(), out.end(), Out(-7));
+      call();
+      ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+      if (threads == 1) {
+        check(isa);
+        first = out;
+      } else {
+        EXPECT_EQ(std::memcmp(first.data(), out.data(),
+                              out.size() * sizeof(Out)),
+                  0)
+            << "result depends on the thread count";
+      }
+    }
+  }
+  bnbrt_ukernel_force_isa(nullptr);
+  bnbrt_set_num_threads(0);
+}
+
+class UkernelTest : public ::testing::Test {
+protected:
+  void SetUp() override { bnbrt_clear_error(); }
+  void TearDown() override {
+    bnbrt_clear_error();
+    bnbrt_ukernel_force_isa(nullptr);
+    bnbrt_set_num_threads(0);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// 4-bit
+//===----------------------------------------------------------------------===//
+
+struct Shape4 {
+  int64_t M, N, K, blocksize;
+};
+
+void check4bit(const Shape4 &s, QuantType qt, int compute, bool dq,
+               std::mt19937 &rng) {
+  const int64_t M = s.M, N = s.N, K = s.K, bs = s.blocksize;
+  const size_t n = static_cast<size_t>(N * K);
+  const size_t nblocks = numBlocks(n, bs);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::vector<uint8_t> packed(packedSize(n));
+  for (uint8_t &b : packed)
+    b = static_cast<uint8_t>(byte(rng));
+  std::vector<float> x(static_cast<size_t>(M * K));
+  for (float &v : x)
+    v = roundTo(unit(rng), compute); // callers round x to the compute dtype
+  std::vector<float> codebook(codeTable(qt), codeTable(qt) + 16);
+
+  // absmax: plain, or double-quantized with random codes (nested blocks of
+  // 256, lib/Quant's reconstructAbsmax being the reference).
+  std::vector<float> absmax(nblocks);
+  std::vector<uint8_t> codes(nblocks);
+  std::vector<float> nested(numBlocks(nblocks, kNestedBlocksize));
+  std::vector<float> code8(kDynamicMap, kDynamicMap + 256);
+  float offset = 0.0371f;
+  if (dq) {
+    for (uint8_t &c : codes)
+      c = static_cast<uint8_t>(byte(rng));
+    for (float &v : nested)
+      v = 0.05f + 0.1f * std::fabs(unit(rng));
+    reconstructAbsmax(codes.data(), nested.data(), offset, nblocks,
+                      absmax.data());
+  } else {
+    for (float &v : absmax)
+      v = 0.01f + std::fabs(unit(rng));
+  }
+
+  // Reference weights: lib/Quant dequantizes into the compute dtype.
+  std::vector<float> w(n);
+  DType dt = computeDType(compute);
+  std::vector<uint8_t> wt(n * dtypeSize(dt));
+  dequantize4bit(packed.data(), absmax.data(), n, qt, bs, dt, wt.data());
+  for (size_t i = 0; i < n; ++i)
+    w[i] = loadAsFloat(wt.data(), dt, i);
+  std::vector<double> ref, mag;
+  reference(x, w, M, N, K, ref, mag);
+
+  std::vector<float> out(static_cast<size_t>(M * N));
+  auto dOut = desc2(out, M, N);
+  auto dX = desc2(x, M, K);
+  auto dPacked = desc1(packed);
+  auto dAbsmax = desc1(absmax);
+  auto dCodebook = desc1(codebook);
+  auto dCodes = desc1(codes);
+  auto dNested = desc1(nested);
+  auto dCode8 = desc1(code8);
+  std::string what = "4bit m=" + std::to_string(M) + " n=" +
+                     std::to_string(N) + " k=" + std::to_string(K) + " bs=" +
+                     std::to_string(bs) + " compute=" +
+                     std::to_string(compute) + (dq ? " dq" : "") +
+                     (qt == QuantType::NF4 ? " nf4" : " fp4");
+  SCOPED_TRACE(what);
+  acrossIsasAndThreads(
+      out,
+      [&] {
+        if (dq)
+          _mlir_ciface_bnbrt_uk_linear_4bit_dq(
+              &dOut, &dX, &dPacked, &dCodes, &dNested, &dCode8, &dCodebook,
+              bs, kNestedBlocksize, offset, compute);
+        else
+          _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
+                                            &dCodebook, bs, compute);
+      },
+      [&](const std::string &isa) { expectClose(out, ref, mag, what); });
+}
+
+TEST_F(UkernelTest, Linear4bitMatchesLibQuant) {
+  const Shape4 shapes[] = {
+      {1, 67, 64, 64},     {2, 31, 192, 64},   {1, 131, 4096, 256},
+      {3, 70, 4096, 64},   {5, 65, 4096, 128}, {33, 40, 4096, 256},
+      {33, 97, 192, 64},   {130, 67, 192, 64}, {4, 129, 4096, 128},
+      {1, 200, 1024, 32},  // generic path: blocks straddle rows
+      {5, 9, 96, 64},      {2, 71, 96, 64},
+      // odd N*K (a padded last byte), generic path
+      {2, 5, 33, 64},      {40, 7, 33, 64},
+  };
+  std::mt19937 rng(42);
+  for (const Shape4 &s : shapes)
+    for (QuantType qt : {QuantType::NF4, QuantType::FP4})
+      for (int compute : {BNBRT_UK_F32, BNBRT_UK_F16, BNBRT_UK_BF16})
+        for (bool dq : {false, true})
+          check4bit(s, qt, compute, dq, rng);
+}
+
+//===----------------------------------------------------------------------===//
+// Float matmul
+//===----------------------------------------------------------------------===//
+
+TEST_F(UkernelTest, MatmulMatchesDouble) {
+  struct Shape {
+    int64_t M, N, K;
+  };
+  const Shape shapes[] = {{1, 67, 100},  {2, 33, 4096}, {3, 130, 257},
+                          {4, 64, 64},   {5, 65, 64},   {33, 97, 300},
+                          {130, 70, 128}, {1, 300, 1000}};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  for (const Shape &s : shapes)
+    for (int wdtype : {BNBRT_UK_F32, BNBRT_UK_F16, BNBRT_UK_BF16})
+      for (bool transposed : {true, false}) {
+        const int64_t M = s.M, N = s.N, K = s.K;
+        std::vector<float> x(static_cast<size_t>(M * K));
+        for (float &v : x)
+          v = unit(rng);
+        // Weight values as f32 in [N, K] order, and stored in `wdtype` in
+        // [N, K] or [K, N] order.
+        std::vector<float> w(static_cast<size_t>(N * K));
+        std::vector<float> w32(w.size());
+        std::vector<uint16_t> w16(w.size());
+        for (int64_t nn = 0; nn < N; ++nn)
+          for (int64_t k = 0; k < K; ++k) {
+            float v = unit(rng);
+            size_t at = static_cast<size_t>(transposed ? nn * K + k
+                                                       : k * N + nn);
+            if (wdtype == BNBRT_UK_F16) {
+              w16[at] = floatToHalf(v);
+              v = halfToFloat(w16[at]);
+            } else if (wdtype == BNBRT_UK_BF16) {
+              w16[at] = floatToBFloat16(v);
+              v = bfloat16ToFloat(w16[at]);
+            }
+            w32[at] = v;
+            w[nn * K + k] = v;
+          }
+        std::vector<double> ref, mag;
+        reference(x, w, M, N, K, ref, mag);
+        std::vector<float> out(static_cast<size_t>(M * N));
+        auto dOut = desc2(out, M, N);
+        auto dX = desc2(x, M, K);
+        int64_t rows = transposed ? N : K, cols = transposed ? K : N;
+        auto dW32 = desc2(w32, rows, cols);
+        auto dW16 = desc2(w16, rows, cols);
+        std::string what = "matmul m=" + std::to_string(M) +
+                           " n=" + std::to_string(N) +
+                           " k=" + std::to_string(K) +
+                           " dtype=" + std::to_string(wdtype) +
+                           (transposed ? " transposed" : "");
+        SCOPED_TRACE(what);
+        acrossIsasAndThreads(
+            out,
+            [&] {
+              if (wdtype == BNBRT_UK_F32)
+                _mlir_ciface_bnbrt_uk_matmul_f32(&dOut, &dX, &dW32,
+                                                 transposed);
+              else if (wdtype == BNBRT_UK_F16)
+                _mlir_ciface_bnbrt_uk_matmul_f16(&dOut, &dX, &dW16,
+                                                 transposed);
+              else
+                _mlir_ciface_bnbrt_uk_matmul_bf16(&dOut, &dX, &dW16,
+                                                  transposed);
+            },
+            [&](const std::string &) { expectClose(out, ref, mag, what); });
+      }
+}
+
+//===----------------------------------------------------------------------===//
+// int8
+//===----------------------------------------------------------------------===//
+
+TEST_F(UkernelTest, Int8IsExact) {
+  struct Shape {
+    int64_t M, N, K;
+  };
+  const Shape shapes[] = {{1, 67, 11008}, {2, 33, 4097}, {3, 65, 31},
+                          {4, 64, 64},    {5, 70, 1000}, {33, 65, 333},
+                          {130, 40, 11008}, {9, 3, 1}};
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> i8(-128, 127);
+  for (const Shape &s : shapes) {
+    const int64_t M = s.M, N = s.N, K = s.K;
+    std::vector<int8_t> a(static_cast<size_t>(M * K)),
+        b(static_cast<size_t>(N * K));
+    for (int8_t &v : a)
+      v = static_cast<int8_t>(i8(rng));
+    for (int8_t &v : b)
+      v = static_cast<int8_t>(i8(rng));
+    // The extremes, where a shortcut through int16 products would overflow.
+    a[0] = -128;
+    b[0] = -128;
+    if (K > 1) {
+      a[1] = 127;
+      b[1] = -128;
+    }
+    std::vector<int64_t> ref(static_cast<size_t>(M * N));
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        int64_t sum = 0;
+        for (int64_t k = 0; k < K; ++k)
+          sum += int64_t(a[m * K + k]) * int64_t(b[n * K + k]);
+        ref[m * N + n] = sum;
+      }
+    std::vector<int32_t> out(static_cast<size_t>(M * N));
+    auto dOut = desc2(out, M, N);
+    auto dA = desc2(a, M, K);
+    auto dB = desc2(b, N, K);
+    SCOPED_TRACE("int8 m=" + std::to_string(M) + " n=" + std::to_string(N) +
+                 " k=" + std::to_string(K));
+    acrossIsasAndThreads(
+        out, [&] { _mlir_ciface_bnbrt_uk_int8_matmul(&dOut, &dA, &dB); },
+        [&](const std::string &) {
+          for (size_t i = 0; i < out.size(); ++i)
+            ASSERT_EQ(int64_t(out[i]), ref[i]) << "element " << i;
+        });
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Errors, threads, ISA
+//===----------------------------------------------------------------------===//
+
+TEST_F(UkernelTest, SizeMismatchRecordsAnErrorAndWritesNothing) {
+  const int64_t M = 2, N = 3, K = 64;
+  std::vector<float> out(M * N, 5.0f), x(M * K, 1.0f), absmax(3, 1.0f);
+  std::vector<float> codebook(kNF4Table, kNF4Table + 16);
+  std::vector<uint8_t> packed(N * K / 2 - 1, 0x77); // one byte short
+  auto dOut = desc2(out, M, N);
+  auto dX = desc2(x, M, K);
+  auto dPacked = desc1(packed);
+  auto dAbsmax = desc1(absmax);
+  auto dCodebook = desc1(codebook);
+  _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
+                                    &dCodebook, 64, BNBRT_UK_F32);
+  ASSERT_NE(bnbrt_last_error(), nullptr);
+  EXPECT_NE(std::string(bnbrt_last_error()).find("bnbrt_uk_linear_4bit"),
+            std::string::npos)
+      << bnbrt_last_error();
+  for (float v : out)
+    EXPECT_EQ(v, 5.0f);
+  bnbrt_clear_error();
+  EXPECT_EQ(bnbrt_last_error(), nullptr);
+
+  std::vector<float> w(N * (K + 1), 1.0f);
+  auto dW = desc2(w, N, K + 1);
+  _mlir_ciface_bnbrt_uk_matmul_f32(&dOut, &dX, &dW, 1);
+  ASSERT_NE(bnbrt_last_error(), nullptr);
+  EXPECT_NE(std::string(bnbrt_last_error()).find("bnbrt_uk_matmul_f32"),
+            std::string::npos)
+      << bnbrt_last_error();
+  for (float v : out)
+    EXPECT_EQ(v, 5.0f);
+  bnbrt_clear_error();
+
+  std::vector<int32_t> iout(M * N, 5);
+  std::vector<int8_t> a(M * K, 1), b(N * (K - 1), 1);
+  auto dIout = desc2(iout, M, N);
+  auto dA = desc2(a, M, K);
+  auto dB = desc2(b, N, K - 1);
+  _mlir_ciface_bnbrt_uk_int8_matmul(&dIout, &dA, &dB);
+  ASSERT_NE(bnbrt_last_error(), nullptr);
+  EXPECT_NE(std::string(bnbrt_last_error()).find("bnbrt_uk_int8_matmul"),
+            std::string::npos)
+      << bnbrt_last_error();
+  for (int32_t v : iout)
+    EXPECT_EQ(v, 5);
+  bnbrt_clear_error();
+
+  // Double quant: too few nested values for the codes.
+  std::vector<uint8_t> codes(300, 0);
+  std::vector<float> nested(1, 1.0f), code8(kDynamicMap, kDynamicMap + 256);
+  auto dCodes = desc1(codes);
+  auto dNested = desc1(nested);
+  auto dCode8 = desc1(code8);
+  _mlir_ciface_bnbrt_uk_linear_4bit_dq(&dOut, &dX, &dPacked, &dCodes,
+                                       &dNested, &dCode8, &dCodebook, 64, 256,
+                                       0.0f, BNBRT_UK_F32);
+  ASSERT_NE(bnbrt_last_error(), nullptr);
+  EXPECT_NE(std::string(bnbrt_last_error()).find("bnbrt_uk_linear_4bit_dq"),
+            std::string::npos)
+      << bnbrt_last_error();
+  for (float v : out)
+    EXPECT_EQ(v, 5.0f);
+}
+
+TEST_F(UkernelTest, NumThreads) {
+  EXPECT_EQ(bnbrt_set_num_threads(3), 3);
+  EXPECT_EQ(bnbrt_get_num_threads(), 3);
+  EXPECT_EQ(bnbrt_set_num_threads(1), 1);
+  EXPECT_EQ(bnbrt_get_num_threads(), 1);
+
+  const char *saved = std::getenv("BNB_NUM_THREADS");
+  std::string savedValue = saved ? saved : "";
+  setenv("BNB_NUM_THREADS", "5", 1);
+  EXPECT_EQ(bnbrt_set_num_threads(0), 5);
+  EXPECT_EQ(bnbrt_get_num_threads(), 5);
+  // Invalid values fall back to the CPUs this process may run on.
+  unsetenv("BNB_NUM_THREADS");
+  int cpus = bnbrt_set_num_threads(0);
+  EXPECT_GE(cpus, 1);
+  for (const char *bad : {"abc", "0", "-2", "3x", ""}) {
+    setenv("BNB_NUM_THREADS", bad, 1);
+    EXPECT_EQ(bnbrt_set_num_threads(0), cpus) << "BNB_NUM_THREADS=" << bad;
+  }
+  if (saved)
+    setenv("BNB_NUM_THREADS", savedValue.c_str(), 1);
+  else
+    unsetenv("BNB_NUM_THREADS");
+  bnbrt_set_num_threads(0);
+}
+
+TEST_F(UkernelTest, IsaNames) {
+  std::string isa = bnbrt_ukernel_isa();
+  EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "generic") << isa;
+  std::string all;
+  for (const std::string &name : supportedIsas())
+    all += " " + name;
+  std::printf("instruction sets tested:%s\n", all.c_str());
+  EXPECT_EQ(bnbrt_ukernel_force_isa("sse9"), -1);
+  EXPECT_EQ(bnbrt_ukernel_force_isa("generic"), 0);
+  EXPECT_STREQ(bnbrt_ukernel_isa(), "generic");
+  EXPECT_EQ(bnbrt_ukernel_force_isa(nullptr), 0);
+  EXPECT_EQ(std::string(bnbrt_ukernel_isa()), isa);
+}
+
+} // namespace
