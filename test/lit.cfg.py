@@ -37,6 +37,10 @@ config.substitutions.append(
 config.substitutions.append(
     ("%mlir_c_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
+# The runtime library: the CPU microkernels and allocation functions that
+# compiled models call.
+config.substitutions.append(
+    ("%bnb_runtime", os.path.join(config.bnb_lib_dir, "libbnb_runtime.so")))
 config.substitutions.append(
     ("%mlir_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_runner_utils.so")))

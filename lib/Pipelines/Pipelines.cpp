@@ -99,7 +99,11 @@ void mlir::bnb::buildBnbLowerToCPUPipeline(
   if (options.externalizeWeights)
     pm.addPass(createBnbExternalizeWeights());
   pm.addPass(createBnbPrepareEntryPoints());
+  if (options.ukernels)
+    pm.addPass(createConvertBnbToUkernels());
   pm.addPass(createBnbExpand());
+  // Layer names are gone: identical layers share one function from here on.
+  pm.addPass(createBnbOutlineLayers());
   pm.addPass(createConvertBnbToLinalg());
   // Elementwise arith/math on whole tensors becomes linalg so that it
   // bufferizes.

@@ -24,6 +24,10 @@ namespace bnb {
 /// and tensor.
 void populateBnbToLinalgPatterns(RewritePatternSet &patterns);
 
+/// Adds the patterns that turn quantized linears, LLM.int8() products and
+/// float matmuls into calls of libbnb_runtime's CPU microkernels.
+void populateBnbToUkernelsPatterns(RewritePatternSet &patterns);
+
 /// Adds the patterns that lower bnb layers and primitives to host code
 /// launching GPU kernels generated for `chip` (e.g. "sm_90") into the
 /// module's `bnb_kernels` gpu.module.

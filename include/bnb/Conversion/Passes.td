@@ -22,6 +22,39 @@ def ConvertBnbToLinalg : Pass<"convert-bnb-to-linalg", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def ConvertBnbToUkernels : Pass<"convert-bnb-to-ukernels", "::mlir::ModuleOp"> {
+  let summary = "Lower the expensive CPU ops to calls of the runtime's "
+                "microkernels";
+  let description = [{
+    The fast CPU lowering, run before `bnb-expand` in `bnb-lower-to-cpu`:
+    each quantized `bnb.linear_4bit` becomes one call of a fused
+    dequantize-and-multiply microkernel of libbnb_runtime (GEMV for small
+    batches, a GEMM over weight tiles dequantized once for larger ones), each
+    `bnb.linear_int8` is expanded and its `bnb.int8_matmul` becomes an exact
+    int32 microkernel call, and each float `linalg.matmul` (x·W or x·Wᵀ, the
+    skipped linears such as lm_head) becomes a microkernel call that
+    accumulates in f32 and rounds once, as PyTorch's CPU and cuBLAS linears
+    do. The kernels (`runtime/include/bnb_ukernels.h`) pick AVX-512, AVX2 or
+    portable code at run time and use the runtime's thread pool.
+
+    Calls are emitted at the tensor level: operands go through
+    `bufferization.to_buffer`, the result is a fresh `memref.alloc` returned
+    with `bufferization.to_tensor restrict`, and each microkernel is a
+    private `func.func` with `llvm.emit_c_interface`. Ops with dynamic
+    shapes are left for the portable lowering.
+
+    Example: `bnb.int8_matmul %a, %b : tensor<1x64xi8>, tensor<32x64xi8> ->
+    tensor<1x32xi32>` becomes a call of `@bnbrt_uk_int8_matmul(%out, %a, %b)`
+    on `memref<1x32xi32>, memref<1x64xi8>, memref<32x64xi8>`.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def ConvertBnbToGPU : Pass<"convert-bnb-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Lower bnb layers and primitives to fused GPU kernels";
   let description = [{

@@ -56,6 +56,12 @@ struct LowerToCPUPipelineOptions
       llvm::cl::desc("Allocate through _mlir_memref_to_llvm_alloc/free, "
                      "which libbnb_runtime accounts (off: malloc/free)"),
       llvm::cl::init(true)};
+  Option<bool> ukernels{
+      *this, "ukernels",
+      llvm::cl::desc("Call libbnb_runtime's CPU microkernels for the 4-bit, "
+                     "int8 and float linears (off: the portable linalg "
+                     "lowering, which needs no runtime library)"),
+      llvm::cl::init(true)};
 };
 
 /// bnb-expand, convert-bnb-to-linalg, bufferization and lowering to the LLVM

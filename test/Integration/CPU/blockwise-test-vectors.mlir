@@ -1,6 +1,6 @@
 // The blockwise primitives on the CPU against bnb-numerics.md TV1-TV6:
 // packed bytes, absmax, 8-bit codes and the double-quant reconstruction.
-// RUN: bnb-opt %s --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false" \
+// RUN: bnb-opt %s --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false ukernels=false" \
 // RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN:   | FileCheck %s
 

@@ -1,12 +1,19 @@
 // LLM.int8() end to end on the CPU against bnb-numerics.md TV7 and TV8;
 // bnb-quantize quantizes the inline weight (SCB, CB), bnb-lower-to-cpu runs
-// the expansion. Outputs are compared as f16 bit patterns.
+// the expansion. Outputs are compared as f16 bit patterns, from the portable
+// lowering and from the int8 microkernel of libbnb_runtime (both exact).
 // RUN: split-file %s %t
-// RUN: bnb-opt %t/tv7.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false" \
+// RUN: bnb-opt %t/tv7.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false ukernels=false" \
 // RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
 // RUN:   | FileCheck %s --check-prefix=TV7
-// RUN: bnb-opt %t/tv8.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false" \
+// RUN: bnb-opt %t/tv8.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false ukernels=false" \
 // RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN:   | FileCheck %s --check-prefix=TV8
+// RUN: bnb-opt %t/tv7.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false" \
+// RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils,%bnb_runtime \
+// RUN:   | FileCheck %s --check-prefix=TV7
+// RUN: bnb-opt %t/tv8.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false" \
+// RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils,%bnb_runtime \
 // RUN:   | FileCheck %s --check-prefix=TV8
 
 // TV7, threshold 0: [0.505859375, 5.30078125] without bias (f16 14348, 17741);

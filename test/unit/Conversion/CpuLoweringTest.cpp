@@ -162,6 +162,9 @@ protected:
     mlir::bnb::LowerToCPUPipelineOptions options;
     options.externalizeWeights = false;
     options.runtimeAlloc = false;
+    // The portable lowering, bit-exact with lib/Quant; the microkernels have
+    // their own tests (test/unit/Runtime/UkernelTest.cpp).
+    options.ukernels = false;
     mlir::bnb::buildBnbLowerToCPUPipeline(pm, options);
     ASSERT_TRUE(succeeded(pm.run(*module))) << source.str();
     ExecutionEngineOptions engineOptions;

@@ -61,24 +61,6 @@ Value fmaMatmulTransposed(OpBuilder &b, Location loc, Value lhs, Value rhs,
       .getResult(0);
 }
 
-/// A 2-D elementwise generic over `inputs` (with their maps) producing
-/// `resultType` from `body(args)`.
-Value elementwise2D(OpBuilder &b, Location loc, RankedTensorType resultType,
-                    ValueRange inputs, ArrayRef<AffineMap> inputMaps,
-                    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-  SmallVector<Value> dynSizes;
-  Value empty = tensor::EmptyOp::create(b, loc, resultType, dynSizes);
-  SmallVector<AffineMap> maps(inputMaps);
-  maps.push_back(b.getMultiDimIdentityMap(2));
-  SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             b, loc, resultType, inputs, empty, maps, iterators,
-             [&](OpBuilder &nb, Location nloc, ValueRange args) {
-               linalg::YieldOp::create(nb, nloc, body(nb, nloc, args));
-             })
-      .getResult(0);
-}
-
 //===----------------------------------------------------------------------===//
 // LLM.int8()
 //===----------------------------------------------------------------------===//
@@ -226,7 +208,6 @@ struct ExpandLinear4bit : public OpRewritePattern<Linear4bitOp> {
     if (!op.isQuantized())
       return rewriter.notifyMatchFailure(op, "float weight");
     Location loc = op.getLoc();
-    MLIRContext *ctx = op.getContext();
     Type elt = inputType.getElementType();
     Type computeType = op.getComputeDtype();
     Type f32 = rewriter.getF32Type();
@@ -270,21 +251,10 @@ struct ExpandLinear4bit : public OpRewritePattern<Linear4bitOp> {
 
     // The bias (cast to the compute dtype) joins the f32 accumulator before
     // the single rounding to the compute dtype.
-    auto resultType = RankedTensorType::get({m, n}, computeType);
-    Value y;
-    if (Value bias = op.getBias()) {
-      Value biasC = castFloatTensor(rewriter, loc, bias, computeType);
-      AffineMap id = rewriter.getMultiDimIdentityMap(2);
-      AffineMap col = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
-      y = elementwise2D(rewriter, loc, resultType, {acc, biasC}, {id, col},
-                        [&](OpBuilder &b, Location l, ValueRange args) {
-                          Value sum = arith::AddFOp::create(
-                              b, l, args[0], castFloatScalar(b, l, args[1], f32));
-                          return castFloatScalar(b, l, sum, computeType);
-                        });
-    } else {
-      y = castFloatTensor(rewriter, loc, acc, computeType);
-    }
+    Value bias = op.getBias()
+                     ? castFloatTensor(rewriter, loc, op.getBias(), computeType)
+                     : Value();
+    Value y = roundAccumulator(rewriter, loc, acc, bias, computeType);
     y = castFloatTensor(rewriter, loc, y, elt);
     rewriter.replaceOp(op, expandFrom2D(rewriter, loc, y, op.getType()));
     return success();

@@ -96,3 +96,38 @@ Value mlir::bnb::transpose2D(OpBuilder &b, Location loc, Value tensor) {
                                      ArrayRef<int64_t>{1, 0})
       .getResult()[0];
 }
+
+Value mlir::bnb::elementwise2D(
+    OpBuilder &b, Location loc, RankedTensorType resultType, ValueRange inputs,
+    ArrayRef<AffineMap> inputMaps,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  SmallVector<Value> dynSizes;
+  Value empty = tensor::EmptyOp::create(b, loc, resultType, dynSizes);
+  SmallVector<AffineMap> maps(inputMaps);
+  maps.push_back(b.getMultiDimIdentityMap(2));
+  SmallVector<utils::IteratorType> iterators(2, utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, resultType, inputs, empty, maps, iterators,
+             [&](OpBuilder &nb, Location nloc, ValueRange args) {
+               linalg::YieldOp::create(nb, nloc, body(nb, nloc, args));
+             })
+      .getResult(0);
+}
+
+Value mlir::bnb::roundAccumulator(OpBuilder &b, Location loc, Value acc,
+                                  Value bias, Type resultType) {
+  if (!bias)
+    return castFloatTensor(b, loc, acc, resultType);
+  auto accType = cast<RankedTensorType>(acc.getType());
+  MLIRContext *ctx = b.getContext();
+  AffineMap id = b.getMultiDimIdentityMap(2);
+  AffineMap col = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
+  Type f32 = b.getF32Type();
+  return elementwise2D(
+      b, loc, accType.clone(resultType), {acc, bias}, {id, col},
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value sum = arith::AddFOp::create(nb, l, args[0],
+                                          castFloatScalar(nb, l, args[1], f32));
+        return castFloatScalar(nb, l, sum, resultType);
+      });
+}

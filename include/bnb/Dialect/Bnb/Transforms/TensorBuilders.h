@@ -35,6 +35,18 @@ Value expandFrom2D(OpBuilder &b, Location loc, Value tensor,
 /// Transposes a 2-D tensor.
 Value transpose2D(OpBuilder &b, Location loc, Value tensor);
 
+/// A 2-D elementwise linalg.generic over `inputs` (read through
+/// `inputMaps`) producing `resultType` from `body(args)`.
+Value elementwise2D(OpBuilder &b, Location loc, RankedTensorType resultType,
+                    ValueRange inputs, ArrayRef<AffineMap> inputMaps,
+                    function_ref<Value(OpBuilder &, Location, ValueRange)> body);
+
+/// Rounds an f32 accumulator `[M, N]` to `resultType` once, adding `bias`
+/// (`[N]`, any float type, or null) in f32 first: `T(acc + f32(bias))`, as a
+/// GEMM with f32 accumulation and a fused bias epilogue computes it.
+Value roundAccumulator(OpBuilder &b, Location loc, Value acc, Value bias,
+                       Type resultType);
+
 } // namespace mlir::bnb
 
 #endif // BNB_DIALECT_BNB_TRANSFORMS_TENSORBUILDERS_H
