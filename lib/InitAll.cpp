@@ -28,12 +28,14 @@ void bnb::registerAllPasses() {
   mlir::registerAllPasses();
   mlir::bnb::registerBnbReplaceLinear();
   mlir::bnb::registerBnbExpand();
+  mlir::bnb::registerBnbOutlineLayers();
   mlir::bnb::registerBnbExternalizeWeights();
   mlir::bnb::registerBnbMemoryReport();
   mlir::bnb::registerBnbQuantizeWeights();
   mlir::bnb::registerBnbStripMetadata();
   mlir::bnb::registerBnbPrepareEntryPoints();
   mlir::bnb::registerConvertBnbToLinalg();
+  mlir::bnb::registerConvertBnbToUkernels();
   mlir::bnb::registerBnbPipelines();
   mlir::bnb::registerConvertBnbToGPU();
   mlir::bnb::registerBnbGPUMapHostCompute();

@@ -112,6 +112,11 @@ void mlir::bnb::buildBnbLowerToNVVMPipeline(
   if (options.externalizeWeights)
     pm.addPass(createBnbExternalizeWeights());
   pm.addPass(createBnbPrepareEntryPoints());
+  // Host compute is mapped onto kernels function by function: one flat
+  // function per entry point.
+  BnbOutlineLayersOptions flat;
+  flat.inlineOnly = true;
+  pm.addPass(createBnbOutlineLayers(flat));
   ConvertBnbToGPUOptions toGPU;
   toGPU.chip = options.chip;
   pm.addPass(createConvertBnbToGPU(toGPU));

@@ -159,6 +159,17 @@ class GraphBuilder:
 
     # -- layers -------------------------------------------------------------
 
+    def begin_layer(self) -> int:
+        """Starts a transformer layer: its ops are wrapped by end_layer."""
+        return self.f.begin_region()
+
+    def end_layer(self, marker: int, h: Value, name: str) -> Value:
+        """Ends the layer started at `marker` whose output is `h`: the ops
+        become one `scf.execute_region {bnb.layer = name}`, which the
+        compiler outlines so that identical layers are compiled once."""
+        return self.f.end_region(marker, h, {"bnb.layer": mlir_string(name)},
+                                 "layer")
+
     def linear(self, x: Value, weight: str, bias: str | None = None,
                transposed: bool = True, module_name: str | None = None,
                hint: str = "y") -> Value:

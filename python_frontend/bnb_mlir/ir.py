@@ -403,6 +403,26 @@ class Func(_Emitter):
         return self.op(hint, f"ml_program.global_load_const "
                              f"@{mlir_string(symbol)} : {type_}", type_)
 
+    def begin_region(self) -> int:
+        """Starts a region whose ops end_region wraps; returns its marker."""
+        return len(self.lines)
+
+    def end_region(self, marker: int, result: Value, attrs: dict[str, str],
+                   hint: str = "r") -> Value:
+        """Wraps the ops emitted since `marker` in
+        `scf.execute_region -> T no_inline { ... scf.yield result }` with
+        `attrs`; values defined inside are visible outside only through the
+        returned result."""
+        body = ["  " + line for line in self.lines[marker:]]
+        del self.lines[marker:]
+        v = Value(self.names.fresh(hint), result.type)
+        self.emit(f"{v.name} = scf.execute_region -> {result.type} no_inline {{")
+        self.lines.extend(body)
+        self.emit(f"  scf.yield {result} : {result.type}")
+        attr_text = ", ".join(f"{k} = {val}" for k, val in attrs.items())
+        self.emit(f"}} {{{attr_text}}}")
+        return v
+
     def ret(self, values: Sequence[Value]) -> None:
         if values:
             self.emit(f"return {', '.join(str(v) for v in values)} : "

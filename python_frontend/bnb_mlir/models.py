@@ -174,6 +174,7 @@ class Llama(Architecture):
         ab, mb = self.attention_bias, self.mlp_bias
         for i in range(self.layers):
             p, n = f"model.layers.{i}.", f"l{i}_"
+            layer = gb.begin_layer()
             x = gb.rms_norm(h, p + "input_layernorm.weight", self.eps,
                             n + "in_norm")
             q = self._linear(gb, x, p + "self_attn.q_proj", ab, n + "q")
@@ -195,6 +196,7 @@ class Llama(Architecture):
             act = gb.silu_mul(g, u, n + "act")
             d = self._linear(gb, act, p + "mlp.down_proj", mb, n + "down")
             h = gb.add(h, d, n + "h")
+            h = gb.end_layer(layer, h, p[:-1])
         h = gb.rms_norm(h, "model.norm.weight", self.eps, "final_norm")
         return gb.linear(h, self.lm_head, module_name="lm_head",
                          hint="logits")
@@ -269,6 +271,7 @@ class Gpt2(Architecture):
         h = gb.embedding(ids, p + "wte.weight", p + "wpe.weight")
         for i in range(self.layers):
             b, n = f"{p}h.{i}.", f"l{i}_"
+            layer = gb.begin_layer()
             x = gb.layer_norm(h, b + "ln_1.weight", b + "ln_1.bias", self.eps,
                               n + "ln1")
             qkv = self._conv1d(gb, x, b + "attn.c_attn", n + "qkv")
@@ -288,6 +291,7 @@ class Gpt2(Architecture):
             f = gb.gelu_new(f, n + "gelu")
             d = self._conv1d(gb, f, b + "mlp.c_proj", n + "down")
             h = gb.add(h, d, n + "h")
+            h = gb.end_layer(layer, h, b[:-1])
         h = gb.layer_norm(h, p + "ln_f.weight", p + "ln_f.bias", self.eps,
                           "final_norm")
         return gb.linear(h, self.lm_head, module_name="lm_head",

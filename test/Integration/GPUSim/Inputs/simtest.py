@@ -18,7 +18,7 @@ BUFFERIZE = ("--one-shot-bufferize=bufferize-function-boundaries "
 # The device-side part of bnb-lower-to-nvvm: everything before the lowering
 # to the LLVM dialect.
 PREPARE = [
-    "--convert-bnb-to-gpu", BUFFERIZE,
+    "--bnb-outline-layers=inline=true", "--convert-bnb-to-gpu", BUFFERIZE,
     "--pass-pipeline=builtin.module(buffer-results-to-out-params{"
     "hoist-static-allocs modify-public-functions},"
     "func.func(convert-linalg-to-parallel-loops,"
@@ -48,7 +48,7 @@ class Runner:
         out = self._path("out.mlir")
         if passes is None:
             passes = ["--convert-bnb-to-gpu", BUFFERIZE]
-        if passes and passes[0] == "--convert-bnb-to-gpu" and \
+        if passes and "--convert-bnb-to-gpu" in passes and \
                 passes[-1].startswith("--pass-pipeline"):
             # A textual pipeline cannot be mixed with pass flags: run twice.
             mid = self._path("mid.mlir")

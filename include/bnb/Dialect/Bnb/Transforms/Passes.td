@@ -132,6 +132,32 @@ def BnbPrepareEntryPoints
                            "::mlir::LLVM::LLVMDialect"];
 }
 
+def BnbOutlineLayers : Pass<"bnb-outline-layers", "::mlir::ModuleOp"> {
+  let summary = "Compile each distinct decoder-layer body once";
+  let description = [{
+    The frontend wraps each transformer layer in
+    `scf.execute_region no_inline {bnb.layer = "model.layers.N"}`. This pass
+    outlines every such region into a private function whose arguments are
+    the values the layer uses from outside (the hidden state, the layer's
+    weights; constants are cloned in), replaces the region with a call, and
+    keeps one function per structurally distinct body: the N identical
+    layers of a decoder become N calls of one function with different
+    weights, so that code size and compile time do not grow with depth.
+    Run it once layer names no longer matter (after `bnb-expand` or
+    `convert-bnb-to-ukernels`). With `inline=true` the regions are inlined
+    instead, for pipelines that want one flat function.
+
+    Example: two layers of the same shape become
+    `func.call @forward_layer(%h, %w0)` and `func.call @forward_layer(%h1, %w1)`.
+  }];
+  let options = [
+    Option<"inlineOnly", "inline", "bool", "false",
+           "Inline the layer regions instead of outlining them">
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def BnbStripMetadata : Pass<"bnb-strip-metadata", "::mlir::ModuleOp"> {
   let summary = "Drop bnb attributes once the graph is lowered";
   let description = [{
