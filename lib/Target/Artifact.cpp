@@ -4,6 +4,7 @@
 
 #include "EntrySignatures.h"
 #include "SharedObject.h"
+#include "bnb/Target/CpuTarget.h"
 
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
@@ -69,19 +70,23 @@ constexpr llvm::StringLiteral kCpuModuleFile = "model.cpu.so";
 
 /// Whether bnb-compile knows `target`.
 llvm::Error checkTarget(llvm::StringRef target) {
+  if (::bnb::isCpuTarget(target)) {
+    llvm::Expected<::bnb::CpuTarget> cpu = ::bnb::parseCpuTarget(target);
+    return cpu ? llvm::Error::success() : cpu.takeError();
+  }
   llvm::StringRef chip = target;
-  if (target == "cpu" ||
-      (chip.consume_front("cuda:") && (chip == "sm_80" || chip == "sm_90")))
+  if (chip.consume_front("cuda:") && (chip == "sm_80" || chip == "sm_90"))
     return llvm::Error::success();
-  return llvm::createStringError("unknown target '" + target +
-                                 "' (expected cpu, cuda:sm_80 or cuda:sm_90)");
+  return llvm::createStringError(
+      "unknown target '" + target +
+      "' (expected cpu, cpu:<level>, cuda:sm_80 or cuda:sm_90)");
 }
 
 /// The lowering pipeline of `target`.
 llvm::Error addLowering(OpPassManager &pm, llvm::StringRef target) {
   if (llvm::Error e = checkTarget(target))
     return e;
-  if (target == "cpu") {
+  if (::bnb::isCpuTarget(target)) {
     mlir::bnb::LowerToCPUPipelineOptions options;
     options.externalizeWeights = false;
     mlir::bnb::buildBnbLowerToCPUPipeline(pm, options);
@@ -200,6 +205,7 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   // 2-3. Lower for each build and emit its shared object: the target's, and
   // for a GPU target with a CPU build, the CPU's from a copy of the
   // quantized module (both take the same weights).
+  std::optional<::bnb::CpuBuild> cpuBuild;
   auto build = [&](ModuleOp quantized, llvm::StringRef target,
                    llvm::StringRef file) -> llvm::Error {
     progress("lowering for " + target);
@@ -209,16 +215,25 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     if (llvm::Error e = runPasses(pm, quantized, "lowering"))
       return e;
     progress(llvm::formatv("lowered ({0:f1}s)", elapsed()));
+    // A GPU artifact's host code, and its CPU build, run on whatever
+    // machine has the GPU: portable code. The microkernels of the runtime
+    // pick their instruction set at run time either way.
+    llvm::Expected<::bnb::CpuTarget> cpu = ::bnb::parseCpuTarget(
+        ::bnb::isCpuTarget(target) ? target : llvm::StringRef("cpu:generic"));
+    if (!cpu)
+      return cpu.takeError();
     if (llvm::Error e = ::bnb::emitSharedObject(quantized, *entries,
-                                                o.optLevel, inTemp(file)))
+                                                o.optLevel, inTemp(file), *cpu))
       return e;
+    if (::bnb::isCpuTarget(target) || file == kCpuModuleFile)
+      cpuBuild = ::bnb::CpuBuild{cpu->level, cpu->cpu, cpu->required};
     progress(llvm::formatv("emitted {0} ({1:f1}s)", file, elapsed()));
     return llvm::Error::success();
   };
-  bool withCpu = o.withCpuBuild && o.target != "cpu";
+  bool withCpu = o.withCpuBuild && !::bnb::isCpuTarget(o.target);
   if (withCpu) {
     OwningOpRef<ModuleOp> cpuModule(module.clone());
-    if (llvm::Error e = build(*cpuModule, "cpu", kCpuModuleFile))
+    if (llvm::Error e = build(*cpuModule, "cpu:generic", kCpuModuleFile))
       return e;
   }
   if (llvm::Error e = build(module, o.target, "model.so"))
@@ -228,7 +243,8 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   ::bnb::Manifest manifest;
   manifest.compilerVersion = BNB_VERSION_STRING;
   manifest.llvmVersion = LLVM_VERSION_STRING;
-  manifest.target = o.target;
+  manifest.target = ::bnb::isCpuTarget(o.target) ? "cpu" : o.target;
+  manifest.cpuBuild = cpuBuild;
   manifest.config = o.config;
   manifest.entryPoints = std::move(*entries);
   if (withCpu)

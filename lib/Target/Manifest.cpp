@@ -2,6 +2,7 @@
 
 #include "bnb/Target/Manifest.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -191,6 +192,34 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
       return r.error("cpu_module", "is only valid for a cuda target");
     m.cpuModuleFile = file->str();
   }
+  if (const Value *cpu = root->get("cpu")) {
+    const Object *object = cpu->getAsObject();
+    if (!object)
+      return r.error("cpu", "is not an object");
+    CpuBuild build;
+    for (auto [field, out] :
+         {std::pair{"level", &build.level}, {"name", &build.name}}) {
+      llvm::Expected<std::string> value = r.string(*object, field, "cpu.");
+      if (!value)
+        return value.takeError();
+      *out = *value;
+    }
+    const Array *features = object->getArray("features");
+    if (!features)
+      return r.error("cpu.features", "is missing or not an array");
+    for (const Value &feature : *features) {
+      std::optional<llvm::StringRef> name = feature.getAsString();
+      if (!name || name->empty() || name->size() > 64 ||
+          !llvm::all_of(*name, [](char c) {
+            return llvm::isAlnum(c) || c == '.' || c == '-' || c == '_';
+          }))
+        return r.error("cpu.features", "must hold feature names");
+      build.features.push_back(name->str());
+    }
+    if (!m.hasCpuBuild())
+      return r.error("cpu", "describes a CPU build this artifact lacks");
+    m.cpuBuild = std::move(build);
+  }
   llvm::Expected<const Object *> config = r.object(*root, "config", "");
   if (!config)
     return config.takeError();
@@ -274,6 +303,14 @@ llvm::json::Value bnb::toJson(const Manifest &m) {
       {"checksums", std::move(checksums)}};
   if (!m.cpuModuleFile.empty())
     root["cpu_module"] = m.cpuModuleFile;
+  if (m.cpuBuild) {
+    Array features;
+    for (const std::string &feature : m.cpuBuild->features)
+      features.push_back(feature);
+    root["cpu"] = Object{{"level", m.cpuBuild->level},
+                         {"name", m.cpuBuild->name},
+                         {"features", std::move(features)}};
+  }
   return root;
 }
 
@@ -306,11 +343,19 @@ llvm::Expected<std::string> bnb::checksumFile(llvm::StringRef path) {
       llvm::sys::fs::openNativeFileForRead(path);
   if (!file)
     return cannotRead(llvm::errorToErrorCode(file.takeError()));
-  std::vector<uint8_t> chunk(kChecksumChunkBytes), digests;
+  // The buffer starts at the file's size (a small artifact file costs no
+  // 64 MiB allocation) and grows to one chunk only if the file does.
+  llvm::sys::fs::file_status status;
+  uint64_t expected = kChecksumChunkBytes;
+  if (!llvm::sys::fs::status(*file, status))
+    expected = std::clamp<uint64_t>(status.getSize(), 1, kChecksumChunkBytes);
+  std::vector<uint8_t> chunk(expected), digests;
   llvm::Error error = llvm::Error::success();
   while (true) {
     size_t filled = 0;
-    while (filled < chunk.size()) {
+    while (filled < kChecksumChunkBytes) {
+      if (filled == chunk.size())
+        chunk.resize(std::min(kChecksumChunkBytes, chunk.size() * 2));
       llvm::Expected<size_t> got = llvm::sys::fs::readNativeFile(
           *file, llvm::MutableArrayRef<char>(
                      reinterpret_cast<char *>(chunk.data()) + filled,
@@ -331,7 +376,7 @@ llvm::Expected<std::string> bnb::checksumFile(llvm::StringRef path) {
         llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(chunk.data(), filled));
     for (int i = 0; i < 8; ++i)
       digests.push_back(static_cast<uint8_t>(digest >> (8 * i)));
-    if (filled < chunk.size())
+    if (filled < kChecksumChunkBytes)
       break;
   }
   llvm::sys::fs::closeFile(*file);

@@ -7,6 +7,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -63,7 +64,7 @@ Expected<std::string> findLinkerDriver() {
 
 Error bnb::emitSharedObject(mlir::ModuleOp module,
                             ArrayRef<EntryPoint> entries, unsigned optLevel,
-                            StringRef path) {
+                            StringRef path, CpuTarget &cpu) {
   InitializeNativeTarget();
   InitializeNativeTargetAsmPrinter();
   LLVMContext ctx;
@@ -80,8 +81,17 @@ Error bnb::emitSharedObject(mlir::ModuleOp module,
                              error);
   TargetOptions targetOptions;
   std::unique_ptr<TargetMachine> machine(target->createTargetMachine(
-      triple, "generic", "", targetOptions, Reloc::PIC_, std::nullopt,
+      triple, cpu.cpu, cpu.features, targetOptions, Reloc::PIC_, std::nullopt,
       CodeGenOptLevel::Default));
+  if (!machine)
+    return createStringError("cannot generate code for CPU '" + cpu.cpu + "'");
+  cpu.required.clear();
+  if (triple.isX86()) {
+    const MCSubtargetInfo *sti = machine->getMCSubtargetInfo();
+    for (StringRef feature : checkedCpuFeatures())
+      if (sti->checkFeatures(("+" + feature).str()))
+        cpu.required.push_back(feature.str());
+  }
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
 

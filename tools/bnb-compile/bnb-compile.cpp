@@ -1,7 +1,7 @@
 //===- bnb-compile.cpp - compile a model graph into an artifact ------------===//
 //
 //   bnb-compile MODEL.mlir --weights W.safetensors --config quant.json
-//               --target cuda:sm_90|cuda:sm_80|cpu -o NAME.bnb [--force]
+//               --target cpu[:LEVEL]|cuda:sm_90|cuda:sm_80 -o NAME.bnb [--force]
 //
 // Quantizes the graph's linear layers as transformers + bitsandbytes would
 // for the given quantization_config, lowers it for the target and writes
@@ -52,7 +52,10 @@ static cl::opt<std::string>
                         "config.json holding one)"),
                cl::cat(category));
 static cl::opt<std::string> target("target", cl::init("cpu"),
-                                   cl::desc("cpu, cuda:sm_80 or cuda:sm_90"),
+                                   cl::desc("cpu (this machine's CPU, as -march=native), "
+                                            "cpu:x86-64-v3, cpu:x86-64-v4, "
+                                            "cpu:generic (portable levels), "
+                                            "cuda:sm_80 or cuda:sm_90"),
                                    cl::cat(category));
 static cl::opt<std::string>
     outputPath("o", cl::Required, cl::desc("The artifact to write (NAME.bnb)"),

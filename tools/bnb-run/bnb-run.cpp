@@ -12,9 +12,12 @@
 
 #include "bnb/Config.h"
 #include "bnb/Support/Safetensors.h"
+#include "bnb/Target/CpuTarget.h"
 #include "bnb/Target/Manifest.h"
+#include "bnb_ukernels.h"
 #include "bnb_runtime.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -46,6 +49,10 @@ static cl::opt<std::string> entryName("entry", cl::init("forward"),
                                       cl::desc("Entry point to run"));
 static cl::opt<bool>
     report("report", cl::desc("Print memory accounting and timings"));
+static cl::opt<unsigned>
+    threads("threads", cl::init(0),
+            cl::desc("Threads of the CPU microkernels (default: "
+                     "BNB_NUM_THREADS, else every CPU this process may use)"));
 static cl::opt<unsigned>
     repeat("repeat", cl::init(1),
            cl::desc("Run the entry point this many times (timings report "
@@ -300,6 +307,19 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
   llvm::SmallString<256> modulePath(artifactPath);
   llvm::sys::path::append(modulePath, manifest.moduleFor(cuda));
   llvm::sys::fs::make_absolute(modulePath);
+  if (!cuda && manifest.cpuBuild) {
+    std::vector<std::string> missing =
+        missingHostCpuFeatures(manifest.cpuBuild->features);
+    if (!missing.empty())
+      return failure(
+          "'" + modulePath + "' was compiled for CPU '" +
+          manifest.cpuBuild->name + "' and needs " +
+          llvm::join(missing, ", ") +
+          ", which this machine lacks; recompile with --target "
+          "cpu:x86-64-v3, cpu:generic or on this machine");
+  }
+  if (threads)
+    bnbrt_set_num_threads(int(threads));
   // A GPU module loads its kernels in a constructor, inside dlopen.
   handle = dlopen(modulePath.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle)

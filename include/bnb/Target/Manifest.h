@@ -18,6 +18,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,17 @@ struct EntryPoint {
   std::vector<TensorSpec> outputs;
 };
 
+/// The CPU a CPU build was generated for (manifest field `cpu`).
+struct CpuBuild {
+  /// The level asked for (native, generic, x86-64-v3, ...).
+  std::string level;
+  /// LLVM's name of the CPU.
+  std::string name;
+  /// Instruction-set features the code may use (LLVM names); bnb-run
+  /// refuses to load the build on a machine that lacks one.
+  std::vector<std::string> features;
+};
+
 /// The parsed manifest.json.
 struct Manifest {
   int64_t formatVersion = kArtifactFormatVersion;
@@ -60,6 +72,9 @@ struct Manifest {
   /// A cuda:* artifact's optional CPU build of the same entry points, run
   /// where there is no GPU; empty when absent.
   std::string cpuModuleFile;
+  /// The CPU of the CPU build (model.so of a cpu target, or cpuModuleFile);
+  /// absent in artifacts that predate it, which need no feature.
+  std::optional<CpuBuild> cpuBuild;
   std::string weightsFile = "weights.safetensors";
   /// The quantization_config the model was compiled with.
   llvm::json::Object config;
