@@ -14,6 +14,7 @@
 #include "bnb/Dialect/Bnb/Transforms/SkipModules.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace mlir::bnb {
@@ -48,11 +49,17 @@ std::string skipReason(LinearMatch &match, ConfigAttr config,
   return "";
 }
 
-/// Erases `ops` that became unused, in order.
+/// Erases `ops` that became unused, in order, each at most once: the fill's
+/// init and the bias add's init are often one tensor.empty.
 void eraseIfDead(ArrayRef<Operation *> ops) {
-  for (Operation *op : ops)
-    if (op && op->use_empty() && isPure(op))
-      op->erase();
+  llvm::SmallPtrSet<Operation *, 4> erased;
+  for (Operation *op : ops) {
+    // Compared by address only: an erased op is never dereferenced.
+    if (!op || erased.contains(op) || !op->use_empty() || !isPure(op))
+      continue;
+    erased.insert(op);
+    op->erase();
+  }
 }
 
 struct BnbReplaceLinearPass
