@@ -2,6 +2,7 @@
 # lit configuration of the bnb-mlir regression and integration tests.
 
 import os
+import platform
 import shutil
 import subprocess
 
@@ -37,6 +38,10 @@ config.substitutions.append(
 config.substitutions.append(
     ("%mlir_c_runner_utils",
      os.path.join(config.llvm_lib_dir, "libmlir_c_runner_utils.so")))
+# Tests of x86-64 code generation levels.
+if platform.machine() in ("x86_64", "AMD64"):
+    config.available_features.add("x86_64")
+
 # The runtime library: the CPU microkernels and allocation functions that
 # compiled models call.
 config.substitutions.append(

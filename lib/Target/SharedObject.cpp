@@ -4,6 +4,7 @@
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -98,6 +99,15 @@ Error bnb::emitSharedObject(mlir::ModuleOp module,
   for (const EntryPoint &entry : entries)
     if (Error e = addPackedWrapper(*llvmModule, entry))
       return e;
+  // Only the packed entry points are the library's interface: everything
+  // else (layer functions, C-interface wrappers) is internal, so that the
+  // optimizer may inline or drop it and model.so exports nothing else.
+  StringSet<> exported;
+  for (const EntryPoint &entry : entries)
+    exported.insert(entry.symbol);
+  for (Function &fn : *llvmModule)
+    if (!fn.isDeclaration() && !exported.contains(fn.getName()))
+      fn.setLinkage(GlobalValue::InternalLinkage);
   if (Error e = mlir::makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
                                                 machine.get())(
           llvmModule.get()))

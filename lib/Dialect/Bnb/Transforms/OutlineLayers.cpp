@@ -96,6 +96,10 @@ func::FuncOp outline(scf::ExecuteRegionOp op, func::FuncOp parent,
   auto call = func::CallOp::create(caller, op.getLoc(), fn, args);
   op->replaceAllUsesWith(call.getResults());
   op.erase();
+  // Constants and empties the caller no longer uses.
+  for (Value value : captured)
+    if (cloneable(value) && value.use_empty())
+      value.getDefiningOp()->erase();
   return fn;
 }
 
