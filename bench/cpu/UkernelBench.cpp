@@ -12,6 +12,8 @@
 // GFLOP counter (printed as GFLOP=x/s) counts 2*M*N*K. Weights are
 // replicated to at least 1 GiB and the copies used in turn, so no run reads
 // them from a cache (L3 may be hundreds of MiB on servers).
+// BNB_BENCH_IN_CACHE=1 uses one copy instead (weights warm in L2/L3, as
+// bitsandbytes' own CPU benchmarks run) and copies 8 MiB in BM_Copy.
 //
 // Threads: bnbrt's default (BNB_NUM_THREADS, else the CPUs available).
 //
@@ -22,11 +24,21 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
 
 namespace {
+
+/// BNB_BENCH_IN_CACHE=1: one copy of the weights, reused every iteration.
+bool inCache() {
+  static const bool set = [] {
+    const char *v = std::getenv("BNB_BENCH_IN_CACHE");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  return set;
+}
 
 template <int R> struct Desc {
   void *allocated;
@@ -58,7 +70,9 @@ struct Replicated {
   size_t bytes = 0, copies = 0, next = 0;
   Replicated(const std::vector<uint8_t> &one) : bytes(one.size()) {
     size_t stride = (bytes + 63) / 64 * 64;
-    copies = std::max<size_t>(1, ((size_t(1) << 30) + stride - 1) / stride);
+    copies = inCache() ? 1
+                       : std::max<size_t>(
+                             1, ((size_t(1) << 30) + stride - 1) / stride);
     storage.resize(stride * copies);
     for (size_t c = 0; c < copies; ++c)
       std::memcpy(storage.data() + c * stride, one.data(), bytes);
@@ -72,7 +86,7 @@ struct Replicated {
 };
 
 void BM_Copy(benchmark::State &state) {
-  const size_t bytes = size_t(256) << 20;
+  const size_t bytes = inCache() ? size_t(8) << 20 : size_t(256) << 20;
   int threads = static_cast<int>(state.range(0));
   std::vector<uint8_t> src(bytes, 1), dst(bytes, 2);
   for (auto _ : state) {

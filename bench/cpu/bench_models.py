@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""End-to-end CPU benchmark: bnb-compile time and memory, forward latency.
+
+    .venv/bin/python bench/cpu/bench_models.py [--build build] [--work DIR]
+        [--models tiny,135m] [--configs none,int8,nf4,nf4-dq] [--json OUT]
+
+For each model (the bundled tiny LLaMA example; a SmolLM-135M-shaped
+checkpoint from bench/compile/make_llama_7b_shape.py --shape 135m, 30
+layers) and each quantization config, it imports the checkpoint, compiles
+it for `--target cpu` under /usr/bin/time (wall seconds, peak RSS), and runs
+the artifact's forward on 8 tokens with `bnb-run --repeat` (median ms). In
+the same run it measures the machine's copy bandwidth with bnb-cpu-bench's
+BM_Copy/2 (bytes read per second, 2 threads) and reports each forward as a
+ratio to the bytes/bandwidth ideal: the artifact's weight bytes read once,
+divided by that bandwidth. Prints a markdown table; --json writes the
+figures with the date, load average, commit and CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_FLAGS = {
+    # Every linear skipped: the checkpoint's own dtype (f16).
+    "none": ["--load-in-8bit", "--llm-int8-skip-modules", "model,lm_head"],
+    "int8": ["--load-in-8bit"],
+    "nf4": ["--load-in-4bit", "--bnb-4bit-quant-type", "nf4"],
+    "nf4-dq": ["--load-in-4bit", "--bnb-4bit-quant-type", "nf4",
+               "--bnb-4bit-use-double-quant"],
+}
+
+
+def run(cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], check=True,
+                          capture_output=True, text=True, **kw)
+
+
+def py(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python_frontend"))
+    return run([sys.executable, *args], env=env)
+
+
+def copy_bandwidth(build: Path) -> float:
+    out = run([build / "bench" / "bnb-cpu-bench", "--benchmark_filter=BM_Copy/2",
+               "--benchmark_format=json", "--benchmark_repetitions=3"]).stdout
+    runs = [b for b in json.loads(out)["benchmarks"]
+            if b.get("run_type") == "iteration"]
+    return statistics.median(b["read_bytes_per_second"] for b in runs)
+
+
+def make_model(name: str, work: Path) -> Path:
+    ckpt = work / f"{name}-ckpt"
+    if not (ckpt / "config.json").exists():
+        if name == "tiny":
+            py(ROOT / "examples" / "tiny-llama" / "make_model.py", ckpt)
+        else:
+            run([sys.executable, ROOT / "bench" / "compile" /
+                 "make_llama_7b_shape.py", ckpt, "--shape", name])
+    return ckpt
+
+
+def inputs(work: Path) -> Path:
+    path = work / "input_ids.safetensors"
+    py("-c", "import numpy as np; from safetensors.numpy import save_file; "
+       "save_file({'input_ids': np.array([[1, 5, 9, 200, 3000, 17, 42, 7]], "
+       f"dtype=np.int64) % 256}}, {str(path)!r})")
+    return path
+
+
+def bench(build: Path, work: Path, model: str, config: str, repeat: int):
+    ckpt = make_model(model, work)
+    graph = work / f"{model}.mlir"
+    if not graph.exists():
+        py("-m", "bnb_mlir", "import", ckpt, "-o", graph)
+    qjson = work / f"{config}.json"
+    py("-m", "bnb_mlir", "config", *CONFIG_FLAGS[config], "-o", qjson)
+    art = work / f"{model}-{config}.bnb"
+    timed = run(["/usr/bin/time", "-f", "%e %M", build / "bin" / "bnb-compile",
+                 graph, "--config", qjson, "--target", "cpu", "--force",
+                 "-o", art])
+    wall, rss_kb = timed.stderr.strip().splitlines()[-1].split()
+    out = work / "out.safetensors"
+    ran = run([build / "bin" / "bnb-run", art, "--input", inputs(work),
+               "--output", out, "--report", "--repeat", str(repeat)])
+    runs = [float(m) for m in re.findall(r"run \d+: ([0-9.]+) ms", ran.stdout +
+                                         ran.stderr)]
+    weights = (art / "weights.safetensors").stat().st_size
+    return {"model": model, "config": config, "compile_s": float(wall),
+            "compile_peak_rss_gb": int(rss_kb) / 1e6,
+            "model_so_bytes": (art / "model.so").stat().st_size,
+            "weights_bytes": weights,
+            "forward_ms": statistics.median(runs[1:] or runs)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", type=Path, default=ROOT / "build")
+    ap.add_argument("--work", type=Path, default=ROOT / "out" / "bench-models")
+    ap.add_argument("--models", default="tiny,135m")
+    ap.add_argument("--configs", default="none,int8,nf4,nf4-dq")
+    ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    bw = copy_bandwidth(args.build)
+    rows = []
+    for model in args.models.split(","):
+        for config in args.configs.split(","):
+            r = bench(args.build, args.work, model, config, args.repeat)
+            r["ideal_ms"] = r["weights_bytes"] / bw * 1e3
+            rows.append(r)
+    print(f"copy bandwidth (read, 2 threads): {bw / 1e9:.2f} GB/s; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print("| model | config | compile s | compile peak RSS GB | model.so KB | "
+          "weights MB | forward ms (8 tokens) | ideal ms | ideal / forward |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['config']} | {r['compile_s']:.1f} | "
+              f"{r['compile_peak_rss_gb']:.2f} | {r['model_so_bytes'] // 1024} | "
+              f"{r['weights_bytes'] / 1e6:.1f} | {r['forward_ms']:.2f} | "
+              f"{r['ideal_ms']:.2f} | {r['ideal_ms'] / r['forward_ms']:.2f} |")
+    if args.json:
+        commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout
+        cpu = next((l.split(":", 1)[1].strip() for l in
+                    open("/proc/cpuinfo") if l.startswith("model name")), "")
+        args.json.write_text(json.dumps({
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "commit": commit.strip(), "cpu": cpu,
+            "loadavg": os.getloadavg(), "copy_read_bytes_per_s": bw,
+            "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
