@@ -10,6 +10,6 @@ if [ ! -f "$build/build.ninja" ]; then
     -DCMAKE_BUILD_TYPE=Release \
     -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
     -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit \
-    -DPython3_EXECUTABLE="$venv/bin/python" >&2
+    -DPython3_EXECUTABLE="$venv/bin/python" ${BNB_CMAKE_ARGS:-} >&2
 fi
 ninja -C "$build" "$@" >&2

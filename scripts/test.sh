@@ -2,8 +2,23 @@
 # Sets everything up and runs every test: bootstrap, configure, build, lit,
 # ctest (GoogleTest) and pytest. Exits non-zero on any failure; the last line
 # is "N passed, N failed".
+#   scripts/test.sh              # the release build in ./build
+#   scripts/test.sh --sanitize   # AddressSanitizer + UBSan build in ./build-sanitize
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--sanitize" ]; then
+  export BNB_BUILD_DIR="${BNB_BUILD_DIR:-$root/build-sanitize}"
+  export BNB_CMAKE_ARGS="-DBNB_SANITIZE=ON -DBNB_BUILD_BENCHMARKS=OFF"
+  # Leak checking is off: MLIR's and LLVM's global registries live until
+  # exit by design. Instrumented libraries (libbnb_runtime) are also loaded
+  # into uninstrumented processes (mlir-runner, Python), hence the link
+  # order check is off.
+  export ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0:abort_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+elif [ -n "${1:-}" ]; then
+  echo "usage: scripts/test.sh [--sanitize]" >&2
+  exit 2
+fi
 build="${BNB_BUILD_DIR:-$root/build}"
 venv="${BNB_VENV:-$root/.venv}"
 results="$build/test-results"

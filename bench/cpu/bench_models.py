@@ -6,7 +6,8 @@
 
 For each model (the bundled tiny LLaMA example; a SmolLM-135M-shaped
 checkpoint from bench/compile/make_llama_7b_shape.py --shape 135m, 30
-layers) and each quantization config, it imports the checkpoint, compiles
+layers; `7b:1`, one LLaMA-2-7B-shaped layer with its embedding and lm_head)
+and each quantization config, it imports the checkpoint, compiles
 it for `--target cpu` under /usr/bin/time (wall seconds, peak RSS), and runs
 the artifact's forward on 8 tokens with `bnb-run --repeat` (median ms). In
 the same run it measures the machine's copy bandwidth with bnb-cpu-bench's
@@ -57,13 +58,16 @@ def copy_bandwidth(build: Path) -> float:
 
 
 def make_model(name: str, work: Path) -> Path:
-    ckpt = work / f"{name}-ckpt"
+    ckpt = work / f"{name.replace(':', '-')}-ckpt"
     if not (ckpt / "config.json").exists():
         if name == "tiny":
             py(ROOT / "examples" / "tiny-llama" / "make_model.py", ckpt)
         else:
+            # "135m", "7b", or "7b:N" for the first N layers of a shape.
+            shape, _, layers = name.partition(":")
+            extra = ["--layers", layers] if layers else []
             run([sys.executable, ROOT / "bench" / "compile" /
-                 "make_llama_7b_shape.py", ckpt, "--shape", name])
+                 "make_llama_7b_shape.py", ckpt, "--shape", shape, *extra])
     return ckpt
 
 
@@ -77,12 +81,13 @@ def inputs(work: Path) -> Path:
 
 def bench(build: Path, work: Path, model: str, config: str, repeat: int):
     ckpt = make_model(model, work)
-    graph = work / f"{model}.mlir"
+    tag = model.replace(":", "-")
+    graph = work / f"{tag}.mlir"
     if not graph.exists():
         py("-m", "bnb_mlir", "import", ckpt, "-o", graph)
     qjson = work / f"{config}.json"
     py("-m", "bnb_mlir", "config", *CONFIG_FLAGS[config], "-o", qjson)
-    art = work / f"{model}-{config}.bnb"
+    art = work / f"{tag}-{config}.bnb"
     timed = run(["/usr/bin/time", "-f", "%e %M", build / "bin" / "bnb-compile",
                  graph, "--config", qjson, "--target", "cpu", "--force",
                  "-o", art])
