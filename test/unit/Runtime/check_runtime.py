@@ -19,12 +19,16 @@ import subprocess
 import sys
 import tempfile
 
-# Libraries the runtime may depend on: the C and C++ runtimes only.
+# Libraries the runtime may depend on: the C and C++ runtimes only (the
+# dynamic loader provides the thread-local storage of the microkernels'
+# thread pool).
 ALLOWED_NEEDED = re.compile(
-    r"^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so(\.\d+)*$")
+    r"^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|"
+    r"ld-linux-x86-64|ld-linux-aarch64)\.so(\.\d+)*$")
 FORBIDDEN = re.compile(r"libLLVM|libMLIR|libmlir|libcuda|libcudart|libnv",
                        re.IGNORECASE)
-EXPORTED = re.compile(r"^(mgpu\w+|bnbrt\w+|_mlir_memref_to_llvm_\w+|memrefCopy)$")
+EXPORTED = re.compile(r"^(mgpu\w+|bnbrt\w+|_mlir_memref_to_llvm_\w+|memrefCopy|"
+                      r"_mlir_ciface_bnbrt_uk_\w+)$")
 # mgpu* functions of the cuSPARSE/cuSPARSELt wrappers, which bnb never emits.
 SPARSE = re.compile(r"Sp[A-Z]|SpMat|Dn(Vec|Mat|Tensor)|Csr|Csc|Coo|Bsr|SDDMM|"
                     r"Sparse|SpGEMM|Cusparse|CuSparse|SparseEnv")
