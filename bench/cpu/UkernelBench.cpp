@@ -12,6 +12,9 @@
 // GFLOP counter (printed as GFLOP=x/s) counts 2*M*N*K. Weights are
 // replicated to at least 1 GiB and the copies used in turn, so no run reads
 // them from a cache (L3 may be hundreds of MiB on servers).
+// BM_Bf16 is the bf16-weight matmul with x holding bf16 values (the amx
+// level takes the AMX kernel): the like-for-like figure for torch's bf16
+// F.linear.
 // BNB_BENCH_IN_CACHE=1 uses one copy instead (weights warm in L2/L3, as
 // bitsandbytes' own CPU benchmarks run) and copies 8 MiB in BM_Copy.
 //
@@ -70,9 +73,10 @@ struct Replicated {
   size_t bytes = 0, copies = 0, next = 0;
   Replicated(const std::vector<uint8_t> &one) : bytes(one.size()) {
     size_t stride = (bytes + 63) / 64 * 64;
-    copies = inCache() ? 1
-                       : std::max<size_t>(
-                             1, ((size_t(1) << 30) + stride - 1) / stride);
+    copies =
+        inCache()
+            ? 1
+            : std::max<size_t>(1, ((size_t(1) << 30) + stride - 1) / stride);
     storage.resize(stride * copies);
     for (size_t c = 0; c < copies; ++c)
       std::memcpy(storage.data() + c * stride, one.data(), bytes);
@@ -186,6 +190,26 @@ void BM_Int8(benchmark::State &state) {
   setCounters(state, double(N * K), M, N, K);
 }
 
+void BM_Bf16(benchmark::State &state) {
+  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
+  std::vector<uint8_t> one = randomBytes(size_t(N * K) * 2, 5);
+  // Finite normal bf16 values: exponent 0x78-0x7f (|w| in [2^-7, 2)).
+  for (size_t i = 1; i < one.size(); i += 2)
+    one[i] = static_cast<uint8_t>((one[i] & 0x80) | 0x3c | (one[i] & 3));
+  Replicated weights(one);
+  std::vector<float> x(M * K, 0.25f), out(M * N);
+  auto dOut = desc2(out.data(), M, N);
+  auto dX = desc2(x.data(), M, K);
+  for (auto _ : state) {
+    auto dW = desc2(weights.take(), N, K);
+    _mlir_ciface_bnbrt_uk_matmul_bf16(&dOut, &dX, &dW, 1);
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (const char *e = bnbrt_last_error())
+    state.SkipWithError(e);
+  setCounters(state, double(N * K) * 2, M, N, K);
+}
+
 void BM_F16(benchmark::State &state) {
   const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
   std::vector<uint8_t> one = randomBytes(size_t(N * K) * 2, 4);
@@ -228,6 +252,9 @@ BENCHMARK(BM_Nf4)
     ->ArgNames({"M", "N", "K", "dq"})
     ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, true); });
 BENCHMARK(BM_Int8)
+    ->ArgNames({"M", "N", "K"})
+    ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, false); });
+BENCHMARK(BM_Bf16)
     ->ArgNames({"M", "N", "K"})
     ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, false); });
 BENCHMARK(BM_F16)

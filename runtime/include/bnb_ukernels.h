@@ -4,7 +4,8 @@
  * model -- the 4-bit and float linears and the int8 product of LLM.int8() --
  * into calls of these functions, as IREE does with its ukernels. They read
  * packed weights once, dequantize in registers, pick the best instruction
- * set of the machine at run time (AVX-512, AVX2+FMA+F16C, or portable C++),
+ * set of the machine at run time (AMX for the GEMMs of at least 16 rows,
+ * AVX-512, AVX2+FMA+F16C, or portable C++),
  * and split the output columns over the runtime's thread pool.
  *
  * Calling convention: each function is declared in MLIR as a private
@@ -21,7 +22,16 @@
  *    f32(f32(code8[c[blk]] * nested[blk / nestedBlocksize]) + offset);
  *  - float linears accumulate x * w in f32 (the order of the k reduction is
  *    the kernel's; it never depends on the thread count);
- *  - the int8 product is the exact int32 sum.
+ *  - the bf16 4-bit GEMV on AVX512-BF16 (vdpbf16ps) takes x, x*w and partial
+ *    sums below 2^-126 in magnitude as zero (w stays exact, even denormal);
+ *  - the int8 product is the exact int32 sum;
+ *  - on AMX (16 or more rows of x; compute dtype bf16 for the 4-bit linear,
+ *    bf16 weights for the float one, whose x must then hold bf16 values
+ *    only, else the AVX-512 kernel runs) the weights are the same bf16
+ *    values and each product x * w is exact in f32, but the hardware sums
+ *    32 products at a time in its own order and treats bf16 denormal
+ *    inputs (and f32 denormal results) as zero, so results may differ from
+ *    the AVX-512 kernels in the last bits, never with the thread count.
  * On a size mismatch between descriptors the kernel records a runtime error
  * (bnbrt_last_error) and writes nothing.
  *
@@ -91,8 +101,9 @@ BNBRT_API int bnbrt_set_num_threads(int n);
 BNBRT_API int bnbrt_get_num_threads(void);
 
 /// The instruction set the microkernels run with on this machine:
-/// "avx512", "avx2" or "generic". BNB_UKERNEL_ISA=avx2|generic forces a
-/// lower one (for tests and benchmarks).
+/// "amx" (AVX-512 plus AMX-BF16/INT8 GEMMs), "avx512", "avx2" or
+/// "generic". BNB_UKERNEL_ISA=avx512|avx2|generic forces a lower one (for
+/// tests and benchmarks; avx512 turns AMX off).
 BNBRT_API const char *bnbrt_ukernel_isa(void);
 
 #ifdef __cplusplus

@@ -12,10 +12,15 @@
 #include "../ErrorState.h"
 #include "../MemRefDescriptor.h"
 #include "Kernels.h"
+#include "KernelsAmx.h"
+#include "KernelsAvx512Bf16.h"
 #include "TestHooks.h"
 #include "ThreadPool.h"
 
+#include <cpuid.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -34,8 +39,29 @@ namespace {
 // Instruction set
 //===----------------------------------------------------------------------===//
 
+/// The CPU has AMX-TILE/INT8/BF16, AVX512-BF16 and AVX512-VBMI, and the
+/// kernel grants this process the AMX tile data state. Asked once per
+/// process (the permission holds for all its threads).
+bool amxPermitted() {
+  static const bool permitted = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+      return false;
+    bool amx = (d >> 22 & 1) && (d >> 24 & 1) && (d >> 25 & 1);
+    bool vbmi = c >> 1 & 1;
+    if (!amx || !vbmi || !__get_cpuid_count(7, 1, &a, &b, &c, &d))
+      return false;
+    bool avx512bf16 = a >> 5 & 1;
+    // ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA.
+    return avx512bf16 && syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+  }();
+  return permitted;
+}
+
 bool supports(Isa isa) {
   switch (isa) {
+  case Isa::Amx:
+    return supports(Isa::Avx512) && amxPermitted();
   case Isa::Generic:
     return true;
   case Isa::Avx2:
@@ -52,6 +78,8 @@ bool supports(Isa isa) {
 
 const char *isaName(Isa isa) {
   switch (isa) {
+  case Isa::Amx:
+    return "amx";
   case Isa::Avx512:
     return "avx512";
   case Isa::Avx2:
@@ -63,7 +91,7 @@ const char *isaName(Isa isa) {
 }
 
 bool parseIsa(const char *name, Isa &isa) {
-  for (Isa candidate : {Isa::Avx512, Isa::Avx2, Isa::Generic})
+  for (Isa candidate : {Isa::Amx, Isa::Avx512, Isa::Avx2, Isa::Generic})
     if (std::strcmp(name, isaName(candidate)) == 0) {
       isa = candidate;
       return true;
@@ -75,7 +103,7 @@ bool parseIsa(const char *name, Isa &isa) {
 /// ignored).
 Isa defaultIsa() {
   Isa best = Isa::Generic;
-  for (Isa candidate : {Isa::Avx512, Isa::Avx2})
+  for (Isa candidate : {Isa::Amx, Isa::Avx512, Isa::Avx2})
     if (supports(candidate)) {
       best = candidate;
       break;
@@ -98,6 +126,7 @@ Isa currentIsa() {
 
 const KernelSet &kernels() {
   switch (currentIsa()) {
+  case Isa::Amx: // the AMX GEMM is called separately (useAmx)
   case Isa::Avx512:
     return avx512Kernels();
   case Isa::Avx2:
@@ -238,6 +267,18 @@ bool checkRows(const char *kernel, const MemRefView &out, const MemRefView &x,
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/// The GEMM of M rows takes the AMX kernels (KernelsAmx.h).
+bool useAmx(int64_t M) { return M >= kAmxMinRows && currentIsa() == Isa::Amx; }
+
+/// The calling thread's buffer of packed A tiles (scratch slot 3: the
+/// kernels it runs use slots 0 and 1).
+void *amxTiles(int64_t M, int64_t K, int elementBytes) {
+  return scratch(3, amxTileBytes(M, K, elementBytes));
+}
+
+/// 4-bit GEMV calls that took the AVX512-BF16 kernel (test hook).
+std::atomic<uint64_t> bf16GemvCalls{0};
+
 /// Splits x [M, K] (K even) into even and odd elements, [M][K/2] each.
 void splitEvenOdd(const float *x, int64_t M, int64_t K,
                   std::vector<float> &even, std::vector<float> &odd) {
@@ -298,13 +339,33 @@ void linear4bit(const char *kernel, void *outD, void *xD, void *packedD,
   p.finiteCodebook = true;
   for (int i = 0; i < 16; ++i)
     p.finiteCodebook &= (bitsOf(p.codebook[i]) & 0x7f800000u) != 0x7f800000u;
+  if (useAmx(M) && p.compute == kBF16 && p.fastPath()) {
+    // x holds bf16 values unless the caller skipped the rounding.
+    void *tiles = amxTiles(M, K, 2);
+    if (amxPackBF16Rows(p.x, M, K, tiles)) {
+      runColumns(amxLinear4bit, AmxLinear4bitProblem{p, tiles}, M, N, K);
+      return;
+    }
+  }
   thread_local std::vector<float> even, odd;
   if (p.fastPath() && M <= kGemvMaxRows && currentIsa() != Isa::Generic) {
     splitEvenOdd(p.x, M, K, even, odd);
     p.xEven = even.data();
     p.xOdd = odd.data();
   }
-  runColumns(kernels().linear4bit, p, M, N, K);
+  auto run = kernels().linear4bit;
+  // bf16 compute GEMV: vdpbf16ps on bf16 tables and a bf16 copy of x.
+  thread_local std::vector<uint16_t> xBf16;
+  static const bool bf16 = __builtin_cpu_supports("avx512bf16");
+  if (p.xEven && p.compute == kBF16 && bf16 && currentIsa() >= Isa::Avx512) {
+    xBf16.resize(static_cast<size_t>(M * K));
+    p.xEvenBf16 = xBf16.data();
+    p.xOddBf16 = xBf16.data() + M * (K / 2);
+    avx512Bf16SplitX(p.x, M, K, xBf16.data(), xBf16.data() + M * (K / 2));
+    run = avx512Bf16Linear4bit;
+    bf16GemvCalls.fetch_add(1, std::memory_order_relaxed);
+  }
+  runColumns(run, p, M, N, K);
 }
 
 void matmul(const char *kernel, void *outD, void *xD, void *wD,
@@ -334,6 +395,14 @@ void matmul(const char *kernel, void *outD, void *xD, void *wD,
   p.K = K;
   p.wdtype = wdtype;
   p.transposed = transposed != 0;
+  if (useAmx(M) && wdtype == kBF16) {
+    // Only when every x is a bf16 value: the products are then exact.
+    void *tiles = amxTiles(M, K, 2);
+    if (amxPackBF16Rows(p.x, M, K, tiles)) {
+      runColumns(amxMatmulBF16, AmxMatmulProblem{p, tiles}, M, N, K);
+      return;
+    }
+  }
   runColumns(kernels().matmul, p, M, N, K);
 }
 
@@ -448,6 +517,12 @@ BNBRT_API void _mlir_ciface_bnbrt_uk_int8_matmul(void *outD, void *aD,
   p.M = M;
   p.N = N;
   p.K = K;
+  if (useAmx(M)) {
+    void *tiles = amxTiles(M, K, 1);
+    amxPackI8Rows(p.a, M, K, tiles);
+    runColumns(amxInt8, AmxInt8Problem{p, tiles}, M, N, K);
+    return;
+  }
   thread_local std::vector<int16_t> a16;
   if (currentIsa() != Isa::Generic) {
     // Sign-extended once per call, K padded to even with zeros, so that the
@@ -483,6 +558,12 @@ BNBRT_API int bnbrt_get_num_threads(void) {
 
 BNBRT_API const char *bnbrt_ukernel_isa(void) {
   return isaName(currentIsa());
+}
+
+BNBRT_API void bnbrt_ukernel_bf16_gemv_stats(uint64_t *calls,
+                                             uint64_t *fallbackBlocks) {
+  *calls = bf16GemvCalls.load(std::memory_order_relaxed);
+  *fallbackBlocks = __atomic_load_n(&bf16GemvFallbackBlocks, __ATOMIC_RELAXED);
 }
 
 BNBRT_API int bnbrt_ukernel_force_isa(const char *name) {

@@ -28,7 +28,8 @@ constexpr int64_t kPanelWidth = 32;
 constexpr int64_t kGemvMaxRows = 4;
 
 /// Instruction sets, in increasing order of preference.
-enum class Isa { Generic = 0, Avx2 = 1, Avx512 = 2 };
+/// Amx runs the avx512 kernels plus the AMX GEMM (KernelsAmx.h).
+enum class Isa { Generic = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
 
 /// Dtype codes, equal to bnbrt_uk_dtype.
 enum : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
@@ -113,6 +114,9 @@ struct Linear4bitProblem {
   /// elements, [M][K/2] each, made once per call by the dispatcher.
   const float *xEven = nullptr;
   const float *xOdd = nullptr;
+  /// The same as bf16, for the AVX512-BF16 GEMV (KernelsAvx512Bf16.cpp).
+  const uint16_t *xEvenBf16 = nullptr;
+  const uint16_t *xOddBf16 = nullptr;
 
   /// Blocks align with weight rows and hold whole 32-element groups.
   bool fastPath() const {

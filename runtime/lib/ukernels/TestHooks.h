@@ -11,15 +11,23 @@
 
 #include "bnb_runtime.h"
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/// Makes the microkernels run with `isa` ("avx512", "avx2" or "generic"), or
-/// with the default choice again when `isa` is null. Returns 0, or -1 (and
-/// changes nothing) when the machine does not support `isa` or the name is
-/// unknown.
+/// Makes the microkernels run with `isa` ("amx", "avx512", "avx2" or
+/// "generic"), or with the default choice again when `isa` is null. Returns
+/// 0, or -1 (and changes nothing) when the machine does not support `isa` or
+/// the name is unknown.
 BNBRT_API int bnbrt_ukernel_force_isa(const char *isa);
+
+/// How many 4-bit GEMV calls took the AVX512-BF16 kernel, and how many of
+/// its blocks took the exact fallback (denormal table entries), since the
+/// library was loaded.
+BNBRT_API void bnbrt_ukernel_bf16_gemv_stats(uint64_t *calls,
+                                             uint64_t *fallbackBlocks);
 
 #ifdef __cplusplus
 }

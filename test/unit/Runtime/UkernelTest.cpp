@@ -51,7 +51,7 @@ template <typename T> Desc<2> desc2(std::vector<T> &v, int64_t rows,
 /// The instruction sets this machine runs.
 std::vector<std::string> supportedIsas() {
   std::vector<std::string> isas;
-  for (const char *isa : {"avx512", "avx2", "generic"})
+  for (const char *isa : {"amx", "avx512", "avx2", "generic"})
     if (bnbrt_ukernel_force_isa(isa) == 0)
       isas.push_back(isa);
   bnbrt_ukernel_force_isa(nullptr);
@@ -240,6 +240,9 @@ TEST_F(UkernelTest, Linear4bitMatchesLibQuant) {
       {5, 9, 96, 64},      {2, 71, 96, 64},
       // odd N*K (a padded last byte), generic path
       {2, 5, 33, 64},      {40, 7, 33, 64},
+      // the AMX GEMM (M >= 16 with compute bf16): row and column tails,
+      // several 128-column panels, blocks of one 32-element k-block
+      {16, 70, 192, 64},   {17, 300, 128, 32}, {512, 70, 256, 64},
   };
   std::mt19937 rng(42);
   for (const Shape4 &s : shapes)
@@ -247,6 +250,131 @@ TEST_F(UkernelTest, Linear4bitMatchesLibQuant) {
       for (int compute : {BNBRT_UK_F32, BNBRT_UK_F16, BNBRT_UK_BF16})
         for (bool dq : {false, true})
           check4bit(s, qt, compute, dq, rng);
+}
+
+/// The AVX512-BF16 GEMV's counters (TestHooks.h).
+struct Bf16Stats {
+  uint64_t calls = 0, fallbackBlocks = 0;
+  static Bf16Stats now() {
+    Bf16Stats s;
+    bnbrt_ukernel_bf16_gemv_stats(&s.calls, &s.fallbackBlocks);
+    return s;
+  }
+};
+
+/// Whether bf16-compute GEMVs at the avx512 level take the AVX512-BF16
+/// kernel on this machine.
+bool hasBf16Gemv() {
+  return bnbrt_ukernel_force_isa("avx512") == 0 &&
+         __builtin_cpu_supports("avx512bf16") &&
+         bnbrt_ukernel_force_isa(nullptr) == 0;
+}
+
+// The bf16 GEMV (KernelsAvx512Bf16.cpp): M = 1..4, blocks of one to eight
+// 32-byte groups with and without a 16-byte tail, odd and even block counts
+// per row (two accumulator sets), against lib/Quant.
+TEST_F(UkernelTest, Bf16GemvMatchesLibQuant) {
+  const bool bf16 = hasBf16Gemv();
+  if (!bf16)
+    std::printf("no avx512_bf16: the bf16 GEMV is not tested here\n");
+  std::mt19937 rng(11);
+  for (int64_t bs : {32, 64, 96, 128, 160, 256})
+    for (int64_t M = 1; M <= 4; ++M)
+      for (int64_t blocks : {1, 3, 8}) {
+        Shape4 s{M, M == 2 ? 130 : 67, bs * blocks, bs};
+        for (QuantType qt : {QuantType::NF4, QuantType::FP4})
+          for (bool dq : {false, true}) {
+            Bf16Stats before = Bf16Stats::now();
+            check4bit(s, qt, BNBRT_UK_BF16, dq, rng);
+            if (bf16) {
+              EXPECT_GT(Bf16Stats::now().calls, before.calls)
+                  << "the bf16 GEMV did not run";
+            }
+          }
+      }
+}
+
+// Blocks whose table holds bf16 denormals take the exact fallback
+// (vcvtneps2bf16 and vdpbf16ps flush them): with one-hot rows of x every
+// output is one dequantized weight, which must equal the generic kernel's
+// bit for bit on every instruction set, next to blocks on the fast path.
+TEST_F(UkernelTest, Bf16GemvDenormalTablesAreExact) {
+  const int64_t N = 70, K = 192, bs = 64, M = 4;
+  const int64_t nblocks = N * K / bs;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::vector<uint8_t> packed(static_cast<size_t>(N * K / 2));
+  for (uint8_t &b : packed)
+    b = static_cast<uint8_t>(byte(rng));
+  // Around the threshold of NF4 (smallest nonzero |code| 0.0796, so
+  // |absmax| < ~2^-122.35 gives denormal entries) and FP4 (1/192).
+  const float absmaxes[] = {0x1p-130f, 0x1p-125f, -0x1p-124f, 0x1.6p-123f,
+                            0x1p-123f, 0x1p-122f, 0x1p-118f,  1e-40f,
+                            0.0f,      0.75f,     -3.0f,      0x1p-119f};
+  std::vector<float> absmax(static_cast<size_t>(nblocks));
+  for (int64_t b = 0; b < nblocks; ++b)
+    absmax[b] = absmaxes[(b * 7) % 12];
+  for (QuantType qt : {QuantType::NF4, QuantType::FP4}) {
+    std::vector<float> codebook(codeTable(qt), codeTable(qt) + 16);
+    std::vector<float> x(static_cast<size_t>(M * K)), out(M * N);
+    std::vector<float> expected(static_cast<size_t>(K * N)),
+        got(static_cast<size_t>(K * N));
+    auto dOut = desc2(out, M, N);
+    auto dX = desc2(x, M, K);
+    auto dPacked = desc1(packed);
+    auto dAbsmax = desc1(absmax);
+    auto dCodebook = desc1(codebook);
+    // All K one-hot vectors, M at a time: w[n][k] into result[k * N + n].
+    auto dequantized = [&](std::vector<float> &result) {
+      for (int64_t k0 = 0; k0 < K; k0 += M) {
+        std::fill(x.begin(), x.end(), 0.0f);
+        for (int64_t m = 0; m < M; ++m)
+          x[m * K + k0 + m] = 1.0f;
+        _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
+                                          &dCodebook, bs, BNBRT_UK_BF16);
+        ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+        std::memcpy(result.data() + k0 * N, out.data(), sizeof(float) * M * N);
+      }
+    };
+    ASSERT_EQ(bnbrt_ukernel_force_isa("generic"), 0);
+    dequantized(expected);
+    // The generic kernel is the reference: check it against lib/Quant once.
+    std::vector<uint16_t> wt(static_cast<size_t>(N * K));
+    dequantize4bit(packed.data(), absmax.data(), N * K, qt, bs, DType::BF16,
+                   wt.data());
+    int denormals = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        float w = bfloat16ToFloat(wt[n * K + k]);
+        denormals += w != 0.0f && std::fabs(w) < 0x1p-126f;
+        // == : a sum from +0 turns a -0 weight into +0.
+        ASSERT_EQ(w, expected[k * N + n]) << "generic n=" << n << " k=" << k;
+      }
+    EXPECT_GT(denormals, 100);
+    for (const std::string &isa : supportedIsas()) {
+      ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
+      Bf16Stats before = Bf16Stats::now();
+      for (int threads : {1, 3}) {
+        SCOPED_TRACE("isa " + isa + ", " + std::to_string(threads) +
+                     " threads, " + (qt == QuantType::NF4 ? "nf4" : "fp4"));
+        bnbrt_set_num_threads(threads);
+        std::fill(got.begin(), got.end(), -7.0f);
+        dequantized(got);
+        for (int64_t i = 0; i < K * N; ++i)
+          ASSERT_EQ(std::memcmp(&got[i], &expected[i], 4), 0)
+              << "k=" << i / N << " n=" << i % N << ": " << got[i]
+              << ", expected " << expected[i];
+      }
+      if (isa != "avx2" && isa != "generic" && hasBf16Gemv()) {
+        ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
+        Bf16Stats after = Bf16Stats::now();
+        EXPECT_GT(after.calls, before.calls);
+        EXPECT_GT(after.fallbackBlocks, before.fallbackBlocks);
+      }
+    }
+    bnbrt_ukernel_force_isa(nullptr);
+    bnbrt_set_num_threads(0);
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -259,7 +387,10 @@ TEST_F(UkernelTest, MatmulMatchesDouble) {
   };
   const Shape shapes[] = {{1, 67, 100},  {2, 33, 4096}, {3, 130, 257},
                           {4, 64, 64},   {5, 65, 64},   {33, 97, 300},
-                          {130, 70, 128}, {1, 300, 1000}};
+                          {130, 70, 128}, {1, 300, 1000},
+                          // AMX (bf16 weights, M >= 16): k, row and
+                          // column tails
+                          {17, 45, 100}, {512, 70, 65}, {33, 300, 96}};
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
   for (const Shape &s : shapes)
@@ -267,8 +398,11 @@ TEST_F(UkernelTest, MatmulMatchesDouble) {
       for (bool transposed : {true, false}) {
         const int64_t M = s.M, N = s.N, K = s.K;
         std::vector<float> x(static_cast<size_t>(M * K));
+        // With bf16 weights x holds bf16 values, so that the amx level
+        // takes the AMX kernel (MatmulBf16FallsBack covers other x).
         for (float &v : x)
-          v = unit(rng);
+          v = wdtype == BNBRT_UK_BF16 ? roundTo(unit(rng), BNBRT_UK_BF16)
+                                      : unit(rng);
         // Weight values as f32 in [N, K] order, and stored in `wdtype` in
         // [N, K] or [K, N] order.
         std::vector<float> w(static_cast<size_t>(N * K));
@@ -320,6 +454,67 @@ TEST_F(UkernelTest, MatmulMatchesDouble) {
       }
 }
 
+/// At the amx level, a bf16 matmul whose x is not all bf16 values, and a
+/// bf16-compute 4-bit linear whose caller did not round x, take the avx512
+/// FMA kernels: the results equal theirs byte for byte.
+TEST_F(UkernelTest, MatmulBf16FallsBackWhenXIsNotBf16) {
+  if (bnbrt_ukernel_force_isa("amx") != 0)
+    GTEST_SKIP() << "no AMX on this machine";
+  const int64_t M = 33, N = 97, K = 300;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(M * K));
+  std::vector<float> w(static_cast<size_t>(N * K));
+  std::vector<uint16_t> w16(w.size());
+  for (float &v : x)
+    v = roundTo(unit(rng), BNBRT_UK_BF16);
+  x[M * K / 2] = 0.1f; // not a bf16 value
+  for (size_t i = 0; i < w.size(); ++i) {
+    w16[i] = floatToBFloat16(unit(rng));
+    w[i] = bfloat16ToFloat(w16[i]);
+  }
+  std::vector<double> ref, mag;
+  reference(x, w, M, N, K, ref, mag);
+  std::vector<float> out(static_cast<size_t>(M * N)), fma(out.size());
+  auto dOut = desc2(out, M, N);
+  auto dX = desc2(x, M, K);
+  auto dW = desc2(w16, N, K);
+  ASSERT_EQ(bnbrt_ukernel_force_isa("avx512"), 0);
+  _mlir_ciface_bnbrt_uk_matmul_bf16(&dOut, &dX, &dW, 1);
+  fma = out;
+  ASSERT_EQ(bnbrt_ukernel_force_isa("amx"), 0);
+  std::fill(out.begin(), out.end(), -7.0f);
+  _mlir_ciface_bnbrt_uk_matmul_bf16(&dOut, &dX, &dW, 1);
+  ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+  EXPECT_EQ(std::memcmp(out.data(), fma.data(), out.size() * sizeof(float)),
+            0);
+  expectClose(out, ref, mag, "matmul_bf16 fallback");
+
+  // 4-bit, compute bf16, x not rounded by the caller.
+  const int64_t bs = 64;
+  std::vector<float> codebook(kNF4Table, kNF4Table + 16);
+  std::vector<float> x4(static_cast<size_t>(M * 320));
+  for (float &v : x4)
+    v = unit(rng);
+  auto dX4 = desc2(x4, M, 320);
+  std::vector<uint8_t> packed4(static_cast<size_t>(N * 320 / 2), 0x5a);
+  std::vector<float> absmax4(static_cast<size_t>(N * 320 / bs), 0.25f);
+  auto dPacked = desc1(packed4);
+  auto dAbsmax = desc1(absmax4);
+  auto dCodebook = desc1(codebook);
+  ASSERT_EQ(bnbrt_ukernel_force_isa("avx512"), 0);
+  _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX4, &dPacked, &dAbsmax,
+                                    &dCodebook, bs, BNBRT_UK_BF16);
+  fma = out;
+  ASSERT_EQ(bnbrt_ukernel_force_isa("amx"), 0);
+  std::fill(out.begin(), out.end(), -7.0f);
+  _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX4, &dPacked, &dAbsmax,
+                                    &dCodebook, bs, BNBRT_UK_BF16);
+  ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+  EXPECT_EQ(std::memcmp(out.data(), fma.data(), out.size() * sizeof(float)),
+            0);
+}
+
 //===----------------------------------------------------------------------===//
 // int8
 //===----------------------------------------------------------------------===//
@@ -330,7 +525,10 @@ TEST_F(UkernelTest, Int8IsExact) {
   };
   const Shape shapes[] = {{1, 67, 11008}, {2, 33, 4097}, {3, 65, 31},
                           {4, 64, 64},    {5, 70, 1000}, {33, 65, 333},
-                          {130, 40, 11008}, {9, 3, 1}};
+                          {130, 40, 11008}, {9, 3, 1},
+                          // AMX (M >= 16): k, row and column tails
+                          {16, 130, 64}, {17, 70, 1000}, {512, 33, 4097},
+                          {40, 300, 129}};
   std::mt19937 rng(3);
   std::uniform_int_distribution<int> i8(-128, 127);
   for (const Shape &s : shapes) {
@@ -466,7 +664,9 @@ TEST_F(UkernelTest, NumThreads) {
 
 TEST_F(UkernelTest, IsaNames) {
   std::string isa = bnbrt_ukernel_isa();
-  EXPECT_TRUE(isa == "avx512" || isa == "avx2" || isa == "generic") << isa;
+  EXPECT_TRUE(isa == "amx" || isa == "avx512" || isa == "avx2" ||
+              isa == "generic")
+      << isa;
   std::string all;
   for (const std::string &name : supportedIsas())
     all += " " + name;
