@@ -29,6 +29,7 @@ void bnb::registerAllPasses() {
   mlir::bnb::registerBnbReplaceLinear();
   mlir::bnb::registerBnbExpand();
   mlir::bnb::registerBnbOutlineLayers();
+  mlir::bnb::registerBnbDropInOutResults();
   mlir::bnb::registerBnbExternalizeWeights();
   mlir::bnb::registerBnbMemoryReport();
   mlir::bnb::registerBnbQuantizeWeights();

@@ -59,6 +59,8 @@ void mlir::bnb::addBufferizeToOutParams(OpPassManager &pm) {
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // KV caches stay in the caller's buffers, updated in place.
+  pm.addPass(createBnbDropInOutResults());
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;
   outParams.modifyPublicFunctions = true;

@@ -94,6 +94,12 @@ public:
         return error(where + ".shape", "has an invalid dimension");
       spec.shape.push_back(*size);
     }
+    if (const Value *cache = object->get("kv_cache")) {
+      std::optional<bool> flag = cache->getAsBoolean();
+      if (!flag)
+        return error(where + ".kv_cache", "must be true or false");
+      spec.kvCache = *flag;
+    }
     return spec;
   }
 
@@ -120,9 +126,12 @@ Value tensorJson(const TensorSpec &spec) {
   Array shape;
   for (int64_t d : spec.shape)
     shape.push_back(d);
-  return Object{{"name", spec.name},
+  Object object{{"name", spec.name},
                 {"dtype", quant::dtypeSafetensorsName(spec.dtype)},
                 {"shape", std::move(shape)}};
+  if (spec.kvCache)
+    object["kv_cache"] = true;
+  return object;
 }
 
 Array tensorsJson(const std::vector<TensorSpec> &specs) {

@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Generate.h"
+#include "Session.h"
 #include "bnb/Target/MemrefArgs.h"
 
 #include "bnb/Config.h"
@@ -36,11 +38,11 @@ namespace cl = llvm::cl;
 static cl::opt<std::string> artifactPath(cl::Positional, cl::Required,
                                          cl::desc("<NAME.bnb>"));
 static cl::opt<std::string>
-    inputPath("input", cl::Required,
+    inputPath("input",
               cl::desc("Input tensors (safetensors), named as the manifest's "
                        "entry-point inputs"));
 static cl::opt<std::string>
-    outputPath("output", cl::Required,
+    outputPath("output",
                cl::desc("Where to write the outputs (safetensors)"));
 static cl::opt<std::string>
     deviceName("device", cl::desc("cuda or cpu (default: the artifact's "
@@ -58,67 +60,42 @@ static cl::opt<unsigned>
            cl::desc("Run the entry point this many times (timings report "
                     "every run)"));
 
+static cl::OptionCategory generation("Generation (--generate)");
+static cl::opt<bool> generateMode(
+    "generate",
+    cl::desc("Generate tokens with the artifact's prefill and decode entry "
+             "points instead of running one entry point on --input"),
+    cl::cat(generation));
+static cl::list<int64_t>
+    promptIds("prompt-ids", cl::CommaSeparated,
+              cl::desc("Prompt token ids (comma separated)"),
+              cl::cat(generation));
+static cl::opt<int64_t> maxNewTokens("max-new-tokens", cl::init(32),
+                                     cl::desc("Tokens to generate at most"),
+                                     cl::cat(generation));
+static cl::opt<double>
+    temperature("temperature", cl::init(0.0),
+                cl::desc("0 for greedy decoding, else the sampling "
+                         "temperature"),
+                cl::cat(generation));
+static cl::opt<int64_t> topK("top-k", cl::init(0),
+                             cl::desc("Sample from the k most likely tokens "
+                                      "(0: all)"),
+                             cl::cat(generation));
+static cl::opt<double> topP("top-p", cl::init(1.0),
+                            cl::desc("Nucleus sampling mass, in (0, 1]"),
+                            cl::cat(generation));
+static cl::opt<uint64_t> seed("seed", cl::init(0),
+                              cl::desc("Seed of the sampler"),
+                              cl::cat(generation));
+static cl::list<int64_t>
+    stopIds("stop-ids", cl::CommaSeparated,
+            cl::desc("Token ids that end generation (comma separated)"),
+            cl::cat(generation));
+
+using namespace bnb::run;
+
 namespace {
-
-using EntryFn = void (*)(void **);
-
-/// A one-line error for the user.
-llvm::Error failure(const llvm::Twine &message) {
-  return llvm::createStringError(message.str());
-}
-
-/// Buffers bnb-run allocated through the runtime, freed on every exit path.
-class Allocations {
-public:
-  explicit Allocations(bool device) : device(device) {}
-  ~Allocations() { release(); }
-
-  void *allocate(size_t bytes, int category, size_t alignment) {
-    void *ptr = device ? bnbrt_alloc(bytes ? bytes : 1, category)
-                       : bnbrt_host_alloc(bytes ? bytes : 1, alignment,
-                                          category);
-    if (ptr)
-      owned.push_back(ptr);
-    return ptr;
-  }
-
-  void release() {
-    for (void *ptr : owned)
-      device ? bnbrt_free(ptr) : bnbrt_host_free(ptr);
-    owned.clear();
-  }
-
-private:
-  bool device;
-  std::vector<void *> owned;
-};
-
-std::string shapeString(llvm::ArrayRef<int64_t> shape) {
-  std::string out = "[";
-  llvm::raw_string_ostream os(out);
-  llvm::interleaveComma(shape, os);
-  os << "]";
-  return out;
-}
-
-std::string describe(quant::DType dtype, llvm::ArrayRef<int64_t> shape) {
-  return (quant::dtypeSafetensorsName(dtype) + " " + shapeString(shape)).str();
-}
-
-/// Verifies every checksum the manifest lists.
-llvm::Error verifyChecksums(const Manifest &manifest, llvm::StringRef dir) {
-  for (const auto &[file, expected] : manifest.checksums) {
-    llvm::SmallString<256> path(dir);
-    llvm::sys::path::append(path, file);
-    llvm::Expected<std::string> actual = checksumFile(path);
-    if (!actual)
-      return actual.takeError();
-    if (*actual != expected)
-      return failure(path + ": checksum mismatch (the file is corrupted or "
-                            "was modified since it was compiled)");
-  }
-  return llvm::Error::success();
-}
 
 /// The input tensor for `spec`: by name, or the only tensor of a file for a
 /// single-input entry point.
@@ -138,59 +115,6 @@ findInput(const SafetensorsFile &file, const EntryPoint &entry,
                    describe(tensor->dtype, tensor->shape) + ", expected " +
                    describe(spec.dtype, spec.shape));
   return tensor;
-}
-
-/// The weight tensor for `spec`. Packed 4-bit weights may be serialized in
-/// another quant_storage dtype; the compiled code views the same bytes.
-llvm::Expected<const SafetensorsTensor *>
-findWeight(const SafetensorsFile &file, const TensorSpec &spec) {
-  const SafetensorsTensor *tensor = file.lookup(spec.name);
-  if (!tensor)
-    return failure(file.path() + ": weight '" + spec.name + "' is missing");
-  bool sameView = tensor->dtype == spec.dtype &&
-                  llvm::ArrayRef<int64_t>(tensor->shape) ==
-                      llvm::ArrayRef(spec.shape);
-  bool packedView = spec.dtype == quant::DType::U8 &&
-                    tensor->numBytes() == static_cast<uint64_t>(spec.numBytes());
-  if (!sameView && !packedView)
-    return failure(file.path() + ": weight '" + spec.name + "' is " +
-                   describe(tensor->dtype, tensor->shape) + ", expected " +
-                   describe(spec.dtype, spec.shape));
-  return tensor;
-}
-
-/// The runtime's first error, if any.
-llvm::Error checkRuntime(const llvm::Twine &what) {
-  if (const char *error = bnbrt_last_error())
-    return failure(what + ": " + error);
-  return llvm::Error::success();
-}
-
-/// Places `bytes` where the compiled code can read them: device memory, or
-/// host memory aligned for the element type (the mapping itself when it
-/// already is).
-llvm::Expected<void *> stage(Allocations &allocs, bool cuda,
-                             llvm::ArrayRef<uint8_t> bytes,
-                             size_t elementSize, int category,
-                             llvm::StringRef name) {
-  if (!cuda) {
-    if (reinterpret_cast<uintptr_t>(bytes.data()) % elementSize == 0)
-      return const_cast<uint8_t *>(bytes.data());
-    void *copy = allocs.allocate(bytes.size(), category, 64);
-    if (llvm::Error error = checkRuntime("cannot stage '" + name + "'"))
-      return std::move(error);
-    std::memcpy(copy, bytes.data(), bytes.size());
-    return copy;
-  }
-  void *ptr = allocs.allocate(bytes.size(), category, 0);
-  if (llvm::Error error =
-          checkRuntime("cannot allocate device memory for '" + name + "'"))
-    return std::move(error);
-  if (!bytes.empty())
-    bnbrt_memcpy_h2d(ptr, bytes.data(), bytes.size());
-  if (llvm::Error error = checkRuntime("cannot upload '" + name + "'"))
-    return std::move(error);
-  return ptr;
 }
 
 /// The runtime's memory accounting of the pool bnb-run used.
@@ -267,6 +191,18 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
   uint64_t mappedWeights = 0;
   bnbrt_set_category(BNBRT_CATEGORY_ACTIVATIONS);
   for (const TensorSpec &spec : entry.inputs) {
+    if (spec.kvCache && !inputs->lookup(spec.name)) {
+      // State the entry point updates in place: zeros unless given.
+      void *cache = allocs.allocate(spec.numBytes(), BNBRT_CATEGORY_KV_CACHE,
+                                    64);
+      if (llvm::Error error =
+              checkRuntime("cannot allocate '" + spec.name + "'"))
+        return error;
+      cuda ? (void)bnbrt_memset(cache, 0, spec.numBytes())
+           : (void)std::memset(cache, 0, spec.numBytes());
+      args.add(cache, spec.shape);
+      continue;
+    }
     llvm::Expected<const SafetensorsTensor *> tensor =
         findInput(*inputs, entry, spec);
     if (!tensor)
@@ -304,37 +240,19 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
     args.add(ptr, spec.shape);
   }
 
-  llvm::SmallString<256> modulePath(artifactPath);
-  llvm::sys::path::append(modulePath, manifest.moduleFor(cuda));
-  llvm::sys::fs::make_absolute(modulePath);
-  if (!cuda && manifest.cpuBuild) {
-    std::vector<std::string> missing =
-        missingHostCpuFeatures(manifest.cpuBuild->features);
-    if (!missing.empty())
-      return failure(
-          "'" + modulePath + "' was compiled for CPU '" +
-          manifest.cpuBuild->name + "' and needs " +
-          llvm::join(missing, ", ") +
-          ", which this machine lacks; recompile with --target "
-          "cpu:x86-64-v3, cpu:generic or on this machine");
-  }
-  if (threads)
-    bnbrt_set_num_threads(int(threads));
-  // A GPU module loads its kernels in a constructor, inside dlopen.
-  handle = dlopen(modulePath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle)
-    return failure("cannot load '" + modulePath + "': " + dlerror());
-  if (llvm::Error error = checkRuntime("cannot load the kernels of '" +
-                                       modulePath + "'"))
-    return error;
-  auto fn = reinterpret_cast<EntryFn>(dlsym(handle, entry.symbol.c_str()));
+  llvm::Expected<void *> module =
+      loadModule(manifest, artifactPath, cuda, threads);
+  if (!module)
+    return module.takeError();
+  handle = *module;
+  llvm::Expected<EntryFn> fn = lookupEntry(handle, entry, manifest, cuda);
   if (!fn)
-    return failure(modulePath + ": no symbol '" + entry.symbol + "'");
+    return fn.takeError();
 
   std::vector<double> runMs;
   for (unsigned i = 0; i < std::max(1u, unsigned(repeat)); ++i) {
     auto start = std::chrono::steady_clock::now();
-    fn(args.pointers());
+    (*fn)(args.pointers());
     if (cuda)
       bnbrt_synchronize();
     auto stop = std::chrono::steady_clock::now();
@@ -375,11 +293,16 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
 }
 
 llvm::Error runArtifact() {
+  if (generateMode ? promptIds.empty()
+                   : inputPath.empty() || outputPath.empty())
+    return failure(generateMode
+                       ? "--generate needs --prompt-ids"
+                       : "--input and --output are required (or --generate)");
   llvm::Expected<Manifest> manifest = loadManifest();
   if (!manifest)
     return manifest.takeError();
   const EntryPoint *entry = manifest->lookup(entryName);
-  if (!entry)
+  if (!entry && !generateMode)
     return failure(artifactPath + "/manifest.json: no entry point '" +
                    entryName + "'");
   std::string device = deviceName;
@@ -410,7 +333,22 @@ llvm::Error runArtifact() {
     bnbrt_set_profiling(report ? 1 : 0);
   }
   void *handle = nullptr;
-  llvm::Error result = run(*manifest, *entry, cuda, handle);
+  llvm::Error result = llvm::Error::success();
+  if (generateMode) {
+    GenerateOptions options;
+    options.promptIds.assign(promptIds.begin(), promptIds.end());
+    options.maxNewTokens = maxNewTokens;
+    options.sampling.temperature = temperature;
+    options.sampling.topK = topK;
+    options.sampling.topP = topP;
+    options.sampling.seed = seed;
+    options.stopIds.assign(stopIds.begin(), stopIds.end());
+    options.threads = threads;
+    options.report = report;
+    result = generate(*manifest, artifactPath, cuda, options);
+  } else {
+    result = run(*manifest, *entry, cuda, handle);
+  }
   if (handle)
     dlclose(handle);
   // After a failure the accounting shows what is still held: nothing.

@@ -32,6 +32,9 @@ struct TensorSpec {
   std::string name;
   quant::DType dtype = quant::DType::F32;
   llvm::SmallVector<int64_t, 4> shape;
+  /// An input that is state the entry point updates in place (a KV cache):
+  /// the caller keeps the buffer across calls; it is no output.
+  bool kvCache = false;
 
   /// Number of elements.
   int64_t numElements() const;

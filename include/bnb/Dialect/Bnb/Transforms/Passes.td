@@ -158,6 +158,28 @@ def BnbOutlineLayers : Pass<"bnb-outline-layers", "::mlir::ModuleOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def BnbDropInOutResults : Pass<"bnb-drop-inout-results", "::mlir::ModuleOp"> {
+  let summary = "Turn entry-point results that alias an argument into "
+                "in-out arguments";
+  let description = [{
+    Runs after one-shot bufferization, before results become out-parameters.
+    A public function result that every `return` produces as one of the
+    function's own memref arguments (a KV cache updated in place by
+    `tensor.insert_slice`) is dropped: the caller's buffer already holds it,
+    and an out-parameter would copy the whole cache at every call. A result
+    marked `bnb.kv_cache` that is not such an argument is an error: its
+    cache would be copied or reallocated per token. Upstream
+    `drop-equivalent-buffer-results` leaves public functions alone.
+
+    Example: `func.func @decode(%k: memref<1x2x64x16xf32>) ->
+    (memref<1x1x32xf32>, memref<1x2x64x16xf32>)` returning `%logits, %k`
+    becomes `func.func @decode(%k: memref<1x2x64x16xf32>) ->
+    memref<1x1x32xf32>`.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def BnbStripMetadata : Pass<"bnb-strip-metadata", "::mlir::ModuleOp"> {
   let summary = "Drop bnb attributes once the graph is lowered";
   let description = [{
