@@ -59,7 +59,9 @@ void mlir::bnb::addBufferizeToOutParams(OpPassManager &pm) {
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  // KV caches stay in the caller's buffers, updated in place.
+  // KV caches stay in the caller's buffers, updated in place: results of
+  // (layer) functions that are their own arguments are dropped.
+  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
   pm.addPass(createBnbDropInOutResults());
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;

@@ -54,11 +54,23 @@ def _parser() -> argparse.ArgumentParser:
                        help="model dtype (default: config.json torch_dtype); "
                             "weights are converted to it")
 
+    def generation_options(s):
+        s.add_argument("--no-generation", dest="generation",
+                       action="store_false",
+                       help="emit only @forward (no @prefill/@decode)")
+        s.add_argument("--max-seq-len", type=int, metavar="N",
+                       help="positions of the KV cache of @prefill/@decode "
+                            "(default: max_position_embeddings, at most "
+                            "2048)")
+        s.add_argument("--prefill-chunk", type=int, default=16, metavar="C",
+                       help="tokens per @prefill call (default 16)")
+
     s = sub.add_parser("import", help="write the model graph of a checkpoint",
                        description="Writes the model graph (MLIR) of a "
-                       "checkpoint directory; a sharded or converted "
-                       "checkpoint also gets MODEL.weights.safetensors beside "
-                       "it.")
+                       "checkpoint directory: @forward, and @prefill/@decode "
+                       "for generation with a KV cache (docs/generation.md); "
+                       "a sharded or converted checkpoint also gets "
+                       "MODEL.weights.safetensors beside it.")
     s.add_argument("hf_dir", metavar="HF_DIR",
                    help="directory with config.json and model.safetensors "
                         "(or model.safetensors.index.json and shards)")
@@ -69,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                         "tests) instead of external globals")
     s.add_argument("--config", metavar="QUANT.json",
                    help="attach this quantization_config as bnb.config")
+    generation_options(s)
 
     s = sub.add_parser("compile", help="import a checkpoint and run "
                        "bnb-compile", description="Imports a checkpoint into "
@@ -137,7 +150,10 @@ def _cmd_import(a) -> None:
     _, weights = import_checkpoint(a.hf_dir, a.output, batch=a.batch,
                                    seq=a.seq, dtype=a.dtype,
                                    inline_weights=a.inline_weights,
-                                   quant_config=config)
+                                   quant_config=config,
+                                   generation=a.generation,
+                                   max_seq_len=a.max_seq_len,
+                                   prefill_chunk=a.prefill_chunk)
     print(f"wrote {a.output}" + (f" (weights: {weights})" if weights else ""),
           file=sys.stderr)
 

@@ -21,6 +21,7 @@ attention matmuls accumulate in float32 and round to T (as cuBLAS does).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -80,17 +81,20 @@ class ExternWeights(WeightSource):
 
 class InlineWeights(WeightSource):
     """Each tensor as an inline `arith.constant dense<"0x...">` (converted to
-    the model dtype), defined at its first use and reused after."""
+    the model dtype), defined at its first use in a function and reused
+    after."""
 
     def __init__(self, module: Module, ckpt: Checkpoint, dtype_code: str):
         super().__init__(module, ckpt, dtype_code)
-        self._values: dict[str, Value] = {}
+        self._values: dict[tuple[str, str], Value] = {}
 
     def _load(self, f: Func, key: str) -> Value:
-        if key not in self._values:
+        # One constant per function (SSA values do not cross functions).
+        if (f.name, key) not in self._values:
             data = self.ckpt.as_dtype(key, self.code)
-            self._values[key] = f.constant(data, self.type_of(key), _hint(key))
-        return self._values[key]
+            self._values[(f.name, key)] = f.constant(data, self.type_of(key),
+                                                     _hint(key))
+        return self._values[(f.name, key)]
 
 
 def _hint(key: str) -> str:
@@ -118,6 +122,18 @@ def _hint(key: str) -> str:
 # Graph builder
 # ---------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class KVStep:
+    """What the layers of a decode/prefill function share: the clamped first
+    position p and the attended length p + C (index values), C, the cache
+    length S, and each layer's (key cache, value cache) arguments."""
+    position: Value
+    length: Value
+    chunk: int
+    max_seq: int
+    caches: list[tuple[Value, Value]]
+
+
 class GraphBuilder:
     """Emits transformer blocks into one function.
 
@@ -140,11 +156,16 @@ class GraphBuilder:
                     body: Callable[..., Value], hint: str,
                     in_maps: Sequence[str] | None = None) -> Value:
         """A parallel generic over `out`'s shape; inputs use identity maps
-        unless `in_maps` says otherwise."""
+        unless `in_maps` says otherwise. A dynamic dimension of `out` takes
+        its size from an input of the same shape."""
         n = out.rank
         ident = self.id_map(n)
         maps = list(in_maps) if in_maps else [ident] * len(ins)
-        empty = self.f.empty(out, hint + "_init")
+        sizes = []
+        if out.dynamic_dims:
+            like = next(v for v in ins if v.tensor.shape == out.shape)
+            sizes = self.f.dynamic_sizes(like)
+        empty = self.f.empty(out, hint + "_init", sizes)
         return self.f.generic(ins, [empty], maps + [ident], [PAR] * n,
                               lambda b, *a: body(b, *a[:len(ins)]), hint)[0]
 
@@ -163,12 +184,16 @@ class GraphBuilder:
         """Starts a transformer layer: its ops are wrapped by end_layer."""
         return self.f.begin_region()
 
-    def end_layer(self, marker: int, h: Value, name: str) -> Value:
-        """Ends the layer started at `marker` whose output is `h`: the ops
-        become one `scf.execute_region {bnb.layer = name}`, which the
-        compiler outlines so that identical layers are compiled once."""
-        return self.f.end_region(marker, h, {"bnb.layer": mlir_string(name)},
-                                 "layer")
+    def end_layer(self, marker: int, results: Value | Sequence[Value],
+                  name: str) -> Value | list[Value]:
+        """Ends the layer started at `marker` whose outputs are `results`
+        (the residual stream first; in decode/prefill also the layer's
+        updated key and value caches): the ops become one
+        `scf.execute_region {bnb.layer = name}`, which the compiler outlines
+        so that identical layers are compiled once. Returns the region's
+        result (a list for several)."""
+        return self.f.end_region(marker, results,
+                                 {"bnb.layer": mlir_string(name)}, "layer")
 
     def linear(self, x: Value, weight: str, bias: str | None = None,
                transposed: bool = True, module_name: str | None = None,
@@ -202,15 +227,19 @@ class GraphBuilder:
                               hint + "_b")[0]
 
     def embedding(self, ids: Value, table_key: str,
-                  positions_key: str | None = None, hint: str = "h") -> Value:
+                  positions_key: str | None = None,
+                  position: Value | None = None, hint: str = "h") -> Value:
         """Gathers rows of the table for ids [B, S] -> [B*S, hidden]; with
-        `positions_key`, adds the learned position rows 0..S-1 (GPT-2).
-        Token ids are clamped to the table (out-of-range ids are not
-        checked at run time)."""
+        `positions_key`, adds the learned position rows 0..S-1 (GPT-2), or
+        rows p..p+S-1 for a `position` p (an index value). Token ids are
+        clamped to the table (out-of-range ids are not checked at run
+        time)."""
         table = self.w.load(self.f, table_key)
         vocab, hidden = table.tensor.shape
         bsz, seq = ids.tensor.shape
         pos = self.w.load(self.f, positions_key) if positions_key else None
+        if pos is not None and position is not None:
+            pos = self.rows(pos, position, seq, hint + "_pos")
         out_t = TensorType((bsz, seq, hidden), self.T)
 
         def body(b: Block, token: Value) -> Value:
@@ -314,6 +343,20 @@ class GraphBuilder:
                              maps)
         return self.f.collapse(y, [[0, 1], [2, 3, 4]], hint)
 
+    def rows(self, table: Value, start: Value, count: int,
+             hint: str) -> Value:
+        """Rows start..start+count-1 of a table (dynamic offset, static
+        size): position-dependent rows of rope tables and GPT-2's wpe."""
+        shape = table.tensor.shape
+        return self.f.extract_slice(table, [start] + [0] * (len(shape) - 1),
+                                    [count] + list(shape[1:]), hint)
+
+    def last_row(self, x: Value, hint: str = "last") -> Value:
+        """The last row of a 2-D [N, K] activation as [1, K]."""
+        n, k = x.tensor.shape
+        return x if n == 1 else self.f.extract_slice(x, [n - 1, 0], [1, k],
+                                                     hint)
+
     def rope_tables(self, cos: np.ndarray, sin: np.ndarray,
                     code: str) -> tuple[Value, Value]:
         """cos and sign-folded sin, [S, 2, D/2] constants in T."""
@@ -331,32 +374,114 @@ class GraphBuilder:
                   heads: int, kv_heads: int, head_dim: int,
                   scale: tuple[str, float], window: int | None,
                   hint: str) -> Value:
-        """Causal multi-head attention with grouped KV heads.
+        """Causal multi-head attention with grouped KV heads (forward).
 
-        q [B*S, H*D], k/v [B*S, KV*D] -> [B*S, H*D]. Query head h uses KV
-        head h // (H/KV), as repeat_kv does. Scores and the weighted sum
-        accumulate in float32 and are rounded to T; `scale` is ("mul", s)
-        for `scores * s` (a Python float) or ("div", d) for division by a
-        T-typed d; masked positions get finfo(T).min; softmax in float32.
+        q [B*S, H*D], k/v [B*S, KV*D] -> [B*S, H*D]; see `_attend`.
         """
-        T = self.T
-        groups = heads // kv_heads
         q5 = self.f.expand(q, [[0, 1], [2, 3, 4]],
-                           [bsz, seq, kv_heads, groups, head_dim], hint + "_q")
+                           [bsz, seq, kv_heads, heads // kv_heads, head_dim],
+                           hint + "_q")
         k4 = self.f.expand(k, [[0, 1], [2, 3]],
                            [bsz, seq, kv_heads, head_dim], hint + "_k")
         v4 = self.f.expand(v, [[0, 1], [2, 3]],
                            [bsz, seq, kv_heads, head_dim], hint + "_v")
-        sc_t = TensorType((bsz, kv_heads, groups, seq, seq), "f32")
+        # keys/values [B, S, KV, D]: k[b, j, kv, d]
+        return self._attend(q5, k4, v4, ([0, 4, 1, 5], "#attn_k"),
+                            ([0, 5, 2, 4], "#attn_v"), seq, None, scale,
+                            window, hint)
 
-        # scores[b, kv, g, i, j] = sum_d q[b, i, kv, g, d] * k[b, j, kv, d]
+    def kv_step(self, position: Value, chunk: int, max_seq: int,
+                caches: Sequence[Value]) -> "KVStep":
+        """The decode/prefill context from the `position` argument
+        (tensor<1xi64>): p = position[0] clamped to [0, S - C], the attended
+        length p + C, and the cache arguments (key, value per layer)."""
+        f = self.f
+        zero = f.const(0, "index", "c0")
+        raw = f.index_cast(f.extract(position, [zero], "pos"), "index",
+                           "pos_index")
+        top = f.const(max_seq - chunk, "index", "pos_max")
+        low = f.op("pos_low", f"arith.minsi {raw}, {top} : index", "index")
+        p = f.op("p", f"arith.maxsi {low}, {zero} : index", "index")
+        length = self.f.op("len", f"arith.addi {p}, "
+                           f"{self.f.const(chunk, 'index', 'chunk')} : index",
+                           "index")
+        pairs = [(caches[i], caches[i + 1]) for i in range(0, len(caches), 2)]
+        return KVStep(p, length, chunk, max_seq, pairs)
+
+    def cached_attention(self, q: Value, k: Value, v: Value, step: "KVStep",
+                         layer: int, heads: int, kv_heads: int,
+                         head_dim: int, scale: tuple[str, float],
+                         window: int | None, hint: str
+                         ) -> tuple[Value, Value, Value]:
+        """Attention of C new tokens at positions p..p+C-1 (decode/prefill,
+        batch 1) over a KV cache [1, KV, S, D].
+
+        The new keys/values (q [C, H*D], k/v [C, KV*D]) are written into the
+        layer's caches at slots p..p+C-1 (`tensor.insert_slice`, the updated
+        caches are returned); queries attend slots 0..p+C-1 of the updated
+        caches through a dynamically sized `tensor.extract_slice`, with the
+        causal (and sliding-window) mask of absolute positions. Returns
+        (out [C, H*D], key cache, value cache).
+        """
+        seq = step.chunk
+        k_arg, v_arg = step.caches[layer]
+        caches = []
+        for x, arg, name in ((k, k_arg, "k"), (v, v_arg, "v")):
+            x4 = self.f.expand(x, [[0, 1], [2, 3]],
+                               [1, seq, kv_heads, head_dim],
+                               f"{hint}_{name}_heads")
+            new = self.elementwise(
+                [x4], TensorType((1, kv_heads, seq, head_dim), self.T),
+                lambda b, a: a, f"{hint}_{name}_new",
+                [amap(self.m, 4, [0, 2, 1, 3], "#to_cache")])
+            caches.append(self.f.insert_slice(new, arg,
+                                              [0, 0, step.position, 0],
+                                              f"{hint}_{name}_cache"))
+        k_all, v_all = (self.f.extract_slice(
+            c, [0, 0, 0, 0], [1, kv_heads, step.length, head_dim],
+            f"{hint}_{name}_all") for c, name in zip(caches, "kv"))
+        q5 = self.f.expand(q, [[0, 1], [2, 3, 4]],
+                           [1, seq, kv_heads, heads // kv_heads, head_dim],
+                           hint + "_q")
+        # keys/values [1, KV, len, D]: k[b, kv, j, d]
+        out = self._attend(q5, k_all, v_all, ([0, 1, 4, 5], "#cache_k"),
+                           ([0, 2, 5, 4], "#cache_v"), step.length,
+                           step.position, scale, window, hint)
+        return out, caches[0], caches[1]
+
+    def _attend(self, q5: Value, keys: Value, values: Value,
+                k_map: tuple[list[int], str], v_map: tuple[list[int], str],
+                key_len: int | Value, q_offset: Value | None,
+                scale: tuple[str, float], window: int | None,
+                hint: str) -> Value:
+        """Scores, mask, softmax and weighted sum of grouped-query attention.
+
+        q5 [B, S, KV, G, D]; `keys`/`values` are read through `k_map` /
+        `v_map` (map results and alias) over the loops (b, kv, g, i, j, d) (scores) and (b, i, kv,
+        g, d, j) (context); there are `key_len` keys (an index value for a
+        dynamic number). Query head h = kv*G + g uses KV head kv, as
+        repeat_kv does. Query i sits at position i (+ `q_offset`), key j at
+        position j. Scores and the weighted sum accumulate in float32 and are
+        rounded to T; `scale` is ("mul", s) for `scores * s` (a Python float)
+        or ("div", d) for division by a T-typed d; keys after the query (and,
+        with `window`, keys at or before position - window) get
+        finfo(T).min; softmax in float32. Returns [B*S, H*D].
+        """
+        T = self.T
+        bsz, seq, kv_heads, groups, head_dim = q5.tensor.shape
+        dynamic = not isinstance(key_len, int)
+        sc_t = TensorType((bsz, kv_heads, groups, seq,
+                           None if dynamic else key_len), "f32")
+
+        # scores[b, kv, g, i, j] = sum_d q[b, i, kv, g, d] * k[.., j, .., d]
         def dot(b, x, y, acc):
             return b.addf(acc, b.mulf(b.cast(x, "f32"), b.cast(y, "f32")))
 
         scores = self.f.generic(
-            [q5, k4], [self.f.filled(sc_t, 0.0, hint + "_s")],
+            [q5, keys], [self.f.filled(sc_t, 0.0, hint + "_s",
+                                       [key_len] if dynamic else [])],
             [amap(self.m, 6, [0, 3, 1, 2, 5], "#attn_q"),
-             amap(self.m, 6, [0, 4, 1, 5], "#attn_k"),
+             amap(self.m, 6, *k_map),
              amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")],
             [PAR] * 5 + [RED], dot, hint + "_scores")[0]
 
@@ -367,6 +492,9 @@ class GraphBuilder:
             else:
                 s = b.divf(s, b.const(scale[1], T, "scale"))
             i, j = b.index(3, "qi"), b.index(4, "kj")
+            if q_offset is not None:
+                i = b.op("qpos", f"arith.addi {i}, {q_offset} : index",
+                         "index")
             masked = b.cmpi("ugt", j, i, "future")
             if window is not None:
                 # Mistral keeps keys with j > i - window.
@@ -381,12 +509,12 @@ class GraphBuilder:
         logits = self.elementwise([scores], sc_t, mask, hint + "_logits")
         probs = self.softmax_last(logits, T, hint + "_p")
 
-        # out[b, i, kv, g, d] = sum_j p[b, kv, g, i, j] * v[b, j, kv, d]
+        # out[b, i, kv, g, d] = sum_j p[b, kv, g, i, j] * v[.., j, .., d]
         out_acc_t = TensorType((bsz, seq, kv_heads, groups, head_dim), "f32")
         ctx = self.f.generic(
-            [probs, v4], [self.f.filled(out_acc_t, 0.0, hint + "_o")],
+            [probs, values], [self.f.filled(out_acc_t, 0.0, hint + "_o")],
             [amap(self.m, 6, [0, 2, 3, 1, 5], "#attn_p"),
-             amap(self.m, 6, [0, 5, 2, 4], "#attn_v"),
+             amap(self.m, 6, *v_map),
              amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")],
             [PAR] * 5 + [RED], dot, hint + "_ctx")[0]
         ctx = self.elementwise([ctx], out_acc_t.with_elem(T),

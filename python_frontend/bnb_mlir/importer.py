@@ -7,6 +7,10 @@ loaded with `ml_program.global_load_const`, and the module attribute
 `bnb.weights = "<file>"` naming the safetensors file that holds their bytes,
 relative to the directory of the .mlir file.
 
+With `generation=True` the module also holds the two entry points of
+incremental decoding with a KV cache, `@prefill` (C tokens) and `@decode`
+(one token), described in docs/generation.md.
+
 That file is the checkpoint's own model.safetensors when its tensors already
 have the model dtype. A sharded checkpoint, or one whose tensors must be
 converted (a different `dtype` was asked for, or the file mixes dtypes), is
@@ -24,9 +28,12 @@ from .config import BitsAndBytesConfig, mlir_string
 from .dtypes import canonical_float_name, convert, is_float, mlir_type
 from .errors import BnbMlirError
 from .fileutil import atomic_write_text
-from .graph import ExternWeights, GraphBuilder, InlineWeights
+from .graph import ExternWeights, GraphBuilder, InlineWeights, WeightSource
 from .ir import Module, TensorType
-from .models import architecture_for
+from .models import Architecture, architecture_for
+
+#: The default cache length (at most the model's positions).
+DEFAULT_MAX_SEQ_LEN = 2048
 from .safetensors_io import TensorToWrite, write_safetensors
 
 
@@ -40,7 +47,10 @@ def import_checkpoint(hf_dir: str | os.PathLike,
                       output: str | os.PathLike | None = None, *,
                       batch: int = 1, seq: int = 8, dtype: str | None = None,
                       inline_weights: bool = False,
-                      quant_config: BitsAndBytesConfig | None = None
+                      quant_config: BitsAndBytesConfig | None = None,
+                      generation: bool = False,
+                      max_seq_len: int | None = None,
+                      prefill_chunk: int = 16
                       ) -> tuple[str, Path | None]:
     """Builds the model graph of the checkpoint in `hf_dir`.
 
@@ -55,11 +65,20 @@ def import_checkpoint(hf_dir: str | os.PathLike,
       inline_weights: weights as inline dense constants (for tests and CPU
         runs with upstream tools) instead of external globals.
       quant_config: attached as the module's `bnb.config` attribute.
+      generation: also emit `@prefill` and `@decode` (docs/generation.md),
+        with KV caches of `max_seq_len` positions (default: the config's
+        max_position_embeddings / n_positions, at most 2048) and prefill
+        chunks of `prefill_chunk` tokens.
 
     Returns (mlir_text, weights_path): the absolute path of the weights file
     the graph refers to, or None with inline weights.
     """
-    for name, value in (("batch", batch), ("seq", seq)):
+    sizes = [("batch", batch), ("seq", seq)]
+    if generation:
+        sizes.append(("prefill_chunk", prefill_chunk))
+        if max_seq_len is not None:
+            sizes.append(("max_seq_len", max_seq_len))
+    for name, value in sizes:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise BnbMlirError(f"{name} must be a positive integer, got "
                                f"{value!r}")
@@ -68,6 +87,13 @@ def import_checkpoint(hf_dir: str | os.PathLike,
                            f"{Path(output).resolve().parent} does not exist")
     with Checkpoint(hf_dir) as ckpt:
         model = architecture_for(ckpt)
+        if generation:
+            if max_seq_len is None:
+                max_seq_len = min(model.max_positions, DEFAULT_MAX_SEQ_LEN)
+            if prefill_chunk > max_seq_len:
+                raise BnbMlirError(f"prefill_chunk {prefill_chunk} exceeds "
+                                   f"max_seq_len {max_seq_len}")
+            model.check_generation(max_seq_len, prefill_chunk)
         torch_name = (canonical_float_name(dtype, "dtype") if dtype
                       else ckpt.torch_dtype())
         code = storage_code(torch_name)
@@ -92,17 +118,13 @@ def import_checkpoint(hf_dir: str | os.PathLike,
                 Path(rel).as_posix())
         if quant_config is not None:
             module.attributes["bnb.config"] = quant_config.to_mlir_attr()
-        func = module.func("forward",
-                           [("input_ids", TensorType((batch, seq), "i64"))],
-                           [TensorType((batch, seq, model.vocab), elem)],
-                           result_names=["logits"])
         source = (InlineWeights if inline_weights else ExternWeights)(
             module, ckpt, code)
-        gb = GraphBuilder(module, func, source, elem)
-        logits = model.build(gb, func.args[0], batch, seq)
-        logits = func.expand(logits, [[0, 1], [2]],
-                             [batch, seq, model.vocab], "logits")
-        func.ret([logits])
+        emit_forward(module, model, source, elem, batch, seq)
+        if generation:
+            emit_step(module, model, source, elem, "prefill", prefill_chunk,
+                      max_seq_len)
+            emit_step(module, model, source, elem, "decode", 1, max_seq_len)
         text = module.render()
 
         if output is not None:
@@ -110,6 +132,50 @@ def import_checkpoint(hf_dir: str | os.PathLike,
                 write_converted_weights(ckpt, code, weights_path)
             atomic_write_text(output, text)
     return text, weights_path
+
+
+def emit_forward(module: Module, model: Architecture, source: WeightSource,
+                 elem: str, batch: int, seq: int) -> None:
+    """`func.func @forward(%input_ids: tensor<BxSxi64>) -> tensor<BxSxVxT>`."""
+    func = module.func("forward",
+                       [("input_ids", TensorType((batch, seq), "i64"))],
+                       [TensorType((batch, seq, model.vocab), elem)],
+                       result_names=["logits"])
+    gb = GraphBuilder(module, func, source, elem)
+    logits, _ = model.build(gb, func.args[0], batch, seq)
+    func.ret([func.expand(logits, [[0, 1], [2]], [batch, seq, model.vocab],
+                          "logits")])
+
+
+def cache_type(model: Architecture, elem: str, max_seq: int) -> TensorType:
+    """One layer's key (or value) cache: [1, KV, S, D] in T."""
+    return TensorType((1, model.kv_heads, max_seq, model.head_dim), elem)
+
+
+def emit_step(module: Module, model: Architecture, source: WeightSource,
+              elem: str, name: str, chunk: int, max_seq: int) -> None:
+    """`@prefill` (chunk C) or `@decode` (chunk 1): C tokens at positions
+    position[0] .. +C-1 with the KV caches of every layer (key then value,
+    layer by layer, `bnb.kv_cache`); returns the last token's logits
+    [1, 1, V] and the updated caches in the same order."""
+    ct = cache_type(model, elem, max_seq)
+    args: list[tuple] = [("input_ids", TensorType((1, chunk), "i64")),
+                         ("position", TensorType((1,), "i64"))]
+    cache_attrs = []
+    for i in range(model.layers):
+        for short, kind in (("k", "key"), ("v", "value")):
+            attrs = {"bnb.kv_cache": None,
+                     "bnb.name": mlir_string(f"past_key_values.{i}.{kind}")}
+            args.append((f"{short}{i}", ct, attrs))
+            cache_attrs.append(attrs)
+    logits_t = TensorType((1, 1, model.vocab), elem)
+    func = module.func(name, args, [logits_t] + [ct] * len(cache_attrs),
+                       result_names=["logits"], result_attrs=cache_attrs)
+    gb = GraphBuilder(module, func, source, elem)
+    step = gb.kv_step(func.args[1], chunk, max_seq, func.args[2:])
+    logits, caches = model.build(gb, func.args[0], 1, chunk, step)
+    func.ret([func.expand(logits, [[0, 1], [2]], [1, 1, model.vocab],
+                          "logits")] + caches)
 
 
 def write_converted_weights(ckpt: Checkpoint, code: str,

@@ -24,13 +24,18 @@ from .config import mlir_string
 
 @dataclass(frozen=True)
 class TensorType:
-    """A ranked tensor type with a static shape."""
-    shape: tuple[int, ...]
+    """A ranked tensor type; a `None` dimension is dynamic (`?`)."""
+    shape: tuple[int | None, ...]
     elem: str
 
     def __str__(self) -> str:
-        dims = "".join(f"{d}x" for d in self.shape)
+        dims = "".join(f"{'?' if d is None else d}x" for d in self.shape)
         return f"tensor<{dims}{self.elem}>"
+
+    @property
+    def dynamic_dims(self) -> list[int]:
+        """The indices of the dynamic dimensions."""
+        return [i for i, d in enumerate(self.shape) if d is None]
 
     def with_elem(self, elem: str) -> "TensorType":
         return TensorType(self.shape, elem)
@@ -134,10 +139,17 @@ class Module:
         self._globals.append(f"  ml_program.global private "
                              f"@{mlir_string(symbol)}({init}) : {type_}")
 
-    def func(self, name: str, args: Sequence[tuple[str, TensorType]],
+    def func(self, name: str, args: Sequence[tuple],
              results: Sequence[TensorType], private: bool = False,
-             result_names: Sequence[str] = ()) -> "Func":
-        f = Func(self, name, args, results, private, result_names)
+             result_names: Sequence[str] = (),
+             result_attrs: Sequence[dict[str, str | None]] = ()) -> "Func":
+        """A new function. `args` are (name, type) pairs, or (name, type,
+        attrs) with the argument's attribute dictionary (a None value is a
+        unit attribute); by default a public function's argument carries
+        `bnb.name = "<name>"`. Results are named by `result_names` or carry
+        `result_attrs`."""
+        f = Func(self, name, args, results, private, result_names,
+                 result_attrs)
         self.funcs.append(f)
         return f
 
@@ -289,18 +301,21 @@ class Block(_Emitter):
 class Func(_Emitter):
     """A func.func under construction."""
 
-    def __init__(self, module: Module, name: str,
-                 args: Sequence[tuple[str, TensorType]],
+    def __init__(self, module: Module, name: str, args: Sequence[tuple],
                  results: Sequence[TensorType], private: bool,
-                 result_names: Sequence[str] = ()):
+                 result_names: Sequence[str] = (),
+                 result_attrs: Sequence[dict[str, str | None]] = ()):
         super().__init__(_Names(), "    ")
         self.module = module
         self.name = name
         self.private = private
-        self.arg_names = [n for n, _ in args]
-        self.args = [Value(self.names.fresh(n), t) for n, t in args]
+        self.arg_attrs = [a[2] if len(a) > 2 else
+                          {"bnb.name": mlir_string(a[0])} for a in args]
+        self.args = [Value(self.names.fresh(a[0]), a[1]) for a in args]
         self.results = list(results)
-        self.result_names = list(result_names)
+        self.result_attrs = [{"bnb.name": mlir_string(n)}
+                             for n in result_names] + list(result_attrs)
+        assert len(self.result_attrs) <= len(self.results)
 
     # Tensors -----------------------------------------------------------------
 
@@ -310,18 +325,34 @@ class Func(_Emitter):
         return self.op(hint, f"arith.constant {dense_hex(array)} : {type_}",
                        type_)
 
-    def empty(self, type_: TensorType, hint: str = "empty") -> Value:
-        return self.op(hint, f"tensor.empty() : {type_}", type_)
+    def empty(self, type_: TensorType, hint: str = "empty",
+              dynamic_sizes: Sequence[Value] = ()) -> Value:
+        """tensor.empty; `dynamic_sizes` gives the `?` dimensions."""
+        assert len(dynamic_sizes) == len(type_.dynamic_dims), (type_, hint)
+        sizes = ", ".join(str(v) for v in dynamic_sizes)
+        return self.op(hint, f"tensor.empty({sizes}) : {type_}", type_)
+
+    def dim(self, v: Value, index: int, hint: str = "dim") -> Value:
+        """tensor.dim of dimension `index`."""
+        c = self.const(index, "index", f"c{index}")
+        return self.op(hint, f"tensor.dim {v}, {c} : {v.type}", "index")
+
+    def dynamic_sizes(self, v: Value) -> list[Value]:
+        """tensor.dim of each dynamic dimension of `v`."""
+        return [self.dim(v, i, f"{v.name[1:]}_dim{i}")
+                for i in v.tensor.dynamic_dims]
 
     def fill(self, scalar: Value, dest: Value, hint: str = "fill") -> Value:
         return self.op(hint, f"linalg.fill ins({scalar} : {scalar.type}) "
                              f"outs({dest} : {dest.type}) -> {dest.type}",
                        dest.type)
 
-    def filled(self, type_: TensorType, value, hint: str) -> Value:
+    def filled(self, type_: TensorType, value, hint: str,
+               dynamic_sizes: Sequence[Value] = ()) -> Value:
         """tensor.empty + linalg.fill with a constant."""
         scalar = self.const(value, type_.elem, "zero" if value == 0 else "c")
-        return self.fill(scalar, self.empty(type_, hint + "_init"), hint)
+        return self.fill(scalar, self.empty(type_, hint + "_init",
+                                            dynamic_sizes), hint)
 
     def matmul(self, lhs: Value, rhs: Value, init: Value,
                maps: Sequence[str] | None = None, hint: str = "mm",
@@ -389,14 +420,26 @@ class Func(_Emitter):
                              f"{_reassoc(reassociation)} : {v.type} into "
                              f"{out}", out)
 
-    def extract_slice(self, v: Value, offsets: Sequence[int],
-                      sizes: Sequence[int], hint: str = "slice") -> Value:
-        out = v.tensor.with_shape(sizes)
-        strides = ", ".join("1" for _ in sizes)
+    def extract_slice(self, v: Value, offsets: Sequence[int | Value],
+                      sizes: Sequence[int | Value],
+                      hint: str = "slice") -> Value:
+        """tensor.extract_slice with unit strides; an offset or size may be
+        an `index` value (a size that is one makes the dimension `?`)."""
+        out = v.tensor.with_shape([s if isinstance(s, int) else None
+                                   for s in sizes])
         return self.op(hint, f"tensor.extract_slice {v}"
-                             f"[{', '.join(str(o) for o in offsets)}] "
-                             f"[{', '.join(str(s) for s in sizes)}] "
-                             f"[{strides}] : {v.type} to {out}", out)
+                             f"{_slice_operands(offsets, sizes)} : "
+                             f"{v.type} to {out}", out)
+
+    def insert_slice(self, source: Value, dest: Value,
+                     offsets: Sequence[int | Value], hint: str = "ins"
+                     ) -> Value:
+        """tensor.insert_slice of all of `source` (static shape) into `dest`
+        at `offsets` (ints or `index` values), unit strides."""
+        sizes = list(source.tensor.shape)
+        return self.op(hint, f"tensor.insert_slice {source} into {dest}"
+                             f"{_slice_operands(offsets, sizes)} : "
+                             f"{source.type} into {dest.type}", dest.type)
 
     def global_load_const(self, symbol: str, type_: TensorType,
                           hint: str = "w") -> Value:
@@ -407,21 +450,33 @@ class Func(_Emitter):
         """Starts a region whose ops end_region wraps; returns its marker."""
         return len(self.lines)
 
-    def end_region(self, marker: int, result: Value, attrs: dict[str, str],
-                   hint: str = "r") -> Value:
+    def end_region(self, marker: int, results: Value | Sequence[Value],
+                   attrs: dict[str, str], hint: str = "r"
+                   ) -> Value | list[Value]:
         """Wraps the ops emitted since `marker` in
-        `scf.execute_region -> T no_inline { ... scf.yield result }` with
-        `attrs`; values defined inside are visible outside only through the
-        returned result."""
+        `scf.execute_region -> (T...) no_inline { ... scf.yield results }`
+        with `attrs`; values defined inside are visible outside only through
+        the returned results (one Value for one Value, else a list)."""
+        single = isinstance(results, Value)
+        results = [results] if single else list(results)
         body = ["  " + line for line in self.lines[marker:]]
         del self.lines[marker:]
-        v = Value(self.names.fresh(hint), result.type)
-        self.emit(f"{v.name} = scf.execute_region -> {result.type} no_inline {{")
+        name = self.names.fresh(hint)
+        types = ", ".join(str(r.type) for r in results)
+        if single:
+            outs = [Value(name, results[0].type)]
+            self.emit(f"{name} = scf.execute_region -> {types} no_inline {{")
+        else:
+            outs = [Value(f"{name}#{i}", r.type)
+                    for i, r in enumerate(results)]
+            self.emit(f"{name}:{len(results)} = scf.execute_region -> "
+                      f"({types}) no_inline {{")
         self.lines.extend(body)
-        self.emit(f"  scf.yield {result} : {result.type}")
+        self.emit(f"  scf.yield {', '.join(str(r) for r in results)} : "
+                  f"{types}")
         attr_text = ", ".join(f"{k} = {val}" for k, val in attrs.items())
         self.emit(f"}} {{{attr_text}}}")
-        return v
+        return outs[0] if single else outs
 
     def ret(self, values: Sequence[Value]) -> None:
         if values:
@@ -434,22 +489,31 @@ class Func(_Emitter):
         vis = " private" if self.private else ""
         # Entry points name their tensors (bnb.name), which the compiled
         # artifact's manifest and the input/output files use.
-        def named(text: str, name: str | None) -> str:
-            if self.private or not name:
+        def with_attrs(text: str, attrs: dict[str, str | None]) -> str:
+            if self.private or not attrs:
                 return text
-            return f"{text} {{bnb.name = {mlir_string(name)}}}"
-        args = ", ".join(named(f"{a}: {a.type}", n)
-                         for a, n in zip(self.args, self.arg_names))
-        names = self.result_names + [None] * (len(self.results) -
-                                              len(self.result_names))
-        results = [named(str(r), n) for r, n in zip(self.results, names)]
+            items = ", ".join(k if v is None else f"{k} = {v}"
+                              for k, v in attrs.items())
+            return f"{text} {{{items}}}"
+        args = ", ".join(with_attrs(f"{a}: {a.type}", attrs)
+                         for a, attrs in zip(self.args, self.arg_attrs))
+        attrs = self.result_attrs + [{}] * (len(self.results) -
+                                            len(self.result_attrs))
+        results = [with_attrs(str(r), a) for r, a in zip(self.results, attrs)]
         res = ""
-        if len(results) == 1 and not self.result_names:
+        if len(results) == 1 and not self.result_attrs:
             res = f" -> {results[0]}"
         elif results:
             res = f" -> ({', '.join(results)})"
         return ([f"  func.func{vis} @{self.name}({args}){res} {{"] +
                 self.lines + ["  }"])
+
+
+def _slice_operands(offsets: Sequence, sizes: Sequence) -> str:
+    """`[offsets] [sizes] [1, ...]` of a slice op."""
+    def row(items):
+        return "[" + ", ".join(str(i) for i in items) + "]"
+    return f"{row(offsets)} {row(sizes)} {row([1] * len(sizes))}"
 
 
 def _reassoc(groups: Sequence[Sequence[int]]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .checkpoint import Checkpoint
 from .errors import BnbMlirError
-from .graph import GraphBuilder
+from .graph import GraphBuilder, KVStep
 from .ir import Value
 from .rope import RopeConfig
 
@@ -60,8 +60,9 @@ class _Fields:
 
 
 class Architecture:
-    """Base: subclasses set `vocab`, `max_positions`, fill `tensors` and
-    implement `build`."""
+    """Base: subclasses set `vocab`, `max_positions`, `layers`, `kv_heads`
+    and `head_dim` (the KV cache shape), fill `tensors` and implement
+    `build`."""
 
     #: model_type values handled.
     model_types: tuple[str, ...] = ()
@@ -88,10 +89,19 @@ class Architecture:
                     f"{where}: tensor '{key}' has shape {list(info.shape)}, "
                     f"but config.json implies {list(shape)}")
 
-    def build(self, gb: GraphBuilder, ids: Value, bsz: int,
-              seq: int) -> Value:
-        """Emits the forward pass; returns the logits [B*S, vocab]."""
+    def build(self, gb: GraphBuilder, ids: Value, bsz: int, seq: int,
+              step: KVStep | None = None) -> tuple[Value, list[Value]]:
+        """Emits the model on ids [B, S]. Without `step` (forward): returns
+        the logits [B*S, vocab] and no caches. With `step` (decode/prefill,
+        B = 1, S = step.chunk tokens at positions p..p+S-1): every layer
+        attends over and updates its KV caches; returns the logits of the
+        last token [1, vocab] and the updated caches (key, value per
+        layer)."""
         raise NotImplementedError
+
+    def check_generation(self, max_seq: int, chunk: int) -> None:
+        """Rejects a cache length the model cannot address (rotary models
+        can address any)."""
 
 
 class Llama(Architecture):
@@ -167,11 +177,18 @@ class Llama(Architecture):
         return gb.linear(x, key + ".weight",
                          key + ".bias" if with_bias else None, hint=hint)
 
-    def build(self, gb, ids, bsz, seq):
+    def build(self, gb, ids, bsz, seq, step=None):
         h = gb.embedding(ids, "model.embed_tokens.weight")
-        cos, sin = self.rope.tables(seq)
+        # Rotary rows of the positions: 0..S-1, or p..p+C-1 of the [S_max]
+        # tables.
+        cos, sin = self.rope.tables(step.max_seq if step else seq)
         cos_v, sin_v = gb.rope_tables(cos, sin, gb.w.code)
+        if step:
+            cos_v = gb.rows(cos_v, step.position, seq, "rope_cos_rows")
+            sin_v = gb.rows(sin_v, step.position, seq, "rope_sin_rows")
         ab, mb = self.attention_bias, self.mlp_bias
+        scale = ("mul", self.head_dim ** -0.5)
+        caches = []
         for i in range(self.layers):
             p, n = f"model.layers.{i}.", f"l{i}_"
             layer = gb.begin_layer()
@@ -184,9 +201,9 @@ class Llama(Architecture):
                           sin_v, n + "q_rot")
             k = gb.rotary(k, self.kv_heads, self.head_dim, bsz, seq, cos_v,
                           sin_v, n + "k_rot")
-            a = gb.attention(q, k, v, bsz, seq, self.heads, self.kv_heads,
-                             self.head_dim, ("mul", self.head_dim ** -0.5),
-                             self.window, n + "attn")
+            a, kv = _attend(gb, q, k, v, bsz, seq, step, i, self.heads,
+                            self.kv_heads, self.head_dim, scale, self.window,
+                            n + "attn")
             o = self._linear(gb, a, p + "self_attn.o_proj", ab, n + "o")
             h = gb.add(h, o, n + "h_attn")
             x = gb.rms_norm(h, p + "post_attention_layernorm.weight",
@@ -196,10 +213,13 @@ class Llama(Architecture):
             act = gb.silu_mul(g, u, n + "act")
             d = self._linear(gb, act, p + "mlp.down_proj", mb, n + "down")
             h = gb.add(h, d, n + "h")
-            h = gb.end_layer(layer, h, p[:-1])
+            h, kv = _end_layer(gb, layer, h, kv, p[:-1])
+            caches += kv
+        if step:
+            h = gb.last_row(h)
         h = gb.rms_norm(h, "model.norm.weight", self.eps, "final_norm")
         return gb.linear(h, self.lm_head, module_name="lm_head",
-                         hint="logits")
+                         hint="logits"), caches
 
 
 class Gpt2(Architecture):
@@ -263,12 +283,23 @@ class Gpt2(Architecture):
         return gb.linear(x, key + ".weight", key + ".bias", transposed=False,
                          module_name=name, hint=hint)
 
-    def build(self, gb, ids, bsz, seq):
+    @property
+    def kv_heads(self) -> int:
+        return self.heads
+
+    def check_generation(self, max_seq, chunk):
+        if max_seq > self.max_positions:
+            raise BnbMlirError(f"{self.where}: max_seq_len {max_seq} exceeds "
+                               f"n_positions {self.max_positions}")
+
+    def build(self, gb, ids, bsz, seq, step=None):
         if seq > self.max_positions:
             raise BnbMlirError(f"{self.where}: sequence length {seq} exceeds "
                                f"n_positions {self.max_positions}")
         p, hd = self.prefix, self.hidden
-        h = gb.embedding(ids, p + "wte.weight", p + "wpe.weight")
+        h = gb.embedding(ids, p + "wte.weight", p + "wpe.weight",
+                         step.position if step else None)
+        caches = []
         for i in range(self.layers):
             b, n = f"{p}h.{i}.", f"l{i}_"
             layer = gb.begin_layer()
@@ -281,8 +312,9 @@ class Gpt2(Architecture):
             v = gb.f.extract_slice(qkv, [0, 2 * hd], [rows, hd], n + "v")
             scale = ("div", self.head_dim ** 0.5) if self.scale else \
                 ("mul", 1.0)
-            a = gb.attention(q, k, v, bsz, seq, self.heads, self.heads,
-                             self.head_dim, scale, None, n + "attn")
+            a, kv = _attend(gb, q, k, v, bsz, seq, step, i, self.heads,
+                            self.heads, self.head_dim, scale, None,
+                            n + "attn")
             o = self._conv1d(gb, a, b + "attn.c_proj", n + "o")
             h = gb.add(h, o, n + "h_attn")
             x = gb.layer_norm(h, b + "ln_2.weight", b + "ln_2.bias", self.eps,
@@ -291,11 +323,37 @@ class Gpt2(Architecture):
             f = gb.gelu_new(f, n + "gelu")
             d = self._conv1d(gb, f, b + "mlp.c_proj", n + "down")
             h = gb.add(h, d, n + "h")
-            h = gb.end_layer(layer, h, b[:-1])
+            h, kv = _end_layer(gb, layer, h, kv, b[:-1])
+            caches += kv
+        if step:
+            h = gb.last_row(h)
         h = gb.layer_norm(h, p + "ln_f.weight", p + "ln_f.bias", self.eps,
                           "final_norm")
         return gb.linear(h, self.lm_head, module_name="lm_head",
-                         hint="logits")
+                         hint="logits"), caches
+
+
+def _attend(gb: GraphBuilder, q, k, v, bsz, seq, step: KVStep | None,
+            layer: int, heads, kv_heads, head_dim, scale, window, hint):
+    """Attention of one layer: over the layer's own keys (forward) or, with
+    `step`, over its KV cache. Returns (out, [updated key cache, value
+    cache] or [])."""
+    if step is None:
+        return gb.attention(q, k, v, bsz, seq, heads, kv_heads, head_dim,
+                            scale, window, hint), []
+    a, kc, vc = gb.cached_attention(q, k, v, step, layer, heads, kv_heads,
+                                    head_dim, scale, window, hint)
+    return a, [kc, vc]
+
+
+def _end_layer(gb: GraphBuilder, marker: int, h: Value, caches: list,
+               name: str) -> tuple[Value, list[Value]]:
+    """Closes a layer region yielding the residual stream (and the updated
+    caches, which leave the region as its further results)."""
+    if not caches:
+        return gb.end_layer(marker, h, name), []
+    out = gb.end_layer(marker, [h, *caches], name)
+    return out[0], out[1:]
 
 
 ARCHITECTURES = (Llama, Gpt2)

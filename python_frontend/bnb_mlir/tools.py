@@ -78,6 +78,37 @@ def runner_libs() -> list[Path]:
             LLVM_DIR / "lib" / "libmlir_runner_utils.so"]
 
 
+def _print_bits(value: str, shape: Sequence[int], elem: str,
+                tag: str) -> str:
+    """@main lines printing a tensor's float32 bit patterns with
+    printMemrefI32 (exact); SSA names are suffixed with `tag`."""
+    dims = "x".join(str(d) for d in shape)
+    out_t, i32_t = (f"tensor<{dims}x{e}>" for e in (elem, "i32"))
+    idx = ", ".join(f"d{i}" for i in range(len(shape)))
+    ident = f"affine_map<({idx}) -> ({idx})>"
+    to_f32 = "" if elem == "f32" else \
+        f"      %w{tag} = arith.extf %a{tag} : {elem} to f32\n"
+    src = f"%a{tag}" if elem == "f32" else f"%w{tag}"
+    iters = ", ".join(['"parallel"'] * len(shape))
+    return f"""    %e{tag} = tensor.empty() : {i32_t}
+    %bits{tag} = linalg.generic {{indexing_maps = [{ident}, {ident}], iterator_types = [{iters}]}} ins({value} : {out_t}) outs(%e{tag} : {i32_t}) {{
+    ^bb0(%a{tag}: {elem}, %o{tag}: i32):
+{to_f32}      %b{tag} = arith.bitcast {src} : f32 to i32
+      linalg.yield %b{tag} : i32
+    }} -> {i32_t}
+    %u{tag} = tensor.cast %bits{tag} : {i32_t} to tensor<*xi32>
+    func.call @printMemrefI32(%u{tag}) : (tensor<*xi32>) -> ()
+"""
+
+
+def _with_main(mlir_text: str, body: str) -> str:
+    main = (f"  func.func @main() {{\n{body}    return\n  }}\n"
+            "  func.func private @printMemrefI32(tensor<*xi32>)\n")
+    text = mlir_text.rstrip()
+    assert text.endswith("}")
+    return text[:-1] + main + "}\n"
+
+
 def with_print_main(mlir_text: str, input_ids: np.ndarray,
                     logits_shape: Sequence[int], elem: str) -> str:
     """Appends `@main`, which calls @forward on constant `input_ids` and
@@ -86,30 +117,27 @@ def with_print_main(mlir_text: str, input_ids: np.ndarray,
     ids = np.ascontiguousarray(input_ids, dtype=np.int64)
     ids_t = f"tensor<{ids.shape[0]}x{ids.shape[1]}xi64>"
     dims = "x".join(str(d) for d in logits_shape)
-    out_t, f32_t, i32_t = (f"tensor<{dims}x{e}>" for e in (elem, "f32", "i32"))
-    idx = ", ".join(f"d{i}" for i in range(len(logits_shape)))
-    ident = f"affine_map<({idx}) -> ({idx})>"
-    to_f32 = "" if elem == "f32" else \
-        f"      %w = arith.extf %a : {elem} to f32\n"
-    src = "%a" if elem == "f32" else "%w"
-    main = f"""  func.func @main() {{
-    %ids = arith.constant {dense_hex(ids)} : {ids_t}
-    %logits = func.call @forward(%ids) : ({ids_t}) -> {out_t}
-    %e = tensor.empty() : {i32_t}
-    %bits = linalg.generic {{indexing_maps = [{ident}, {ident}], iterator_types = [{", ".join(['"parallel"'] * len(logits_shape))}]}} ins(%logits : {out_t}) outs(%e : {i32_t}) {{
-    ^bb0(%a: {elem}, %o: i32):
-{to_f32}      %b = arith.bitcast {src} : f32 to i32
-      linalg.yield %b : i32
-    }} -> {i32_t}
-    %u = tensor.cast %bits : {i32_t} to tensor<*xi32>
-    func.call @printMemrefI32(%u) : (tensor<*xi32>) -> ()
-    return
-  }}
-  func.func private @printMemrefI32(tensor<*xi32>)
-"""
-    body = mlir_text.rstrip()
-    assert body.endswith("}")
-    return body[:-1] + main + "}\n"
+    out_t = f"tensor<{dims}x{elem}>"
+    body = (f"    %ids = arith.constant {dense_hex(ids)} : {ids_t}\n"
+            f"    %logits = func.call @forward(%ids) : ({ids_t}) -> {out_t}\n"
+            + _print_bits("%logits", logits_shape, elem, ""))
+    return _with_main(mlir_text, body)
+
+
+def _run_main(module: str) -> list[np.ndarray]:
+    """Lowers and runs a module with @main; returns the int32 values of
+    each printed memref."""
+    llvm = run_tool([find_tool("mlir-opt"), "-", *CPU_PIPELINE], stdin=module)
+    libs = ",".join(str(p) for p in runner_libs())
+    out = run_tool([find_tool("mlir-runner"), "-", "-e", "main",
+                    "-entry-point-result=void", f"-shared-libs={libs}"],
+                   stdin=llvm)
+    # Each print: "Unranked Memref base@ = 0x... rank = ... data = [...]".
+    blocks = [b.split("Unranked Memref")[0] for b in out.split("data =")[1:]]
+    if not blocks:
+        raise BnbMlirError("mlir-runner printed no memref")
+    return [np.array([int(t) for t in re.findall(r"-?\d+", b)],
+                     dtype=np.int64).astype(np.int32) for b in blocks]
 
 
 def run_forward_cpu(mlir_text: str, input_ids: np.ndarray,
@@ -117,18 +145,56 @@ def run_forward_cpu(mlir_text: str, input_ids: np.ndarray,
     """Lowers a graph with inline weights with upstream passes, runs
     @forward under mlir-runner and returns the logits as float32."""
     module = with_print_main(mlir_text, input_ids, logits_shape, elem)
-    llvm = run_tool([find_tool("mlir-opt"), "-", *CPU_PIPELINE], stdin=module)
-    libs = ",".join(str(p) for p in runner_libs())
-    out = run_tool([find_tool("mlir-runner"), "-", "-e", "main",
-                    "-entry-point-result=void", f"-shared-libs={libs}"],
-                   stdin=llvm)
-    data = out.split("data =", 1)
-    if len(data) != 2:
-        raise BnbMlirError("mlir-runner printed no memref")
-    ints = np.array([int(t) for t in re.findall(r"-?\d+", data[1])],
-                    dtype=np.int64)
+    ints = _run_main(module)[0]
     expected = int(np.prod(logits_shape))
     if ints.size != expected:
         raise BnbMlirError(f"mlir-runner printed {ints.size} values, expected "
                            f"{expected}")
-    return ints.astype(np.int32).view(np.float32).reshape(logits_shape)
+    return ints.view(np.float32).reshape(logits_shape)
+
+
+def run_generation_cpu(mlir_text: str, calls: Sequence[tuple[str, np.ndarray,
+                                                             int]],
+                       elem: str) -> list[np.ndarray]:
+    """Runs a sequence of @prefill / @decode calls of a graph with inline
+    weights (upstream lowering + mlir-runner), threading the KV caches from
+    call to call, starting from zero caches.
+
+    `calls` are (entry, input_ids [1, C], position); returns each call's
+    logits [1, 1, V] as float32.
+    """
+    from .ir import dense_hex
+    sig = re.search(r"func\.func @decode\((.*?)\) -> \((.*?)\) \{",
+                    mlir_text)
+    if sig is None:
+        raise BnbMlirError("the module has no @decode")
+    cache_types = re.findall(r"%\w+: (tensor<[^>]+>) \{bnb\.kv_cache",
+                             sig.group(1))
+    logits_t = re.match(r"(tensor<[^>]+>)", sig.group(2)).group(1)
+    vocab = int(logits_t.split("x")[2])
+    lines = []
+    caches = []
+    for n, t in enumerate(cache_types):
+        lines.append(f"    %cache0_{n} = arith.constant dense<0.0> : {t}")
+        caches.append(f"%cache0_{n}")
+    result_types = ", ".join([logits_t] + cache_types)
+    for s, (entry, ids, position) in enumerate(calls):
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(1, -1)
+        ids_t = f"tensor<1x{ids.shape[1]}xi64>"
+        pos = np.array([position], dtype=np.int64)
+        arg_types = ", ".join([ids_t, "tensor<1xi64>"] + cache_types)
+        lines.append(f"    %ids{s} = arith.constant {dense_hex(ids)} : "
+                     f"{ids_t}")
+        lines.append(f"    %pos{s} = arith.constant {dense_hex(pos)} : "
+                     f"tensor<1xi64>")
+        lines.append(f"    %r{s}:{1 + len(caches)} = func.call @{entry}("
+                     f"{', '.join([f'%ids{s}', f'%pos{s}'] + caches)}) : "
+                     f"({arg_types}) -> ({result_types})")
+        lines.append(_print_bits(f"%r{s}#0", (1, 1, vocab), elem,
+                                 f"_{s}").rstrip("\n"))
+        caches = [f"%r{s}#{i + 1}" for i in range(len(caches))]
+    printed = _run_main(_with_main(mlir_text, "\n".join(lines) + "\n"))
+    if len(printed) != len(calls) or any(p.size != vocab for p in printed):
+        raise BnbMlirError(f"mlir-runner printed {len(printed)} memrefs, "
+                           f"expected {len(calls)} of {vocab} values")
+    return [p.view(np.float32).reshape(1, 1, vocab) for p in printed]

@@ -34,7 +34,8 @@ model = os.path.join(work, "tiny-llama")
 sh(sys.executable, os.path.join(root, "examples", "tiny-llama",
                                 "make_model.py"), model)
 graph = os.path.join(work, "tiny-llama.mlir")
-sh(sys.executable, "-m", "bnb_mlir", "import", model, "-o", graph)
+sh(sys.executable, "-m", "bnb_mlir", "import", model, "-o", graph,
+   "--no-generation")
 input_ids = load_file(os.path.join(model, "input_ids.safetensors"))
 
 CONFIGS = {

@@ -169,14 +169,18 @@ bool mlir::bnb::isTiedWeight(const LinearMatch &match,
       return true;
   if (!match.weightRef.global)
     return false;
-  // So does another load of the same global.
+  // So does another load of the same global in the same function. The
+  // entry points of one model (forward, prefill, decode) each load every
+  // weight once: that is one parameter seen three times, not a tie.
   Operation *symbolTableOp =
       SymbolTable::getNearestSymbolTable(match.weightRef.global);
   std::optional<SymbolTable::UseRange> uses =
       SymbolTable::getSymbolUses(match.weightRef.global, symbolTableOp);
   if (!uses)
     return false;
-  return llvm::count_if(*uses, [](const SymbolTable::SymbolUse &) {
-           return true;
+  auto func = match.matmul->getParentOfType<FunctionOpInterface>();
+  return llvm::count_if(*uses, [&](const SymbolTable::SymbolUse &use) {
+           return use.getUser()->getParentOfType<FunctionOpInterface>() ==
+                  func;
          }) > 1;
 }

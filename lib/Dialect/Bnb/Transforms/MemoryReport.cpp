@@ -14,6 +14,7 @@
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
 
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -102,11 +103,18 @@ struct BnbMemoryReportPass
     SymbolTableCollection symbols;
     SmallVector<LayerMemory> layers;
     llvm::DenseSet<Value> counted;
+    // A linear appears once per entry point (forward, prefill, decode) with
+    // one set of weights: it is counted once, by module name.
+    llvm::StringSet<> seenModules;
+    auto addLayer = [&](LayerMemory m) {
+      if (seenModules.insert(m.module).second)
+        layers.push_back(std::move(m));
+    };
     module.walk([&](Operation *op) {
       if (auto layer = dyn_cast<LinearInt8Op>(op)) {
-        layers.push_back(measure(layer));
+        addLayer(measure(layer));
       } else if (auto layer = dyn_cast<Linear4bitOp>(op)) {
-        layers.push_back(measure(layer, doubleQuant));
+        addLayer(measure(layer, doubleQuant));
       } else if (auto matmul = dyn_cast<linalg::MatmulOp>(op)) {
         std::optional<LinearMatch> match = matchLinear(matmul, symbols);
         if (!match)
@@ -119,7 +127,7 @@ struct BnbMemoryReportPass
         m.inFeatures = match->getInFeatures();
         m.weight = tensorBytes(match->weight.getType());
         m.bias = match->bias ? tensorBytes(match->bias.getType()) : 0;
-        layers.push_back(m);
+        addLayer(m);
         counted.insert(match->weight);
         if (match->bias)
           counted.insert(match->bias);

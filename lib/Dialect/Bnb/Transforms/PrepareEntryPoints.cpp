@@ -26,11 +26,13 @@ struct BnbPrepareEntryPointsPass
         continue;
       func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                     UnitAttr::get(ctx));
+      // KV caches are state the entry point updates in place; every other
+      // tensor argument is read-only.
       for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
         if (isa<TensorType>(type))
           func.setArgAttr(
               i, bufferization::BufferizationDialect::kWritableAttrName,
-              BoolAttr::get(ctx, false));
+              BoolAttr::get(ctx, func.getArgAttr(i, "bnb.kv_cache") != nullptr));
     }
   }
 };

@@ -22,6 +22,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Path.h"
@@ -53,8 +54,23 @@ struct LayerPlan {
   int64_t outFeatures = 0, inFeatures = 0;
   bool conv1d = false;
   std::optional<float> offset;
+  /// The first layer quantizing the same weight global the same way (the
+  /// same linear seen by another entry point: forward, prefill, decode):
+  /// this layer then loads that layer's state instead of making its own.
+  LayerPlan *primary = nullptr;
+  /// How many layers use this one's state.
+  int64_t aliases = 0;
 
   bool isExternal() { return weight.isExternal(); }
+
+  /// True when `other` quantizes its weight exactly as this plan does.
+  bool sameQuantization(const LayerPlan &other) const {
+    return prefix == other.prefix && is4bit == other.is4bit &&
+           quantType == other.quantType && blocksize == other.blocksize &&
+           nested == other.nested && storage == other.storage &&
+           dtype == other.dtype && outFeatures == other.outFeatures &&
+           inFeatures == other.inFeatures && conv1d == other.conv1d;
+  }
 };
 
 /// Weight bytes in [N, K] row-major order: a view into the mapping, or an
@@ -156,6 +172,21 @@ public:
     });
     if (walk.wasInterrupted() || planningFailed)
       return failure();
+    // One weight global used by several entry points is quantized once.
+    llvm::DenseMap<Operation *, LayerPlan *> byGlobal;
+    for (LayerPlan &plan : plans) {
+      if (!plan.isExternal())
+        continue;
+      auto [it, fresh] = byGlobal.try_emplace(plan.weight.global, &plan);
+      if (fresh)
+        continue;
+      if (!it->second->sameQuantization(plan))
+        return plan.op->emitOpError()
+               << "quantizes '" << plan.weight.key
+               << "' differently from another layer using that weight";
+      plan.primary = it->second;
+      ++it->second->aliases;
+    }
 
     bool needsFile =
         llvm::any_of(module.getOps<ml_program::GlobalOp>(),
@@ -175,7 +206,7 @@ public:
     // The nested offset of a double-quantized layer goes into its state
     // blob, whose size the file header needs before any data is written.
     for (LayerPlan &plan : plans) {
-      if (!plan.is4bit || !plan.nested || !plan.isExternal())
+      if (!plan.is4bit || !plan.nested || !plan.isExternal() || plan.primary)
         continue;
       FailureOr<WeightBytes> bytes = readWeight(plan);
       if (failed(bytes))
@@ -189,6 +220,9 @@ public:
       // whole mapped checkpoint.
       input->releaseMappedPages();
     }
+    for (LayerPlan &plan : plans)
+      if (plan.primary)
+        plan.offset = plan.primary->offset;
 
     llvm::MapVector<StringRef, LayerPlan *> quantizedGlobals;
     for (LayerPlan &plan : plans)
@@ -338,8 +372,9 @@ public:
                        plan.weight.producer->getResult(0).hasOneUse();
       std::optional<SymbolTable::UseRange> uses =
           SymbolTable::getSymbolUses(existing, module);
+      // The loads of this layer and of the layers sharing its state.
       if (!ownWeight || !uses ||
-          llvm::range_size(*uses) != 1)
+          int64_t(llvm::range_size(*uses)) != 1 + plan.aliases)
         return plan.op->emitOpError()
                << "cannot store the quantized '" << key
                << "': the module already uses a tensor of that name";
@@ -365,6 +400,14 @@ public:
     SmallVector<std::pair<std::string, RankedTensorType>> irTensors =
         irStateTypes(plan);
     SmallVector<Value> loads;
+    if (plan.primary) {
+      // The primary layer (rewritten first, in walk order) made the state.
+      for (auto &[key, type] : irTensors)
+        loads.push_back(ml_program::GlobalLoadConstOp::create(
+            b, loc, type, FlatSymbolRefAttr::get(ctx, key)));
+      replaceLayer(plan, loads);
+      return success();
+    }
     for (auto &[key, type] : irTensors) {
       FailureOr<ml_program::GlobalOp> global = quantizedGlobal(plan, key, type);
       if (failed(global))
@@ -513,7 +556,7 @@ public:
     std::vector<::bnb::SafetensorsTensorDecl> decls;
     llvm::StringSet<> declared;
     for (LayerPlan &plan : plans) {
-      if (!plan.isExternal())
+      if (!plan.isExternal() || plan.primary)
         continue;
       if (plan.is4bit) {
         llvm::Expected<std::vector<::bnb::SafetensorsTensorDecl>> layerDecls =
@@ -565,7 +608,7 @@ public:
       input->releaseMappedPages();
     }
     for (LayerPlan &plan : plans) {
-      if (!plan.isExternal())
+      if (!plan.isExternal() || plan.primary)
         continue;
       FailureOr<WeightBytes> bytes = readWeightForWrite(plan);
       if (failed(bytes))

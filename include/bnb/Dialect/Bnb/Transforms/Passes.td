@@ -126,7 +126,8 @@ def BnbPrepareEntryPoints
     `bufferization.writable = false`, because inputs and weights belong to
     the caller (weights are mapped read-only from the artifact).
     Bufferization then never writes into them, and results become
-    caller-provided out-parameters.
+    caller-provided out-parameters. KV caches (`bnb.kv_cache` arguments of
+    `prefill`/`decode`) are the exception: writable, updated in place.
   }];
   let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
                            "::mlir::LLVM::LLVMDialect"];
