@@ -39,7 +39,7 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "bootstrap: creating $venv" >&2
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import numpy, safetensors, pytest" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import numpy, safetensors, pytest, tokenizers, jinja2" 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r "$root/python_frontend/requirements.txt"
 fi

@@ -271,8 +271,28 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   fs::file_size(weightsFile, weightsBytes);
   manifest.memoryPlan = memoryPlan(reportFile, weightsBytes);
   fs::remove(reportFile);
-  for (llvm::StringRef file : {manifest.moduleFile, manifest.weightsFile,
-                               manifest.cpuModuleFile}) {
+  // The tokenizer files, copied as they are (bnb-run checks their sums).
+  for (llvm::StringRef name :
+       {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "generation_config.json", "chat_template.jinja"}) {
+    if (o.tokenizerDir.empty())
+      break;
+    llvm::SmallString<256> from(o.tokenizerDir);
+    path::append(from, name);
+    if (!fs::is_regular_file(from))
+      continue;
+    if (std::error_code ec = fs::copy_file(from, inTemp(name)))
+      return llvm::createStringError(ec, "cannot copy '" + from +
+                                             "': " + ec.message());
+    manifest.tokenizerFiles.push_back(name.str());
+  }
+  if (!o.tokenizerDir.empty() && manifest.tokenizerFiles.empty())
+    return llvm::createStringError("'" + o.tokenizerDir +
+                                   "' has no tokenizer files");
+  std::vector<std::string> files = {manifest.moduleFile, manifest.weightsFile,
+                                    manifest.cpuModuleFile};
+  llvm::append_range(files, manifest.tokenizerFiles);
+  for (llvm::StringRef file : files) {
     if (file.empty())
       continue;
     llvm::Expected<std::string> sum = ::bnb::checksumFile(inTemp(file));

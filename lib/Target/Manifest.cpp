@@ -229,6 +229,19 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
       return r.error("cpu", "describes a CPU build this artifact lacks");
     m.cpuBuild = std::move(build);
   }
+  if (const Value *files = root->get("tokenizer_files")) {
+    const Array *list = files->getAsArray();
+    if (!list)
+      return r.error("tokenizer_files", "is not an array");
+    for (const Value &file : *list) {
+      std::optional<llvm::StringRef> name = file.getAsString();
+      if (!name || name->empty() || name->contains('/') || *name == "." ||
+          *name == "..")
+        return r.error("tokenizer_files",
+                       "must name files inside the artifact");
+      m.tokenizerFiles.push_back(name->str());
+    }
+  }
   llvm::Expected<const Object *> config = r.object(*root, "config", "");
   if (!config)
     return config.takeError();
@@ -274,8 +287,11 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
                      "must be \"" + llvm::Twine(kChecksumPrefix) + "<hex>\"");
     m.checksums.push_back({file.str(), value->str()});
   }
-  for (const std::string *file :
-       {&m.moduleFile, &m.weightsFile, &m.cpuModuleFile}) {
+  std::vector<const std::string *> files = {&m.moduleFile, &m.weightsFile,
+                                            &m.cpuModuleFile};
+  for (const std::string &file : m.tokenizerFiles)
+    files.push_back(&file);
+  for (const std::string *file : files) {
     if (file->empty())
       continue;
     if (llvm::none_of(m.checksums,
@@ -312,6 +328,12 @@ llvm::json::Value bnb::toJson(const Manifest &m) {
       {"checksums", std::move(checksums)}};
   if (!m.cpuModuleFile.empty())
     root["cpu_module"] = m.cpuModuleFile;
+  if (!m.tokenizerFiles.empty()) {
+    Array files;
+    for (const std::string &file : m.tokenizerFiles)
+      files.push_back(file);
+    root["tokenizer_files"] = std::move(files);
+  }
   if (m.cpuBuild) {
     Array features;
     for (const std::string &feature : m.cpuBuild->features)

@@ -3,7 +3,8 @@
 - `BitsAndBytesConfig`: transformers' quantization config, without torch.
 - `import_checkpoint`: a Hugging Face checkpoint directory -> MLIR model graph.
 - `reference_forward`: the same forward pass in numpy (the unquantized baseline).
-- `python -m bnb_mlir`: import / compile / config / reference / compare.
+- `python -m bnb_mlir`: import / compile / config / reference / compare /
+  generate.
 """
 __version__ = "0.1.0"
 

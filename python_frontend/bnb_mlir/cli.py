@@ -5,6 +5,7 @@
     config     [--load-in-4bit ...] -o Q.json                 write a quantization_config
     reference  HF_DIR --input IDS.safetensors -o OUT.safetensors   numpy logits
     compare    A.safetensors B.safetensors                    error metrics
+    generate   NAME.bnb --prompt TEXT [--chat]                stream generated text
 
 Every error is one line `error: ...` on stderr with exit status 1, and no
 output file is left behind (outputs are written to a temporary name and
@@ -141,6 +142,48 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--key", help="tensor to compare (default: the only one, "
                                  "or 'logits')")
     s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("generate", help="generate text with an artifact",
+                       description="Tokenizes the prompt with the "
+                       "checkpoint's tokenizer files, runs `bnb-run NAME.bnb "
+                       "--generate` and streams the text to stdout (the "
+                       "prompt, then what the model adds; with --chat only "
+                       "the reply). Generation ends at an eos token "
+                       "(generation_config.json, the tokenizer's eos "
+                       "token), which is not printed. bnb-run's report "
+                       "(prompt tokens, prefill and decode speed, peak "
+                       "memory) goes to stderr. Batch 1. See "
+                       "docs/generation.md.")
+    s.add_argument("artifact", metavar="NAME.bnb",
+                   help="an artifact compiled from a graph with "
+                        "@prefill/@decode")
+    s.add_argument("--prompt", required=True, metavar="TEXT")
+    s.add_argument("--chat", action="store_true",
+                   help="wrap the prompt as one user message with the "
+                        "chat template of tokenizer_config.json")
+    s.add_argument("--tokenizer", metavar="HF_DIR",
+                   help="directory with tokenizer.json, "
+                        "tokenizer_config.json, generation_config.json "
+                        "(the checkpoint); used when NAME.bnb carries no "
+                        "tokenizer.json")
+    s.add_argument("--max-new-tokens", type=int, default=256, metavar="N",
+                   help="tokens to generate at most (default 256; "
+                        "generation also stops at the artifact's maximum "
+                        "context)")
+    s.add_argument("--temperature", type=float, metavar="T",
+                   help="0 (bnb-run's default): greedy; else sample at "
+                        "this temperature")
+    s.add_argument("--top-k", type=int, metavar="K",
+                   help="sample from the K most likely tokens (0: all)")
+    s.add_argument("--top-p", type=float, metavar="P",
+                   help="nucleus sampling mass, in (0, 1]")
+    s.add_argument("--seed", type=int, metavar="S", help="sampler seed")
+    s.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: bnb-run's)")
+    s.add_argument("--device", choices=("cpu", "cuda"),
+                   help="default: the artifact's target")
+    s.add_argument("--no-stream", dest="stream", action="store_false",
+                   help="print the text once generation has ended")
     return p
 
 
@@ -267,9 +310,19 @@ def _cmd_compare(a) -> None:
               not isinstance(v, bool) else f"{k:>16}: {v}")
 
 
+def _cmd_generate(a) -> None:
+    from .generate import generate_command
+    generate_command(a.artifact, a.prompt, chat=a.chat,
+                     tokenizer_dir=a.tokenizer,
+                     max_new_tokens=a.max_new_tokens,
+                     temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
+                     seed=a.seed, threads=a.threads, device=a.device,
+                     stream=a.stream)
+
+
 COMMANDS = {"import": _cmd_import, "compile": _cmd_compile,
             "config": _cmd_config, "reference": _cmd_reference,
-            "compare": _cmd_compare}
+            "compare": _cmd_compare, "generate": _cmd_generate}
 
 
 def main(argv=None) -> int:

@@ -89,3 +89,42 @@ func.func @unmarked(%x: f32, %p: i1) -> (f32, f32) {
   }
   return %a, %b : f32, f32
 }
+
+// -----
+
+// Two layers that differ only in a scalar constant (a double-quantization
+// offset, say) share one function that takes the constant as an argument;
+// each call passes its own value.
+// CHECK-LABEL: func.func @offsets
+// CHECK-SAME: (%[[X:.+]]: tensor<4xf32>)
+// CHECK: %[[C1:.+]] = arith.constant 1.500000e+00 : f32
+// CHECK: %[[R0:.+]] = call @offsets_layer(%[[X]], %[[C1]]) : (tensor<4xf32>, f32) -> tensor<4xf32>
+// CHECK: %[[C2:.+]] = arith.constant 2.500000e+00 : f32
+// CHECK: call @offsets_layer(%[[R0]], %[[C2]])
+// CHECK: func.func private @offsets_layer(%[[A:.+]]: tensor<4xf32>, %[[OFF:.+]]: f32) -> tensor<4xf32>
+// CHECK: arith.addf %{{.+}}, %[[OFF]] : f32
+// CHECK-NOT: func.func private @offsets_layer
+// INLINE-LABEL: func.func @offsets
+func.func @offsets(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %r0 = scf.execute_region -> tensor<4xf32> no_inline {
+    %c = arith.constant 1.5 : f32
+    %e = tensor.empty() : tensor<4xf32>
+    %a = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]} ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+    ^bb0(%v: f32, %o: f32):
+      %s = arith.addf %v, %c : f32
+      linalg.yield %s : f32
+    } -> tensor<4xf32>
+    scf.yield %a : tensor<4xf32>
+  } {bnb.layer = "model.layers.0"}
+  %r1 = scf.execute_region -> tensor<4xf32> no_inline {
+    %c = arith.constant 2.5 : f32
+    %e = tensor.empty() : tensor<4xf32>
+    %a = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]} ins(%r0 : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+    ^bb0(%v: f32, %o: f32):
+      %s = arith.addf %v, %c : f32
+      linalg.yield %s : f32
+    } -> tensor<4xf32>
+    scf.yield %a : tensor<4xf32>
+  } {bnb.layer = "model.layers.1"}
+  return %r1 : tensor<4xf32>
+}

@@ -57,6 +57,14 @@ static cl::opt<std::string> target("target", cl::init("cpu"),
                                             "cpu:generic (portable levels), "
                                             "cuda:sm_80 or cuda:sm_90"),
                                    cl::cat(category));
+static cl::opt<std::string> tokenizerDir(
+    "tokenizer",
+    cl::desc("Directory whose tokenizer files (tokenizer.json, "
+             "tokenizer_config.json, special_tokens_map.json, "
+             "generation_config.json, chat_template.jinja) the artifact "
+             "carries (default: the weights' directory, when it has a "
+             "tokenizer.json)"),
+    cl::value_desc("DIR"), cl::cat(category));
 static cl::opt<std::string>
     outputPath("o", cl::Required, cl::desc("The artifact to write (NAME.bnb)"),
                cl::value_desc("NAME.bnb"), cl::cat(category));
@@ -195,6 +203,16 @@ int main(int argc, char **argv) {
     return fail("cannot read weights '" + weights + "': no such file");
 
   ::bnb::CompileOptions options;
+  options.tokenizerDir = tokenizerDir;
+  if (tokenizerDir.empty() && !weights.empty()) {
+    llvm::SmallString<256> probe(llvm::sys::path::parent_path(weights));
+    llvm::sys::path::append(probe, "tokenizer.json");
+    if (llvm::sys::fs::is_regular_file(probe))
+      options.tokenizerDir = llvm::sys::path::parent_path(weights).str();
+  } else if (!tokenizerDir.empty() &&
+             !llvm::sys::fs::is_directory(tokenizerDir)) {
+    return fail("--tokenizer '" + tokenizerDir + "' is not a directory");
+  }
   options.weightsPath = weights;
   options.target = target;
   options.outputPath = outputPath;

@@ -35,6 +35,8 @@ struct CompileOptions {
   /// For a cuda:* target, also build the entry points for the CPU
   /// (model.cpu.so), which bnb-run uses where there is no GPU.
   bool withCpuBuild = false;
+  /// A directory whose tokenizer files the artifact carries; empty: none.
+  std::string tokenizerDir;
   /// Print bnb-memory-report's table to stdout.
   bool printMemoryReport = false;
   /// Receives one line per step for progress reports.

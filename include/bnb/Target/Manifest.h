@@ -79,6 +79,9 @@ struct Manifest {
   /// absent in artifacts that predate it, which need no feature.
   std::optional<CpuBuild> cpuBuild;
   std::string weightsFile = "weights.safetensors";
+  /// The checkpoint's tokenizer files the artifact carries (tokenizer.json,
+  /// tokenizer_config.json, ...), for generation from text.
+  std::vector<std::string> tokenizerFiles;
   /// The quantization_config the model was compiled with.
   llvm::json::Object config;
   std::vector<EntryPoint> entryPoints;

@@ -141,7 +141,9 @@ def BnbOutlineLayers : Pass<"bnb-outline-layers", "::mlir::ModuleOp"> {
     outlines every such region into a private function whose arguments are
     the values the layer uses from outside (the hidden state, the layer's
     weights; constants are cloned in), replaces the region with a call, and
-    keeps one function per structurally distinct body: the N identical
+    keeps one function per structurally distinct body (scalar constants in
+    which layers differ, such as double-quantization offsets, become
+    arguments): the N identical
     layers of a decoder become N calls of one function with different
     weights, so that code size and compile time do not grow with depth.
     Run it once layer names no longer matter (after `bnb-expand` or
@@ -155,7 +157,8 @@ def BnbOutlineLayers : Pass<"bnb-outline-layers", "::mlir::ModuleOp"> {
     Option<"inlineOnly", "inline", "bool", "false",
            "Inline the layer regions instead of outlining them">
   ];
-  let dependentDialects = ["::mlir::func::FuncDialect",
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
                            "::mlir::scf::SCFDialect"];
 }
 
