@@ -24,7 +24,9 @@ import tempfile
 # thread pool).
 ALLOWED_NEEDED = re.compile(
     r"^(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|"
-    r"ld-linux-x86-64|ld-linux-aarch64)\.so(\.\d+)*$")
+    r"ld-linux-x86-64|ld-linux-aarch64|"
+    # the sanitizer runtimes of scripts/test.sh --sanitize
+    r"libasan|libubsan)\.so(\.\d+)*$")
 FORBIDDEN = re.compile(r"libLLVM|libMLIR|libmlir|libcuda|libcudart|libnv",
                        re.IGNORECASE)
 EXPORTED = re.compile(r"^(mgpu\w+|bnbrt\w+|_mlir_memref_to_llvm_\w+|memrefCopy|"
