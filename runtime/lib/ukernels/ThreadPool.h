@@ -50,13 +50,18 @@ private:
   std::vector<std::thread> workers;
   /// Serializes parallelFor calls; a caller that cannot take it runs inline.
   std::mutex callMutex;
-  /// Guards the job fields and the condition variables below.
+  /// Guards sleeping and waking on the condition variables below; the job
+  /// fields are published by the release increment of `generation`.
   std::mutex mutex;
   std::condition_variable wake;
   std::condition_variable done;
-  uint64_t generation = 0;
+  /// Bumped once per job. Workers spin on it briefly before sleeping: a
+  /// decode step calls the kernels a few hundred times per token, and a
+  /// condition-variable wake-up each time costs more than many small GEMVs.
+  std::atomic<uint64_t> generation{0};
   bool stopping = false;
-  int active = 0;
+  /// Workers that have not yet finished the current job.
+  std::atomic<int> active{0};
   Body jobBody = nullptr;
   void *jobContext = nullptr;
   int64_t jobChunks = 0;
