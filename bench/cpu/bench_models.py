@@ -13,8 +13,11 @@ the artifact's forward on 8 tokens with `bnb-run --repeat` (median ms). In
 the same run it measures the machine's copy bandwidth with bnb-cpu-bench's
 BM_Copy/2 (bytes read per second, 2 threads) and reports each forward as a
 ratio to the bytes/bandwidth ideal: the artifact's weight bytes read once,
-divided by that bandwidth. Prints a markdown table; --json writes the
-figures with the date, load average, commit and CPU.
+divided by that bandwidth. Where the artifact has the generation entry
+points it also runs `bnb-run --generate` with prompts of --positions tokens
+and reports prefill tokens/s and the decode time per token right after each
+prompt (the KV cache at that position). Prints markdown tables; --json
+writes the figures with the date, load average, commit and CPU.
 """
 from __future__ import annotations
 
@@ -79,7 +82,33 @@ def inputs(work: Path) -> Path:
     return path
 
 
-def bench(build: Path, work: Path, model: str, config: str, repeat: int):
+def generation(build: Path, art: Path, positions: list[int]) -> dict:
+    """Prefill tok/s of a prompt of p tokens and decode ms/token just after
+    it, for each p that fits the compiled context (8 new tokens)."""
+    manifest = json.loads((art / "manifest.json").read_text())
+    decode = next((e for e in manifest["entry_points"]
+                   if e["name"] == "decode"), None)
+    if decode is None:
+        return {}
+    cache = next(t for t in decode["inputs"] if t.get("kv_cache"))
+    max_seq = cache["shape"][2]
+    out = {}
+    for p in positions:
+        if p + 8 > max_seq:
+            continue
+        ids = ",".join(str(1 + i % 200) for i in range(p))
+        ran = run([build / "bin" / "bnb-run", art, "--generate",
+                   "--prompt-ids", ids, "--max-new-tokens", "8", "--report"])
+        pre = re.search(r"prefill: ([0-9.]+) ms, ([0-9.]+) tok/s", ran.stdout)
+        dec = re.search(r"decode: \d+ steps, ([0-9.]+) ms/token", ran.stdout)
+        out[p] = {"prefill_ms": float(pre.group(1)),
+                  "prefill_tok_s": float(pre.group(2)),
+                  "decode_ms_per_token": float(dec.group(1))}
+    return out
+
+
+def bench(build: Path, work: Path, model: str, config: str, repeat: int,
+          positions: list[int]):
     ckpt = make_model(model, work)
     tag = model.replace(":", "-")
     graph = work / f"{tag}.mlir"
@@ -102,7 +131,8 @@ def bench(build: Path, work: Path, model: str, config: str, repeat: int):
             "compile_peak_rss_gb": int(rss_kb) / 1e6,
             "model_so_bytes": (art / "model.so").stat().st_size,
             "weights_bytes": weights,
-            "forward_ms": statistics.median(runs[1:] or runs)}
+            "forward_ms": statistics.median(runs[1:] or runs),
+            "generation": generation(build, art, positions)}
 
 
 def main() -> int:
@@ -112,6 +142,8 @@ def main() -> int:
     ap.add_argument("--models", default="tiny,135m")
     ap.add_argument("--configs", default="none,int8,nf4,nf4-dq")
     ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--positions", default="16,128,512,1024",
+                    help="prompt lengths for the prefill/decode figures")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -119,7 +151,8 @@ def main() -> int:
     rows = []
     for model in args.models.split(","):
         for config in args.configs.split(","):
-            r = bench(args.build, args.work, model, config, args.repeat)
+            r = bench(args.build, args.work, model, config, args.repeat,
+                      [int(p) for p in args.positions.split(",")])
             r["ideal_ms"] = r["weights_bytes"] / bw * 1e3
             rows.append(r)
     print(f"copy bandwidth (read, 2 threads): {bw / 1e9:.2f} GB/s; "
@@ -132,6 +165,16 @@ def main() -> int:
               f"{r['compile_peak_rss_gb']:.2f} | {r['model_so_bytes'] // 1024} | "
               f"{r['weights_bytes'] / 1e6:.1f} | {r['forward_ms']:.2f} | "
               f"{r['ideal_ms']:.2f} | {r['ideal_ms'] / r['forward_ms']:.2f} |")
+    print()
+    print("| model | config | prompt tokens | prefill tok/s | decode ms/token "
+          "| decode tok/s | ideal ms/token | ideal / decode |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        for p, g in r["generation"].items():
+            d = g["decode_ms_per_token"]
+            print(f"| {r['model']} | {r['config']} | {p} | "
+                  f"{g['prefill_tok_s']:.1f} | {d:.2f} | {1e3 / d:.1f} | "
+                  f"{r['ideal_ms']:.2f} | {r['ideal_ms'] / d:.2f} |")
     if args.json:
         commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout
         cpu = next((l.split(":", 1)[1].strip() for l in
