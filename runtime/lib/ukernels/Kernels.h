@@ -13,6 +13,8 @@
 #define BNB_RUNTIME_LIB_UKERNELS_KERNELS_H
 
 #include <cstddef>
+#include "bnb/Quant/Float16.h"
+
 #include <cstdint>
 #include <cstring>
 
@@ -44,37 +46,25 @@ inline uint32_t bitsOf(float f) {
   return u;
 }
 
+// The 16-bit float conversions are lib/Quant's (header-only, no LLVM), so
+// the microkernels round exactly as the numerics library does. They are
+// inlined everywhere: an out-of-line copy compiled in an AVX-512 file could
+// be picked by the linker for the portable code (checked: the Kernels*.o
+// objects define no weak symbols).
+using quant::bfloat16ToFloat;
+using quant::floatToBFloat16;
+using quant::floatToHalf;
+using quant::halfToFloat;
+
 /// The float of some bits.
-inline float floatOf(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-/// IEEE f32 -> f16 bits, round to nearest even (portable).
-uint16_t f32ToF16(float f);
-
-/// f16 bits -> f32 (exact).
-float f16ToF32(uint16_t h);
-
-/// f32 -> bf16 bits, round to nearest even; NaN stays NaN.
-inline uint16_t f32ToBF16(float f) {
-  uint32_t u = bitsOf(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return static_cast<uint16_t>((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-/// bf16 bits -> f32 (exact).
-inline float bf16ToF32(uint16_t h) { return floatOf(uint32_t(h) << 16); }
+inline float floatOf(uint32_t u) { return quant::floatFromBits(u); }
 
 /// Rounds `v` to compute dtype `compute` and back to f32.
 inline float roundTo(float v, int compute) {
   if (compute == kF16)
-    return f16ToF32(f32ToF16(v));
+    return halfToFloat(floatToHalf(v));
   if (compute == kBF16)
-    return bf16ToF32(f32ToBF16(v));
+    return bfloat16ToFloat(floatToBFloat16(v));
   return v;
 }
 

@@ -277,8 +277,8 @@ void avx512Bf16SplitX(const float *x, int64_t M, int64_t K, uint16_t *even,
                           _mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16)));
     }
     for (; j < half; ++j) {
-      even[m * half + j] = f32ToBF16(xm[2 * j]);
-      odd[m * half + j] = f32ToBF16(xm[2 * j + 1]);
+      even[m * half + j] = floatToBFloat16(xm[2 * j]);
+      odd[m * half + j] = floatToBFloat16(xm[2 * j + 1]);
     }
   }
 }

@@ -13,43 +13,6 @@
 
 namespace bnb::rt::uk {
 
-uint16_t f32ToF16(float f) {
-  uint32_t x = bitsOf(f);
-  uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  uint32_t a = x & 0x7fffffffu;
-  if (a >= 0x7f800000u) // inf stays inf; NaN stays a quiet NaN
-    return sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu)
-                                             : 0u);
-  if (a >= 0x477ff000u) // from the midpoint past 65504 on: infinity
-    return sign | 0x7c00u;
-  if (a >= 0x38800000u) { // normal half: rebias, round 13 dropped bits
-    uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
-    return sign | static_cast<uint16_t>((rounded - 0x38000000u) >> 13);
-  }
-  if (a <= 0x33000000u) // at most 2^-25 (a tie to even 0): zero
-    return sign;
-  uint32_t shift = 126u - (a >> 23); // subnormal: units of 2^-24
-  uint32_t significand = (a & 0x7fffffu) | 0x800000u;
-  uint32_t h = significand >> shift;
-  uint32_t rest = significand & ((1u << shift) - 1u);
-  uint32_t halfway = 1u << (shift - 1u);
-  if (rest > halfway || (rest == halfway && (h & 1u)))
-    ++h;
-  return sign | static_cast<uint16_t>(h);
-}
-
-float f16ToF32(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t exponent = (h >> 10) & 0x1fu;
-  uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0x1f)
-    return floatOf(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent != 0)
-    return floatOf(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-  float value = static_cast<float>(mantissa) * (1.0f / 16777216.0f); // exact
-  return floatOf(sign | bitsOf(value));
-}
-
 void *scratch(int slot, size_t bytes) {
   thread_local std::vector<char> buffers[4];
   std::vector<char> &buffer = buffers[slot];
@@ -64,9 +27,9 @@ namespace {
 /// Weight element `e` of a float matrix of dtype `dt`, as f32.
 inline float loadWeight(const void *w, int dt, int64_t e) {
   if (dt == kF16)
-    return f16ToF32(static_cast<const uint16_t *>(w)[e]);
+    return halfToFloat(static_cast<const uint16_t *>(w)[e]);
   if (dt == kBF16)
-    return bf16ToF32(static_cast<const uint16_t *>(w)[e]);
+    return bfloat16ToFloat(static_cast<const uint16_t *>(w)[e]);
   return static_cast<const float *>(w)[e];
 }
 

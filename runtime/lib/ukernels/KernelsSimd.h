@@ -44,9 +44,9 @@ inline bool finite(float v) {
 /// Weight element `e` of a float matrix as f32 (scalar tails).
 inline float weightAt(const void *w, int dt, int64_t e) {
   if (dt == kF16)
-    return f16ToF32(static_cast<const uint16_t *>(w)[e]);
+    return halfToFloat(static_cast<const uint16_t *>(w)[e]);
   if (dt == kBF16)
-    return bf16ToF32(static_cast<const uint16_t *>(w)[e]);
+    return bfloat16ToFloat(static_cast<const uint16_t *>(w)[e]);
   return static_cast<const float *>(w)[e];
 }
 
