@@ -445,7 +445,7 @@ class GraphBuilder:
                            hint + "_q")
         # keys/values [1, KV, len, D]: k[b, kv, j, d]
         out = self._attend(q5, k_all, v_all, ([0, 1, 4, 5], "#cache_k"),
-                           ([0, 2, 5, 4], "#cache_v"), step.length,
+                           ([0, 2, 4, 5], "#cache_v"), step.length,
                            step.position, scale, window, hint)
         return out, caches[0], caches[1]
 
@@ -454,11 +454,16 @@ class GraphBuilder:
                 key_len: int | Value, q_offset: Value | None,
                 scale: tuple[str, float], window: int | None,
                 hint: str) -> Value:
+        # The cached attention of prefill/decode (CPU only for now) sums the
+        # context with d innermost, a contiguous vector update per key; the
+        # forward graph keeps j innermost, which the GPU mapping expects.
+        ctx_d_inner = q_offset is not None
         """Scores, mask, softmax and weighted sum of grouped-query attention.
 
         q5 [B, S, KV, G, D]; `keys`/`values` are read through `k_map` /
         `v_map` (map results and alias) over the loops (b, kv, g, i, j, d) (scores) and (b, i, kv,
-        g, d, j) (context); there are `key_len` keys (an index value for a
+        g, d, j) (context; (b, i, kv, g, j, d) for the cached attention: the
+        same sums over j in ascending order); there are `key_len` keys (an index value for a
         dynamic number). Query head h = kv*G + g uses KV head kv, as
         repeat_kv does. Query i sits at position i (+ `q_offset`), key j at
         position j. Scores and the weighted sum accumulate in float32 and are
@@ -474,8 +479,13 @@ class GraphBuilder:
                            None if dynamic else key_len), "f32")
 
         # scores[b, kv, g, i, j] = sum_d q[b, i, kv, g, d] * k[.., j, .., d]
+        # The attention dot products are f32 sums whose order is free (as in
+        # any BLAS): `reassoc, contract` lets the code generator vectorize the
+        # reduction over the head dimension with fused multiply-adds.
         def dot(b, x, y, acc):
-            return b.addf(acc, b.mulf(b.cast(x, "f32"), b.cast(y, "f32")))
+            fast = "reassoc,contract"
+            return b.addf(acc, b.mulf(b.cast(x, "f32"), b.cast(y, "f32"),
+                                      fastmath=fast), fastmath=fast)
 
         scores = self.f.generic(
             [q5, keys], [self.f.filled(sc_t, 0.0, hint + "_s",
@@ -511,12 +521,18 @@ class GraphBuilder:
 
         # out[b, i, kv, g, d] = sum_j p[b, kv, g, i, j] * v[.., j, .., d]
         out_acc_t = TensorType((bsz, seq, kv_heads, groups, head_dim), "f32")
+        if ctx_d_inner:
+            p_map = amap(self.m, 6, [0, 2, 3, 1, 4], "#attn_pc")
+            out_map = amap(self.m, 6, [0, 1, 2, 3, 5], "#ctx_out")
+            iterators = [PAR] * 4 + [RED, PAR]
+        else:
+            p_map = amap(self.m, 6, [0, 2, 3, 1, 5], "#attn_p")
+            out_map = amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")
+            iterators = [PAR] * 5 + [RED]
         ctx = self.f.generic(
             [probs, values], [self.f.filled(out_acc_t, 0.0, hint + "_o")],
-            [amap(self.m, 6, [0, 2, 3, 1, 5], "#attn_p"),
-             amap(self.m, 6, *v_map),
-             amap(self.m, 6, [0, 1, 2, 3, 4], "#drop_last6")],
-            [PAR] * 5 + [RED], dot, hint + "_ctx")[0]
+            [p_map, amap(self.m, 6, *v_map), out_map], iterators, dot,
+            hint + "_ctx")[0]
         ctx = self.elementwise([ctx], out_acc_t.with_elem(T),
                                lambda b, a: b.cast(a, T), hint + "_ctx")
         return self.f.collapse(ctx, [[0, 1], [2, 3, 4]], hint)

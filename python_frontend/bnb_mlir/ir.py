@@ -220,18 +220,20 @@ class _Emitter:
         return self.op(hint, f"arith.constant {float_min_literal(elem)} : "
                              f"{elem}", elem)
 
-    def _binary(self, opname: str, a: Value, b: Value, hint: str) -> Value:
+    def _binary(self, opname: str, a: Value, b: Value, hint: str,
+                fastmath: str | None = None) -> Value:
         assert a.type == b.type, (opname, a, b)
-        return self.op(hint, f"{opname} {a}, {b} : {a.type}", a.type)
+        flags = f" fastmath<{fastmath}>" if fastmath else ""
+        return self.op(hint, f"{opname} {a}, {b}{flags} : {a.type}", a.type)
 
-    def addf(self, a, b, hint="add"):
-        return self._binary("arith.addf", a, b, hint)
+    def addf(self, a, b, hint="add", fastmath: str | None = None):
+        return self._binary("arith.addf", a, b, hint, fastmath)
 
     def subf(self, a, b, hint="sub"):
         return self._binary("arith.subf", a, b, hint)
 
-    def mulf(self, a, b, hint="mul"):
-        return self._binary("arith.mulf", a, b, hint)
+    def mulf(self, a, b, hint="mul", fastmath: str | None = None):
+        return self._binary("arith.mulf", a, b, hint, fastmath)
 
     def divf(self, a, b, hint="div"):
         return self._binary("arith.divf", a, b, hint)
