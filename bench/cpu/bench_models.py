@@ -112,8 +112,8 @@ def bench(build: Path, work: Path, model: str, config: str, repeat: int,
     ckpt = make_model(model, work)
     tag = model.replace(":", "-")
     graph = work / f"{tag}.mlir"
-    if not graph.exists():
-        py("-m", "bnb_mlir", "import", ckpt, "-o", graph)
+    # Imported on every run: the graph follows the frontend of this commit.
+    py("-m", "bnb_mlir", "import", ckpt, "-o", graph)
     qjson = work / f"{config}.json"
     py("-m", "bnb_mlir", "config", *CONFIG_FLAGS[config], "-o", qjson)
     art = work / f"{tag}-{config}.bnb"
