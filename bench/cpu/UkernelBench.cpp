@@ -190,19 +190,22 @@ void BM_Int8(benchmark::State &state) {
   setCounters(state, double(N * K), M, N, K);
 }
 
-void BM_Bf16(benchmark::State &state) {
+/// A float-weight matmul with 16-bit weights made finite by `finite` (applied
+/// to the high byte of each weight) through `kernel`.
+template <typename Fixup, typename Kernel>
+void runMatmul16(benchmark::State &state, uint32_t seed, Fixup finite,
+                 Kernel kernel) {
   const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
-  std::vector<uint8_t> one = randomBytes(size_t(N * K) * 2, 5);
-  // Finite normal bf16 values: exponent 0x78-0x7f (|w| in [2^-7, 2)).
+  std::vector<uint8_t> one = randomBytes(size_t(N * K) * 2, seed);
   for (size_t i = 1; i < one.size(); i += 2)
-    one[i] = static_cast<uint8_t>((one[i] & 0x80) | 0x3c | (one[i] & 3));
+    one[i] = finite(one[i]);
   Replicated weights(one);
   std::vector<float> x(M * K, 0.25f), out(M * N);
   auto dOut = desc2(out.data(), M, N);
   auto dX = desc2(x.data(), M, K);
   for (auto _ : state) {
     auto dW = desc2(weights.take(), N, K);
-    _mlir_ciface_bnbrt_uk_matmul_bf16(&dOut, &dX, &dW, 1);
+    kernel(&dOut, &dX, &dW, 1);
     benchmark::DoNotOptimize(out.data());
   }
   if (const char *e = bnbrt_last_error())
@@ -210,24 +213,21 @@ void BM_Bf16(benchmark::State &state) {
   setCounters(state, double(N * K) * 2, M, N, K);
 }
 
+void BM_Bf16(benchmark::State &state) {
+  // Finite normal bf16 values: exponent 0x78-0x7f (|w| in [2^-7, 2)).
+  runMatmul16(
+      state, 5,
+      [](uint8_t hi) {
+        return static_cast<uint8_t>((hi & 0x80) | 0x3c | (hi & 3));
+      },
+      _mlir_ciface_bnbrt_uk_matmul_bf16);
+}
+
 void BM_F16(benchmark::State &state) {
-  const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
-  std::vector<uint8_t> one = randomBytes(size_t(N * K) * 2, 4);
   // Keep the halves finite: clear the top exponent bit.
-  for (size_t i = 1; i < one.size(); i += 2)
-    one[i] &= 0xbf;
-  Replicated weights(one);
-  std::vector<float> x(M * K, 0.25f), out(M * N);
-  auto dOut = desc2(out.data(), M, N);
-  auto dX = desc2(x.data(), M, K);
-  for (auto _ : state) {
-    auto dW = desc2(weights.take(), N, K);
-    _mlir_ciface_bnbrt_uk_matmul_f16(&dOut, &dX, &dW, 1);
-    benchmark::DoNotOptimize(out.data());
-  }
-  if (const char *e = bnbrt_last_error())
-    state.SkipWithError(e);
-  setCounters(state, double(N * K) * 2, M, N, K);
+  runMatmul16(
+      state, 4, [](uint8_t hi) { return static_cast<uint8_t>(hi & 0xbf); },
+      _mlir_ciface_bnbrt_uk_matmul_f16);
 }
 
 void gemvShapes(benchmark::internal::Benchmark *b, bool withDq) {

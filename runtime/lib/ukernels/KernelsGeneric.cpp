@@ -33,6 +33,18 @@ inline float loadWeight(const void *w, int dt, int64_t e) {
   return static_cast<const float *>(w)[e];
 }
 
+/// out[m * ldOut] = x[m, :] . row for every row m of x [M, K], summed over
+/// k in ascending order: the reference order of every portable kernel.
+void dotRows(const float *x, int64_t M, int64_t K, const float *row,
+             float *out, int64_t ldOut) {
+  for (int64_t m = 0; m < M; ++m) {
+    float acc = 0.0f;
+    for (int64_t k = 0; k < K; ++k)
+      acc += x[m * K + k] * row[k];
+    out[m * ldOut] = acc;
+  }
+}
+
 void linear4bit(const Linear4bitProblem &p, int64_t n0, int64_t n1) {
   thread_local std::vector<float> row;
   row.resize(static_cast<size_t>(p.K));
@@ -45,13 +57,7 @@ void linear4bit(const Linear4bitProblem &p, int64_t n0, int64_t n1) {
       float w = p.codebook[q] * p.absmax.get(e / p.blocksize);
       row[k] = roundTo(w, p.compute);
     }
-    for (int64_t m = 0; m < p.M; ++m) {
-      const float *x = p.x + m * p.K;
-      float acc = 0.0f;
-      for (int64_t k = 0; k < p.K; ++k)
-        acc += x[k] * row[k];
-      p.out[m * p.N + n] = acc;
-    }
+    dotRows(p.x, p.M, p.K, row.data(), p.out + n, p.N);
   }
 }
 
@@ -62,13 +68,7 @@ void matmul(const MatmulProblem &p, int64_t n0, int64_t n1) {
     for (int64_t k = 0; k < p.K; ++k)
       row[k] = loadWeight(p.w, p.wdtype, p.transposed ? n * p.K + k
                                                       : k * p.N + n);
-    for (int64_t m = 0; m < p.M; ++m) {
-      const float *x = p.x + m * p.K;
-      float acc = 0.0f;
-      for (int64_t k = 0; k < p.K; ++k)
-        acc += x[k] * row[k];
-      p.out[m * p.N + n] = acc;
-    }
+    dotRows(p.x, p.M, p.K, row.data(), p.out + n, p.N);
   }
 }
 
