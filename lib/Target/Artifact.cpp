@@ -8,6 +8,7 @@
 
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "bnb/Pipelines/Pipelines.h"
 #include "bnb/Support/Safetensors.h"
 
@@ -205,7 +206,7 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     SmallVector<func::FuncOp> generation;
     for (auto func : module.getOps<func::FuncOp>())
       for (unsigned i = 0; i < func.getNumArguments(); ++i)
-        if (func.isPublic() && func.getArgAttr(i, "bnb.kv_cache")) {
+        if (func.isPublic() && func.getArgAttr(i, mlir::bnb::kKvCacheAttr)) {
           generation.push_back(func);
           break;
         }

@@ -11,9 +11,6 @@
 using namespace mlir;
 
 namespace {
-/// Marks KV-cache arguments and results of decode/prefill entry points.
-constexpr llvm::StringLiteral kKvCacheAttr = "bnb.kv_cache";
-
 llvm::Expected<::bnb::TensorSpec> specOf(Type type, std::string name,
                                          func::FuncOp func) {
   auto tensor = dyn_cast<RankedTensorType>(type);
@@ -54,13 +51,13 @@ llvm::Expected<std::vector<EntryPoint>> collectEntryPoints(ModuleOp module) {
       llvm::Expected<::bnb::TensorSpec> spec = specOf(type, label, func);
       if (!spec)
         return spec.takeError();
-      spec->kvCache = func.getArgAttr(i, kKvCacheAttr) != nullptr;
+      spec->kvCache = func.getArgAttr(i, mlir::bnb::kKvCacheAttr) != nullptr;
       (key ? entry.weights : entry.inputs).push_back(std::move(*spec));
     }
     for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
       // A returned cache is its argument, updated in place
       // (bnb-drop-inout-results): no output.
-      if (func.getResultAttr(i, kKvCacheAttr))
+      if (func.getResultAttr(i, mlir::bnb::kKvCacheAttr))
         continue;
       auto name =
           func.getResultAttrOfType<StringAttr>(i, mlir::bnb::kWeightNameAttr);

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -22,8 +23,6 @@ using namespace mlir;
 using namespace mlir::bnb;
 
 namespace {
-constexpr StringLiteral kKvCacheAttr = "bnb.kv_cache";
-
 /// The argument result `index` is at every return of `func`, or null.
 BlockArgument returnedArgument(func::FuncOp func, unsigned index) {
   BlockArgument arg;

@@ -1,6 +1,7 @@
 //===- PrepareEntryPoints.cpp - bnb-prepare-entry-points -------------------===//
 
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
@@ -32,7 +33,8 @@ struct BnbPrepareEntryPointsPass
         if (isa<TensorType>(type))
           func.setArgAttr(
               i, bufferization::BufferizationDialect::kWritableAttrName,
-              BoolAttr::get(ctx, func.getArgAttr(i, "bnb.kv_cache") != nullptr));
+              BoolAttr::get(ctx, func.getArgAttr(i, mlir::bnb::kKvCacheAttr) !=
+                                     nullptr));
     }
   }
 };

@@ -27,6 +27,9 @@ constexpr StringLiteral kModuleNameAttr = "bnb.module";
 constexpr StringLiteral kWeightArgAttr = "bnb.weight";
 /// The module attribute that names the weights file.
 constexpr StringLiteral kWeightsFileAttr = "bnb.weights";
+/// The argument (and result) attribute of a KV cache that prefill/decode
+/// update in place.
+constexpr StringLiteral kKvCacheAttr = "bnb.kv_cache";
 
 /// A value that is a model weight.
 struct WeightRef {
