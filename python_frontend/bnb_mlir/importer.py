@@ -28,9 +28,10 @@ from .config import BitsAndBytesConfig, mlir_string
 from .dtypes import canonical_float_name, convert, is_float, mlir_type
 from .errors import BnbMlirError
 from .fileutil import atomic_write_text
-from .graph import ExternWeights, GraphBuilder, InlineWeights, WeightSource
+from .graph import GraphBuilder, WeightSource
 from .ir import Module, TensorType
 from .models import Architecture, architecture_for
+from .prequantized import open_checkpoint, resolve_quant_config, weight_source
 
 #: The default cache length (at most the model's positions).
 DEFAULT_MAX_SEQ_LEN = 2048
@@ -85,8 +86,11 @@ def import_checkpoint(hf_dir: str | os.PathLike,
     if output is not None and not Path(output).resolve().parent.is_dir():
         raise BnbMlirError(f"{output}: directory "
                            f"{Path(output).resolve().parent} does not exist")
-    with Checkpoint(hf_dir) as ckpt:
+    with open_checkpoint(hf_dir) as ckpt:
         model = architecture_for(ckpt)
+        quant_config = resolve_quant_config(ckpt, quant_config)
+        # Encoders (BERT) have only @forward: no @prefill/@decode.
+        generation = generation and not getattr(model, "encoder", False)
         if generation:
             if max_seq_len is None:
                 max_seq_len = min(model.max_positions, DEFAULT_MAX_SEQ_LEN)
@@ -118,8 +122,7 @@ def import_checkpoint(hf_dir: str | os.PathLike,
                 Path(rel).as_posix())
         if quant_config is not None:
             module.attributes["bnb.config"] = quant_config.to_mlir_attr()
-        source = (InlineWeights if inline_weights else ExternWeights)(
-            module, ckpt, code)
+        source = weight_source(module, ckpt, code, inline_weights)
         emit_forward(module, model, source, elem, batch, seq)
         if generation:
             emit_step(module, model, source, elem, "prefill", prefill_chunk,
@@ -136,7 +139,12 @@ def import_checkpoint(hf_dir: str | os.PathLike,
 
 def emit_forward(module: Module, model: Architecture, source: WeightSource,
                  elem: str, batch: int, seq: int) -> None:
-    """`func.func @forward(%input_ids: tensor<BxSxi64>) -> tensor<BxSxVxT>`."""
+    """`func.func @forward(%input_ids: tensor<BxSxi64>) -> tensor<BxSxVxT>`;
+    an encoder emits its own (input_ids, attention_mask, token_type_ids ->
+    last_hidden_state)."""
+    if getattr(model, "encoder", False):
+        model.emit_forward(module, source, elem, batch, seq)
+        return
     func = module.func("forward",
                        [("input_ids", TensorType((batch, seq), "i64"))],
                        [TensorType((batch, seq, model.vocab), elem)],
@@ -187,7 +195,8 @@ def write_converted_weights(ckpt: Checkpoint, code: str,
 
     tensors = []
     for info in ckpt.iter_infos():
-        dst = code if is_float(info.dtype) else info.dtype
+        dst = (code if is_float(info.dtype) and
+               not ckpt.keeps_stored_dtype(info.name) else info.dtype)
         tensors.append(TensorToWrite(info.name, dst, info.shape,
                                      producer(info.name, info.dtype)))
     write_safetensors(path, tensors, {"format": "pt"})

@@ -356,7 +356,17 @@ def _end_layer(gb: GraphBuilder, marker: int, h: Value, caches: list,
     return out[0], out[1:]
 
 
-ARCHITECTURES = (Llama, Gpt2)
+# Encoders live in their own modules (imported here, after Architecture).
+from .arch_bert import Bert  # noqa: E402
+
+# Decoders in their own modules (imported here, after Architecture).
+from .arch_gpt_neox import GptNeox  # noqa: E402
+from .arch_phi3 import Phi3  # noqa: E402
+from .arch_qwen2 import Qwen2  # noqa: E402
+from .arch_gemma import Gemma  # noqa: E402
+from .arch_opt import Opt  # noqa: E402
+
+ARCHITECTURES = (Llama, Gpt2, Qwen2, Phi3, GptNeox, Gemma, Opt, Bert)
 
 
 def architecture_for(ckpt: Checkpoint) -> Architecture:

@@ -61,7 +61,13 @@ struct LayerPlan {
   /// How many layers use this one's state.
   int64_t aliases = 0;
 
-  bool isExternal() { return weight.isExternal(); }
+  /// Whether the weight's bytes are in the weights file, decided when the
+  /// plan is made: a layer whose state is stored under its module name
+  /// (`bnb.module` differs from the weight key) leaves its float global
+  /// dead, and eraseDeadWeights erases it before the weights are written.
+  bool external = false;
+
+  bool isExternal() const { return external; }
 
   /// True when `other` quantizes its weight exactly as this plan does.
   bool sameQuantization(const LayerPlan &other) const {
@@ -285,6 +291,7 @@ public:
       return std::nullopt;
     }
     plan.weight = *ref;
+    plan.external = plan.weight.isExternal();
     plan.dtype = *toDType(cast<ShapedType>(weight.getType()).getElementType());
     if (!plan.prefix.empty())
       plan.prefix += ".";
