@@ -343,6 +343,48 @@ class GraphBuilder:
                              maps)
         return self.f.collapse(y, [[0, 1], [2, 3, 4]], hint)
 
+    def partial_rope_tables(self, cos: np.ndarray, sin: np.ndarray,
+                            head_dim: int, code: str) -> tuple[Value, Value]:
+        """[S, head_dim] constants in T for `partial_rotary`: cos and the
+        sign-folded sin of the R = cos.shape[1] rotated dims, then cos 1 and
+        sin 0 over the head_dim - R dims that pass through."""
+        from .dtypes import from_f32
+        seq, rot = cos.shape
+        c = np.ones((seq, head_dim), np.float32)
+        s = np.zeros((seq, head_dim), np.float32)
+        c[:, :rot] = cos
+        s[:, :rot] = sin
+        s[:, : rot // 2] *= -1
+        t = TensorType((seq, head_dim), self.T)
+        return (self.f.constant(from_f32(c, code), t, "rope_cos"),
+                self.f.constant(from_f32(s, code), t, "rope_sin"))
+
+    def partial_rotary(self, x: Value, heads: int, head_dim: int,
+                       rot_dim: int, bsz: int, seq: int, cos: Value,
+                       sin_signed: Value, hint: str) -> Value:
+        """transformers' partial rotary on x [B*S, heads*D]: the first R =
+        `rot_dim` dims of each head become q·cos + rotate_half(q)·sin (in
+        T), the other D - R pass through.
+
+        One generic over [B, S, H, D] with the `partial_rope_tables`:
+        rotate_half's partner of dim d < R is (d + R/2) mod R (its sign is in
+        sin); past R, cos is 1 and sin 0, so x·1 + partner·0 is x exactly.
+        """
+        half = rot_dim // 2
+        x4 = self.f.expand(x, [[0, 1], [2, 3]], [bsz, seq, heads, head_dim],
+                           hint + "_v")
+        maps = [self.id_map(4),
+                amap(self.m, 4, [0, 1, 2, f"(d3 + {half}) mod {rot_dim}"]),
+                amap(self.m, 4, [1, 3], "#rope_row"),
+                amap(self.m, 4, [1, 3], "#rope_row")]
+
+        def body(b, v, partner, c, s):
+            return b.addf(b.mulf(v, c), b.mulf(partner, s))
+
+        y = self.elementwise([x4, x4, cos, sin_signed], x4.tensor, body, hint,
+                             maps)
+        return self.f.collapse(y, [[0, 1], [2, 3]], hint)
+
     def rows(self, table: Value, start: Value, count: int,
              hint: str) -> Value:
         """Rows start..start+count-1 of a table (dynamic offset, static
@@ -590,6 +632,19 @@ class GraphBuilder:
                                       b.addf(e2u, one)))
             t = self.scalar_op_f32(b, b.cast(tanh, T), 1.0, "add")
             return b.mulf(half_x, t)
+        return self.elementwise([x], x.tensor, body, hint)
+
+    def gelu(self, x: Value, hint: str) -> Value:
+        """nn.functional.gelu (exact, "gelu"): x·½·(1 + erf(x·√½)) in
+        float32, rounded to T once (PyTorch's kernel computes in float32)."""
+        def body(b, a):
+            xf = b.cast(a, "f32")
+            u = b.mulf(xf, b.const(math.sqrt(0.5), "f32", "rsqrt2"))
+            erf = b.op("erf", f"math.erf {u} : f32", "f32")
+            one = b.const(1.0, "f32", "one")
+            y = b.mulf(b.mulf(xf, b.const(0.5, "f32", "half")),
+                       b.addf(one, erf))
+            return b.cast(y, self.T)
         return self.elementwise([x], x.tensor, body, hint)
 
 

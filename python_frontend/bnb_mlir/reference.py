@@ -49,8 +49,19 @@ def reference_forward(hf_dir: str | os.PathLike, input_ids: np.ndarray,
             return _llama(ckpt, ids, rnd)
         if model_type == "gpt2":
             return _gpt2(ckpt, ids, rnd)
+        if _own_module(model_type):
+            return _own_module(model_type).forward(ckpt, ids, rnd)
         raise BnbMlirError(f"{ckpt.dir / 'config.json'}: model_type "
                            f"'{model_type}' is not supported")
+
+
+def _own_module(model_type):
+    """The reference module of an architecture kept in its own module (with
+    `forward(ckpt, ids, rnd)` and a `Decoder` for ReferenceDecoder), or
+    None."""
+    from . import ref_gpt_neox, ref_phi3, ref_qwen2
+    return {"qwen2": ref_qwen2, "phi3": ref_phi3,
+            "gpt_neox": ref_gpt_neox}.get(model_type)
 
 
 def _weights(ckpt: Checkpoint, rnd: _Rounder):
@@ -285,6 +296,8 @@ class ReferenceDecoder:
                 self._init_llama(c)
             elif self.model_type == "gpt2":
                 self._init_gpt2(c)
+            elif _own_module(self.model_type):
+                self._impl = _own_module(self.model_type).Decoder(self, c)
             else:
                 raise BnbMlirError(f"{self.ckpt.dir / 'config.json'}: "
                                    f"model_type '{self.model_type}' is not "
@@ -323,6 +336,8 @@ class ReferenceDecoder:
         if not 0 <= position <= self.max_seq - chunk:
             raise BnbMlirError(f"position {position} with {chunk} tokens is "
                                f"outside the cache of {self.max_seq}")
+        if getattr(self, "_impl", None) is not None:
+            return self._impl.step(ids, position)
         if self.model_type == "gpt2":
             return self._gpt2_step(ids, position)
         return self._llama_step(ids, position)

@@ -28,9 +28,13 @@ class RopeConfig:
     original_max_position_embeddings: int = 8192
 
     @classmethod
-    def from_config(cls, config: dict, head_dim: int, where: str) -> "RopeConfig":
+    def from_config(cls, config: dict, head_dim: int, where: str,
+                    rotary_dim: int | None = None) -> "RopeConfig":
         """Reads rope_theta / rope_scaling (transformers v4) or
-        rope_parameters (v5) from a model config."""
+        rope_parameters (v5) from a model config. `rotary_dim` is the
+        rotated part of a head for models with partial rotary embeddings
+        (which read their own factor); without it, a partial_rotary_factor
+        other than 1 is an error."""
         params = config.get("rope_parameters") or {}
         scaling = config.get("rope_scaling") or params or {}
         if not isinstance(scaling, dict):
@@ -40,16 +44,17 @@ class RopeConfig:
             raise BnbMlirError(f"{where}: rope_theta must be a positive number")
         rope_type = scaling.get("rope_type", scaling.get("type", "default"))
         partial = config.get("partial_rotary_factor", 1.0)
-        if partial != 1.0:
+        if partial != 1.0 and rotary_dim is None:
             raise BnbMlirError(f"{where}: partial_rotary_factor {partial} is "
                                "not supported")
+        dim = head_dim if rotary_dim is None else rotary_dim
         if rope_type == "default":
-            return cls(float(theta), head_dim)
+            return cls(float(theta), dim)
         if rope_type == "linear":
-            return cls(float(theta), head_dim, "linear",
+            return cls(float(theta), dim, "linear",
                        factor=float(_number(scaling, "factor", where)))
         if rope_type == "llama3":
-            return cls(float(theta), head_dim, "llama3",
+            return cls(float(theta), dim, "llama3",
                        factor=float(_number(scaling, "factor", where)),
                        low_freq_factor=float(
                            _number(scaling, "low_freq_factor", where)),

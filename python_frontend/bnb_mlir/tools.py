@@ -28,6 +28,10 @@ CPU_PIPELINE = (
     "--expand-strided-metadata",
     "--lower-affine",
     "--convert-scf-to-cf",
+    # math.erf (exact GELU) has no LLVM lowering: libm's erff, after the
+    # ops LLVM lowers itself (libm has no rsqrtf).
+    "--convert-math-to-llvm",
+    "--convert-math-to-libm",
     "--convert-to-llvm",
     "--reconcile-unrealized-casts",
 )
