@@ -41,6 +41,7 @@ void bnb::registerAllPasses() {
   mlir::bnb::registerConvertBnbToGPU();
   mlir::bnb::registerBnbGPUMapHostCompute();
   mlir::bnb::registerBnbGPUDeviceMemory();
+  mlir::bnb::registerBnbGPUReductionsInnermost();
   mlir::bnb::registerBnbNVVMPipeline();
 }
 

@@ -50,6 +50,8 @@ void buildBufferizeAndMap(OpPassManager &pm) {
   // The artifact calling convention: results are caller-provided device
   // buffers (out-parameters after the inputs and weights).
   bnb::addBufferizeToOutParams(pm);
+  // One parallel loop nest per op for the mapping: reductions innermost.
+  pm.addNestedPass<func::FuncOp>(bnb::createBnbGPUReductionsInnermost());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(bnb::createBnbGPUMapHostCompute());
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());

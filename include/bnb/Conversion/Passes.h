@@ -33,6 +33,10 @@ void populateBnbToUkernelsPatterns(RewritePatternSet &patterns);
 /// module's `bnb_kernels` gpu.module.
 void populateBnbToGPUPatterns(RewritePatternSet &patterns, StringRef chip);
 
+/// Adds the pattern that interchanges the loops of linalg.generic ops so
+/// that their reduction dimensions are innermost.
+void populateReductionsInnermostPatterns(RewritePatternSet &patterns);
+
 /// Declares that gpu.launch_func reads and writes its memref operands (and
 /// nothing else), which buffer deallocation needs to place frees around
 /// kernel launches. bnb::registerAllDialects calls it.

@@ -104,6 +104,31 @@ def BnbGPUMapHostCompute
                            "::mlir::scf::SCFDialect"];
 }
 
+def BnbGPUReductionsInnermost
+    : Pass<"bnb-gpu-reductions-innermost", "::mlir::func::FuncOp"> {
+  let summary = "Move the reduction loops of linalg.generic innermost";
+  let description = [{
+    Interchanges the loops of every `linalg.generic` whose reduction
+    dimensions are not the innermost ones, keeping the relative order of the
+    parallel dimensions and of the reduction dimensions. After
+    `convert-linalg-to-parallel-loops`, all parallel dimensions are then one
+    outermost `scf.parallel` that `bnb-gpu-map-host-compute` maps onto
+    blocks and threads, and each thread sums its output element in a
+    sequential loop. Without it, a reduction between parallel dimensions
+    (the cached attention's context sum, ordered `(b, i, kv, g, j, d)` for
+    the CPU) splits the parallel dimensions into an outer loop with little
+    parallelism and an inner loop that runs sequentially. Each output
+    element is summed in the same order as before, so results do not
+    change.
+
+    ```mlir
+    // iterator_types = [parallel, reduction, parallel]
+    // becomes          [parallel, parallel, reduction]
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def BnbGPUDeviceMemory : Pass<"bnb-gpu-device-memory", "::mlir::ModuleOp"> {
   let summary = "Place host buffers in device memory";
   let description = [{

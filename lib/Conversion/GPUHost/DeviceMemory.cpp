@@ -128,6 +128,37 @@ void uploadGlobals(func::FuncOp func) {
   }
 }
 
+/// Largest argument, in elements, whose values the host may read.
+constexpr int64_t kMaxHostScalars = 4;
+
+/// Gives the host the values of small integer arguments that only the host
+/// reads (a generation step's position): they are copied once at function
+/// entry from the device into a host buffer, which the loads then read. One
+/// copy of a few bytes per call, and the launches see host-computed offsets
+/// and sizes.
+void readScalarArgumentsOnHost(func::FuncOp func) {
+  Block &entry = func.getBody().front();
+  for (BlockArgument arg : func.getArguments()) {
+    auto type = dyn_cast<MemRefType>(arg.getType());
+    if (!type || !type.hasStaticShape() || !type.getLayout().isIdentity() ||
+        !type.getElementType().isSignlessIntOrIndex() ||
+        type.getNumElements() > kMaxHostScalars || arg.use_empty())
+      continue;
+    bool hostReadsOnly = llvm::all_of(arg.getUsers(), [](Operation *user) {
+      return isa<memref::LoadOp>(user) &&
+             !user->getParentOfType<gpu::LaunchOp>();
+    });
+    if (!hostReadsOnly)
+      continue;
+    OpBuilder b(&entry, entry.begin());
+    Location loc = arg.getLoc();
+    auto host = memref::AllocaOp::create(b, loc, type);
+    auto copy = gpu::MemcpyOp::create(b, loc, Type(), ValueRange{}, host, arg);
+    arg.replaceUsesWithIf(
+        host, [&](OpOperand &use) { return use.getOwner() != copy; });
+  }
+}
+
 /// Reports host loads and stores of device memory.
 LogicalResult checkHostAccesses(func::FuncOp func) {
   WalkResult result = func.walk([&](Operation *op) {
@@ -163,6 +194,7 @@ struct BnbGPUDeviceMemoryPass
         continue;
       uploadGlobals(func);
       convertBuffers(func);
+      readScalarArgumentsOnHost(func);
       if (mlir::failed(checkHostAccesses(func)))
         failed = true;
       if (emitCInterface && func.isPublic())

@@ -59,3 +59,45 @@ func.func @host_stack(%v: f32) -> f32 {
   %r = memref.load %s[%c0] : memref<1xf32>
   return %r : f32
 }
+
+// -----
+
+// A small integer argument that only the host reads (a generation step's
+// position) is copied into a host buffer once at entry; the loads read the
+// copy.
+// CHECK-LABEL: func.func @host_position
+// CHECK-SAME:    (%[[POS:.*]]: memref<1xi64>)
+// CHECK-NEXT:    %[[HOST:.*]] = memref.alloca() : memref<1xi64>
+// CHECK-NEXT:    gpu.memcpy %[[HOST]], %[[POS]] : memref<1xi64>, memref<1xi64>
+// CHECK:         memref.load %[[HOST]]
+// CHECK:         memref.load %[[HOST]]
+// CHECK-NOT:     memref.load %[[POS]]
+func.func @host_position(%pos: memref<1xi64>) -> index {
+  %c0 = arith.constant 0 : index
+  %a = memref.load %pos[%c0] : memref<1xi64>
+  %b = memref.load %pos[%c0] : memref<1xi64>
+  %s = arith.addi %a, %b : i64
+  %r = arith.index_cast %s : i64 to index
+  return %r : index
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+gpu.module @kernels {
+  gpu.func @k(%a: memref<1xi64>) kernel {
+    gpu.return
+  }
+}
+
+// An integer argument that a kernel also receives may change on the
+// device during the call: the host may not read it.
+func.func @host_and_kernel(%pos: memref<1xi64>) -> i64 {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  gpu.launch_func @kernels::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%pos : memref<1xi64>)
+  // expected-error @+1 {{'memref.load' op accesses device memory from host code; only kernels may read or write GPU buffers}}
+  %v = memref.load %pos[%c0] : memref<1xi64>
+  return %v : i64
+}
+}
