@@ -199,23 +199,6 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
       return e;
   progress(llvm::formatv("quantized weights ({0:f1}s)", elapsed()));
 
-  // The GPU pipeline does not compile the generation entry points yet
-  // (their cache positions are read on the host): a cuda artifact has
-  // forward only, and says so.
-  if (!::bnb::isCpuTarget(o.target)) {
-    SmallVector<func::FuncOp> generation;
-    for (auto func : module.getOps<func::FuncOp>())
-      for (unsigned i = 0; i < func.getNumArguments(); ++i)
-        if (func.isPublic() && func.getArgAttr(i, mlir::bnb::kKvCacheAttr)) {
-          generation.push_back(func);
-          break;
-        }
-    for (func::FuncOp func : generation) {
-      progress("skipping '" + func.getSymName() + "': generation entry "
-               "points are compiled for the CPU only (docs/generation.md)");
-      func.erase();
-    }
-  }
   llvm::Expected<std::vector<::bnb::EntryPoint>> entries =
       ::bnb::collectEntryPoints(module);
   if (!entries)
