@@ -229,6 +229,7 @@ void gemv(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
     if (allNormal(absmax, blocksPerRow, threshold)) {
       int64_t b = 0;
       for (; b + 2 <= blocksPerRow; b += 2) {
+        prefetchAhead(row + (b + 2) * bytes);
         blockFast<R>(p, row, absmax[b], b * bytes, bytes, xe, xo, half, acc[0]);
         blockFast<R>(p, row, absmax[b + 1], (b + 1) * bytes, bytes, xe, xo,
                      half, acc[1]);

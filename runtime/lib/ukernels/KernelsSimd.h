@@ -151,6 +151,9 @@ void gemv4bit(const Linear4bitProblem &p, int64_t m0, int64_t n0, int64_t n1) {
           V::table(p.codebook, p.absmax.get(block0 + b), p.compute,
                    p.finiteCodebook);
       int64_t j0 = b * bytesPerBlock;
+      // One line per 64 bytes of weights.
+      if (b % 2 == 0)
+        prefetchAhead(row + j0);
       auto step = [&](int s, int64_t g) {
         int64_t j = j0 + g * V::W;
         I q = V::loadNibbles(row + j);
