@@ -128,6 +128,12 @@ class Checkpoint:
         return canonical_float_name(
             value, f"{self.dir / 'config.json'}: torch_dtype")
 
+    def keeps_stored_dtype(self, name: str) -> bool:
+        """True for a tensor that a weights rewrite copies as stored instead
+        of converting it to the model dtype (quantization state of a
+        pre-quantized checkpoint, see prequantized.py)."""
+        return False
+
     def iter_infos(self) -> Iterator[TensorInfo]:
         for f in self.files:
             yield from f.tensors.values()

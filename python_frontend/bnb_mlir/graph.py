@@ -67,6 +67,13 @@ class WeightSource:
     def _load(self, f: Func, key: str) -> Value:
         raise NotImplementedError
 
+    def quantized_linear(self, gb: "GraphBuilder", x: Value, weight: str,
+                         bias: str | None, module_name: str | None,
+                         hint: str) -> Value | None:
+        """The layer op of a linear whose weight is already quantized in the
+        checkpoint (prequantized.py), or None for a float weight."""
+        return None
+
 
 class ExternWeights(WeightSource):
     """`ml_program.global private @"key"(#ml_program.extern : T)` per tensor,
@@ -201,6 +208,9 @@ class GraphBuilder:
         """nn.Linear (x·Wᵀ, W [out, in]) or Conv1D (x·W, W [in, out]) on a 2-D
         x. `module_name` is recorded as `bnb.module` when it differs from the
         weight key without ".weight" (e.g. a tied lm_head)."""
+        y = self.w.quantized_linear(self, x, weight, bias, module_name, hint)
+        if y is not None:
+            return y
         w = self.w.load(self.f, weight)
         n = x.tensor.shape[0]
         out_features = w.tensor.shape[0 if transposed else 1]
