@@ -4,10 +4,14 @@
 //               --target cpu[:LEVEL]|cuda:sm_90|cuda:sm_80 -o NAME.bnb [--force]
 //
 // Quantizes the graph's linear layers as transformers + bitsandbytes would
-// for the given quantization_config, lowers it for the target and writes
+// for the given quantization_config (layers of a pre-quantized checkpoint
+// keep their stored state; a --config conflicting with the one they were
+// quantized with is an error), lowers it for the target and writes
 // NAME.bnb/ (manifest.json, model.so, weights.safetensors) atomically.
 //
 //===----------------------------------------------------------------------===//
+
+#include "PrequantizedConfig.h"
 
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/IR/BnbAttrs.h"
@@ -187,8 +191,12 @@ int main(int argc, char **argv) {
     return fail(firstError.empty() ? "cannot parse '" + modelPath + "'"
                                    : firstError);
 
-  (*module)->setAttr(mlir::bnb::ConfigAttr::getModuleAttrName(),
-                     toConfigAttr(&context, *config));
+  mlir::bnb::ConfigAttr givenConfig = toConfigAttr(&context, *config);
+  std::string conflict = ::bnb::tools::prequantizedConfigConflict(
+      *module, givenConfig, configPath);
+  if (!conflict.empty())
+    return fail(conflict);
+  (*module)->setAttr(mlir::bnb::ConfigAttr::getModuleAttrName(), givenConfig);
   // Weights named relative to the graph live next to it.
   std::string weights = weightsPath;
   if (weights.empty())

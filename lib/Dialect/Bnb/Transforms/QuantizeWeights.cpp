@@ -5,7 +5,9 @@
 // transformers + bitsandbytes save (Linear4bit: weight, weight.absmax,
 // weight.quant_map, [weight.nested_absmax, weight.nested_quant_map],
 // weight.quant_state.bitsandbytes__<type>; Linear8bitLt: weight, SCB,
-// weight_format). Weights other layers use are copied unchanged. Tensors
+// weight_format). Weights other layers use are copied unchanged, and so is
+// the whole stored state dict of a layer that was already quantized (a
+// pre-quantized checkpoint: no dequantize/re-quantize round trip). Tensors
 // stream one at a time from the memory-mapped input; inline constant weights
 // fold into packed constants.
 //
@@ -597,6 +599,14 @@ public:
       decls.push_back({tensor->name, tensor->dtype, tensor->shape});
       copies.push_back(global);
     }
+    // Layers that came quantized keep the rest of their state dict (quant
+    // maps, quant_state blob, weight_format) as the checkpoint stored it.
+    std::vector<const ::bnb::SafetensorsTensor *> companions;
+    for (const ::bnb::SafetensorsTensor *tensor : prequantizedCompanions())
+      if (declared.insert(tensor->name).second) {
+        decls.push_back({tensor->name, tensor->dtype, tensor->shape});
+        companions.push_back(tensor);
+      }
 
     llvm::Expected<std::unique_ptr<::bnb::SafetensorsWriter>> writer =
         ::bnb::SafetensorsWriter::create(output, decls, {{"format", "pt"}});
@@ -614,6 +624,9 @@ public:
         return failure();
       input->releaseMappedPages();
     }
+    for (const ::bnb::SafetensorsTensor *tensor : companions)
+      if (failed(check((*writer)->write(tensor->name, input->bytes(*tensor)))))
+        return failure();
     for (LayerPlan &plan : plans) {
       if (!plan.isExternal() || plan.primary)
         continue;
@@ -633,6 +646,40 @@ public:
     module->setAttr(kWeightsFileAttr,
                     StringAttr::get(module.getContext(), output));
     return success();
+  }
+
+  /// The input's state-dict tensors that no layer op takes but that belong
+  /// to a layer quantized before this pass ran (a pre-quantized checkpoint):
+  /// `weight.quant_map`, `weight.nested_quant_map`,
+  /// `weight.quant_state.bitsandbytes__*` and `weight_format`.
+  std::vector<const ::bnb::SafetensorsTensor *> prequantizedCompanions() {
+    std::vector<const ::bnb::SafetensorsTensor *> out;
+    module.walk([&](Operation *op) {
+      SmallVector<std::string> keys;
+      Value weight;
+      if (auto layer = dyn_cast<LinearInt8Op>(op); layer && layer.isQuantized())
+        weight = layer.getWeight();
+      else if (auto layer = dyn_cast<Linear4bitOp>(op);
+               layer && layer.isQuantized())
+        weight = layer.getWeight();
+      if (!weight)
+        return;
+      std::optional<WeightRef> ref = getWeightRef(weight, symbols);
+      if (!ref || !ref->global || !ref->isExternal())
+        return;
+      if (isa<LinearInt8Op>(op)) {
+        keys.push_back(moduleNameForKey(ref->key) + ".weight_format");
+      } else {
+        for (StringRef suffix : {".quant_map", ".nested_quant_map",
+                                 ".quant_state.bitsandbytes__nf4",
+                                 ".quant_state.bitsandbytes__fp4"})
+          keys.push_back(ref->key + suffix.str());
+      }
+      for (const std::string &key : keys)
+        if (const ::bnb::SafetensorsTensor *tensor = input->lookup(key))
+          out.push_back(tensor);
+    });
+    return out;
   }
 
   /// The float weight of an external layer, read again from the mapping for
