@@ -6,6 +6,7 @@
     reference  HF_DIR --input IDS.safetensors -o OUT.safetensors   numpy logits
     compare    A.safetensors B.safetensors                    error metrics
     generate   NAME.bnb --prompt TEXT [--chat]                stream generated text
+    embed      NAME.bnb --text TEXT [--text ...]              sentence embeddings (JSON lines)
 
 Every error is one line `error: ...` on stderr with exit status 1, and no
 output file is left behind (outputs are written to a temporary name and
@@ -184,6 +185,38 @@ def _parser() -> argparse.ArgumentParser:
                    help="default: the artifact's target")
     s.add_argument("--no-stream", dest="stream", action="store_false",
                    help="print the text once generation has ended")
+
+    s = sub.add_parser("embed", help="sentence embeddings with an encoder "
+                       "artifact", description="Tokenizes each text with the "
+                       "checkpoint's tokenizer.json, runs the encoder "
+                       "artifact (a BERT-family model) with bnb-run, and "
+                       "prints one JSON line per text: {\"index\", \"text\", "
+                       "\"embedding\"}, pooled and normalized as the "
+                       "sentence-transformers modules.json and "
+                       "1_Pooling/config.json say (mean pooling and L2 "
+                       "normalization without them). A text longer than the "
+                       "compiled sequence length is an error. See "
+                       "docs/frontend.md.")
+    s.add_argument("artifact", metavar="NAME.bnb",
+                   help="an artifact compiled from a BERT-family checkpoint")
+    s.add_argument("--text", action="append", required=True, metavar="TEXT",
+                   help="a text to embed (repeat for several)")
+    s.add_argument("--tokenizer", metavar="HF_DIR",
+                   help="the checkpoint directory: tokenizer.json (when "
+                        "NAME.bnb carries none), modules.json and the "
+                        "pooling config")
+    s.add_argument("--pooling", choices=("mean", "cls", "max",
+                                         "mean_sqrt_len"),
+                   help="override the pooling mode")
+    s.add_argument("--normalize", action=argparse.BooleanOptionalAction,
+                   default=None,
+                   help="override L2 normalization (default: whether "
+                        "modules.json has a Normalize module; on without "
+                        "modules.json)")
+    s.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: bnb-run's)")
+    s.add_argument("--device", choices=("cpu", "cuda"),
+                   help="default: the artifact's target")
     return p
 
 
@@ -320,9 +353,17 @@ def _cmd_generate(a) -> None:
                      stream=a.stream)
 
 
+def _cmd_embed(a) -> None:
+    from .embed import embed_command
+    embed_command(a.artifact, a.text, tokenizer_dir=a.tokenizer,
+                  pooling=a.pooling, normalize=a.normalize,
+                  threads=a.threads, device=a.device)
+
+
 COMMANDS = {"import": _cmd_import, "compile": _cmd_compile,
             "config": _cmd_config, "reference": _cmd_reference,
-            "compare": _cmd_compare, "generate": _cmd_generate}
+            "compare": _cmd_compare, "generate": _cmd_generate,
+            "embed": _cmd_embed}
 
 
 def main(argv=None) -> int:
