@@ -59,6 +59,8 @@ class Pooling:
     normalize: bool
     #: Where the settings came from (for messages).
     source: str = "default"
+    #: The hidden size the pooling config expects, if it says.
+    dimension: int | None = None
 
 
 @dataclass
@@ -134,7 +136,12 @@ def load_pooling(directory: str | os.PathLike | None) -> Pooling:
     modes = [name for name, field in POOLING_MODES if config.get(field)]
     if not modes:
         raise BnbMlirError(f"{cpath}: no pooling mode is enabled")
-    return Pooling(modes, normalize, str(cpath))
+    dim = config.get("word_embedding_dimension")
+    if dim is not None and (not isinstance(dim, int) or
+                            isinstance(dim, bool) or dim < 1):
+        raise BnbMlirError(f"{cpath}: 'word_embedding_dimension' must be a "
+                           f"positive integer, got {dim!r}")
+    return Pooling(modes, normalize, str(cpath), dim)
 
 
 def encoder_signature(artifact: str | os.PathLike) -> EncoderSignature:
@@ -292,6 +299,10 @@ def embed_command(artifact: str, texts: Sequence[str], *,
     tokenizer = load_tokenizer(find_tokenizer_dir(artifact, tokenizer_dir))
     config = load_pooling(tokenizer_dir if tokenizer_dir is not None
                           else artifact)
+    if config.dimension is not None and config.dimension != sig.hidden:
+        raise BnbMlirError(f"{config.source}: word_embedding_dimension "
+                           f"{config.dimension} differs from the artifact's "
+                           f"hidden size {sig.hidden}")
     if pooling is not None:
         config.modes = [pooling]
     if normalize is not None:

@@ -234,6 +234,10 @@ def test_errors(model, tmp_path):
     assert_one_line_error(embed(artifact, "--tokenizer", st, "--text", "a"),
                           "'pooling_mode_weightedmean_tokens' is not "
                           "supported")
+    write_sentence_transformers(st, extra={"word_embedding_dimension": 384})
+    assert_one_line_error(embed(artifact, "--tokenizer", st, "--text", "a"),
+                          "1_Pooling/config.json: word_embedding_dimension "
+                          "384 differs from the artifact's hidden size 32")
     write_sentence_transformers(st, mean=False)
     assert_one_line_error(embed(artifact, "--tokenizer", st, "--text", "a"),
                           "no pooling mode is enabled")
