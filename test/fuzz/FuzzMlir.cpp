@@ -1,0 +1,47 @@
+//===- FuzzMlir.cpp - libFuzzer target: parse + verify of the bnb dialect -===//
+//
+// What bnb-opt and bnb-compile do first with a model graph: parse the text
+// with the bnb dialect and the upstream dialects of a model graph
+// registered, and verify it (every bnb op and attribute verifier runs).
+//
+//===----------------------------------------------------------------------===//
+
+#include "bnb/Dialect/Bnb/IR/BnbDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static mlir::DialectRegistry *registry = [] {
+    auto *r = new mlir::DialectRegistry();
+    r->insert<mlir::bnb::BnbDialect, mlir::arith::ArithDialect,
+              mlir::func::FuncDialect, mlir::linalg::LinalgDialect,
+              mlir::math::MathDialect, mlir::memref::MemRefDialect,
+              mlir::ml_program::MLProgramDialect,
+              mlir::tensor::TensorDialect>();
+    return r;
+  }();
+  mlir::MLIRContext context(*registry,
+                            mlir::MLIRContext::Threading::DISABLED);
+  context.allowUnregisteredDialects(false);
+  mlir::ScopedDiagnosticHandler quiet(
+      &context, [](mlir::Diagnostic &) { return mlir::success(); });
+  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  mlir::ParserConfig config(&context, /*verifyAfterParse=*/true);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceString<mlir::ModuleOp>(text, config, "fuzz.mlir");
+  (void)module;
+  return 0;
+}
