@@ -190,13 +190,13 @@ def write_converted_weights(ckpt: Checkpoint, code: str,
                             path: str | os.PathLike) -> None:
     """Streams every tensor of `ckpt` into one safetensors file, converting
     floating-point tensors to `code`; one tensor in memory at a time."""
-    def producer(name, src):
-        return lambda: convert(ckpt.raw(name), src, code)
+    def producer(name, src, dst):
+        return lambda: convert(ckpt.raw(name), src, dst)
 
     tensors = []
     for info in ckpt.iter_infos():
         dst = (code if is_float(info.dtype) and
                not ckpt.keeps_stored_dtype(info.name) else info.dtype)
         tensors.append(TensorToWrite(info.name, dst, info.shape,
-                                     producer(info.name, info.dtype)))
+                                     producer(info.name, info.dtype, dst)))
     write_safetensors(path, tensors, {"format": "pt"})

@@ -141,8 +141,11 @@ def resolve_quant_config(ckpt: Checkpoint,
     stored = ckpt.quant_config
     if given is not None and given != stored:
         mine, theirs = given.to_dict(), stored.to_dict()
-        field = next(k for k in sorted(set(mine) | set(theirs))
-                     if mine.get(k) != theirs.get(k))
+        # The bit width first; to_dict()'s internal _load_in_* mirror it.
+        keys = ["load_in_8bit", "load_in_4bit"] + sorted(set(mine) |
+                                                         set(theirs))
+        field = next(k for k in keys
+                     if not k.startswith("_") and mine.get(k) != theirs.get(k))
         raise BnbMlirError(
             f"{ckpt.dir / 'config.json'}: the checkpoint is pre-quantized "
             f"with {field} = {json.dumps(theirs.get(field))}; the given "
@@ -180,12 +183,6 @@ class PrequantizedCheckpoint(Checkpoint):
         code = storage_code(layer.dtype) if layer.dtype else \
             storage_code(self.torch_dtype())
         return TensorInfo(name, code, layer.shape, real.begin, real.end)
-
-    def raw(self, name: str) -> np.ndarray:
-        if name in self.layers:
-            raise BnbMlirError(f"{self.file_of(name).path}: '{name}' is a "
-                               "pre-quantized weight, not a float tensor")
-        return super().raw(name)
 
     def keeps_stored_dtype(self, name: str) -> bool:
         """True for quantization state, which a weights rewrite copies as
@@ -283,7 +280,7 @@ class PrequantizedCheckpoint(Checkpoint):
             raise BnbMlirError(f"{where} must be a 1-D uint8 tensor, got "
                                f"{info.dtype} {list(info.shape)}")
         try:
-            state = json.loads(bytes(super().raw(blob_key)).decode("utf-8"))
+            state = json.loads(bytes(self._small(blob_key)).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise BnbMlirError(f"{where} is not a JSON object") from None
         if not isinstance(state, dict):
@@ -370,10 +367,15 @@ class PrequantizedCheckpoint(Checkpoint):
         return QuantizedLayer(prefix, 4, (shape[0], shape[1]), qt, bs, dtype,
                               offset)
 
+    def _small(self, key: str) -> np.ndarray:
+        """A copy of a small state tensor (no view may outlive the memory
+        map, which an error closes)."""
+        return np.array(super().raw(key))
+
     def _check_table(self, key: str, table: np.ndarray, what: str) -> None:
         # Values, not bits: FP4's index 8 is +0.0 or -0.0 depending on the
         # bitsandbytes version that wrote it.
-        if not np.array_equal(super().raw(key), table):
+        if not np.array_equal(self._small(key), table):
             raise BnbMlirError(f"{self._file(key)}: tensor '{key}' is not "
                                f"{what} (the compiler dequantizes with the "
                                "built-in table)")
@@ -393,7 +395,7 @@ class PrequantizedCheckpoint(Checkpoint):
         fmt = prefix + ".weight_format"
         if fmt in names:
             finfo = super().info(fmt)
-            value = super().raw(fmt)
+            value = self._small(fmt)
             if finfo.dtype != "U8" or finfo.shape != () or int(value) != 0:
                 raise BnbMlirError(
                     f"{self._file(fmt)}: '{fmt}' is not the uint8 scalar 0 "
