@@ -91,9 +91,10 @@ def _parser() -> argparse.ArgumentParser:
                        "--weights W.safetensors --config QUANT.json --target "
                        "T -o NAME.bnb`.")
     s.add_argument("hf_dir", metavar="HF_DIR")
-    s.add_argument("--config", required=True, metavar="QUANT.json",
+    s.add_argument("--config", metavar="QUANT.json",
                    help="quantization_config JSON (or a config.json holding "
-                        "one)")
+                        "one); default, and only allowed value, for a "
+                        "pre-quantized checkpoint: its own")
     s.add_argument("--target", required=True, choices=TARGETS)
     s.add_argument("-o", "--output", required=True, metavar="NAME.bnb")
     shape_options(s)
@@ -238,7 +239,13 @@ def _cmd_compile(a) -> None:
     from .fileutil import atomic_write_text
     from .importer import import_checkpoint
     from .tools import find_tool, run_tool
-    config = BitsAndBytesConfig.from_json_file(a.config)
+    from .prequantized import read_stored_quant_config
+    given = BitsAndBytesConfig.from_json_file(a.config) if a.config else None
+    stored = read_stored_quant_config(a.hf_dir)
+    config = stored or given
+    if config is None:
+        raise BnbMlirError("compile: --config is required (the checkpoint "
+                           "is not pre-quantized)")
     compiler = find_tool("bnb-compile")
     out_parent = Path(a.output).resolve().parent
     if not out_parent.is_dir():
@@ -248,7 +255,10 @@ def _cmd_compile(a) -> None:
                                      dir=out_parent) as tmp:
         model = Path(tmp) / "model.mlir"
         text, weights = import_checkpoint(a.hf_dir, model, batch=a.batch,
-                                          seq=a.seq, dtype=a.dtype)
+                                          seq=a.seq, dtype=a.dtype,
+                                          # checked against the stored one
+                                          quant_config=given if stored
+                                          else None)
         quant = Path(tmp) / "quant.json"
         quant.write_text(config.to_json_string())
         run_tool([compiler, model, "--weights", weights, "--config", quant,
