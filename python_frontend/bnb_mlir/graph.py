@@ -266,9 +266,11 @@ class GraphBuilder:
         return self.f.collapse(h, [[0, 1], [2]], hint)
 
     def rms_norm(self, x: Value, weight: str, eps: float,
-                 hint: str = "norm") -> Value:
+                 hint: str = "norm", unit_offset: bool = False) -> Value:
         """LlamaRMSNorm: in float32, x * rsqrt(mean(x²) + eps), rounded to T,
-        times the weight in T."""
+        times the weight in T. With `unit_offset` (GemmaRMSNorm): the
+        normalized float32 value times (1 + weight) in float32, rounded to
+        T once."""
         n, k = x.tensor.shape
         sumsq = self.f.generic(
             [x], [self.f.filled(TensorType((n,), "f32"), 0.0, hint + "_ss")],
@@ -280,6 +282,10 @@ class GraphBuilder:
             # torch.mean multiplies the sum by 1/N.
             mean = b.mulf(ss, b.const(1.0 / k, "f32", "inv_n"))
             r = b.rsqrt(b.addf(mean, b.const(eps, "f32", "eps")))
+            if unit_offset:
+                scale = b.addf(b.const(1.0, "f32", "one"), b.cast(g, "f32"))
+                return b.cast(b.mulf(b.mulf(b.cast(a, "f32"), r), scale),
+                              self.T)
             y = b.cast(b.mulf(b.cast(a, "f32"), r), self.T)
             return b.mulf(g, y)
 
@@ -425,7 +431,7 @@ class GraphBuilder:
     def attention(self, q: Value, k: Value, v: Value, bsz: int, seq: int,
                   heads: int, kv_heads: int, head_dim: int,
                   scale: tuple[str, float], window: int | None,
-                  hint: str) -> Value:
+                  hint: str, softcap: float | None = None) -> Value:
         """Causal multi-head attention with grouped KV heads (forward).
 
         q [B*S, H*D], k/v [B*S, KV*D] -> [B*S, H*D]; see `_attend`.
@@ -440,7 +446,7 @@ class GraphBuilder:
         # keys/values [B, S, KV, D]: k[b, j, kv, d]
         return self._attend(q5, k4, v4, ([0, 4, 1, 5], "#attn_k"),
                             ([0, 5, 2, 4], "#attn_v"), seq, None, scale,
-                            window, hint)
+                            window, hint, softcap)
 
     def kv_step(self, position: Value, chunk: int, max_seq: int,
                 caches: Sequence[Value]) -> "KVStep":
@@ -463,7 +469,8 @@ class GraphBuilder:
     def cached_attention(self, q: Value, k: Value, v: Value, step: "KVStep",
                          layer: int, heads: int, kv_heads: int,
                          head_dim: int, scale: tuple[str, float],
-                         window: int | None, hint: str
+                         window: int | None, hint: str,
+                         softcap: float | None = None
                          ) -> tuple[Value, Value, Value]:
         """Attention of C new tokens at positions p..p+C-1 (decode/prefill,
         batch 1) over a KV cache [1, KV, S, D].
@@ -498,14 +505,14 @@ class GraphBuilder:
         # keys/values [1, KV, len, D]: k[b, kv, j, d]
         out = self._attend(q5, k_all, v_all, ([0, 1, 4, 5], "#cache_k"),
                            ([0, 2, 4, 5], "#cache_v"), step.length,
-                           step.position, scale, window, hint)
+                           step.position, scale, window, hint, softcap)
         return out, caches[0], caches[1]
 
     def _attend(self, q5: Value, keys: Value, values: Value,
                 k_map: tuple[list[int], str], v_map: tuple[list[int], str],
                 key_len: int | Value, q_offset: Value | None,
                 scale: tuple[str, float], window: int | None,
-                hint: str) -> Value:
+                hint: str, softcap: float | None = None) -> Value:
         # The cached attention of prefill/decode (CPU only for now) sums the
         # context with d innermost, a contiguous vector update per key; the
         # forward graph keeps j innermost, which the GPU mapping expects.
@@ -553,6 +560,8 @@ class GraphBuilder:
                 s = self.scalar_op_f32(b, s, scale[1], "mul")
             else:
                 s = b.divf(s, b.const(scale[1], T, "scale"))
+            if softcap is not None:  # Gemma 2, before the mask
+                s = self.softcap_scalar(b, s, softcap)
             i, j = b.index(3, "qi"), b.index(4, "kj")
             if q_offset is not None:
                 i = b.op("qpos", f"arith.addi {i}, {q_offset} : index",
@@ -656,6 +665,64 @@ class GraphBuilder:
                        b.addf(one, erf))
             return b.cast(y, self.T)
         return self.elementwise([x], x.tensor, body, hint)
+
+    def gelu_tanh_mul(self, gate: Value, up: Value, hint: str) -> Value:
+        """act_fn(gate) * up with "gelu_pytorch_tanh" (F.gelu(approximate=
+        "tanh")): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) in float32 (one
+        kernel), rounded to T, times up in T."""
+        def body(b, g, u):
+            x = b.cast(g, "f32")
+            cube = b.mulf(b.mulf(x, x), x)
+            inner = b.mulf(b.const(math.sqrt(2.0 / math.pi), "f32", "beta"),
+                           b.addf(x, b.mulf(b.const(0.044715, "f32", "kappa"),
+                                            cube)))
+            one = b.const(1.0, "f32", "one")
+            y = b.mulf(b.mulf(b.const(0.5, "f32", "half"), x),
+                       b.addf(one, _tanh_f32(b, inner)))
+            return b.mulf(b.cast(y, self.T), u)
+        return self.elementwise([gate, up], gate.tensor, body, hint)
+
+    def relu(self, x: Value, hint: str) -> Value:
+        """nn.ReLU: max(x, 0) in T (exact)."""
+        return self.elementwise(
+            [x], x.tensor,
+            lambda b, a: b.maximumf(a, b.const(0.0, self.T, "zero")), hint)
+
+    def scale(self, x: Value, factor: float, hint: str) -> Value:
+        """`x * python_float` as PyTorch computes it (float32, rounded to
+        T)."""
+        return self.elementwise(
+            [x], x.tensor,
+            lambda b, a: self.scalar_op_f32(b, a, factor, "mul"), hint)
+
+    def mul_const(self, x: Value, value: float, hint: str) -> Value:
+        """`x * torch.tensor(value, dtype=T)`: a T product; `value` must be
+        exact in T."""
+        return self.elementwise(
+            [x], x.tensor, lambda b, a: b.mulf(a, b.const(value, self.T,
+                                                           "factor")), hint)
+
+    def softcap_scalar(self, b: Block, x: Value, cap: float) -> Value:
+        """Gemma 2's soft-capping of a T scalar, op by op as PyTorch does:
+        x / cap, tanh, * cap, each in float32 and rounded to T."""
+        T = x.type
+        y = b.cast(b.divf(b.cast(x, "f32"), b.const(cap, "f32", "cap")), T)
+        y = b.cast(_tanh_f32(b, b.cast(y, "f32")), T)
+        return b.cast(b.mulf(b.cast(y, "f32"), b.const(cap, "f32", "cap")), T)
+
+    def softcap(self, x: Value, cap: float, hint: str) -> Value:
+        """`softcap_scalar` over a tensor (Gemma 2's final logits)."""
+        return self.elementwise([x], x.tensor,
+                                lambda b, a: self.softcap_scalar(b, a, cap),
+                                hint)
+
+
+def _tanh_f32(b: Block, u: Value) -> Value:
+    """tanh of a float32 value as 1 - 2/(exp(2u) + 1) (exact limits ±1; no
+    math.tanh, which not every lowering has)."""
+    one = b.const(1.0, "f32", "one")
+    e2u = b.exp(b.addf(u, u))
+    return b.subf(one, b.divf(b.const(2.0, "f32", "two"), b.addf(e2u, one)))
 
 
 def _sum_squares(b: Block, a: Value, acc: Value) -> Value:

@@ -60,8 +60,10 @@ def _own_module(model_type):
     `forward(ckpt, ids, rnd)` and a `Decoder` for ReferenceDecoder), or
     None."""
     from . import ref_gpt_neox, ref_phi3, ref_qwen2
+    from . import ref_gemma, ref_opt
     return {"qwen2": ref_qwen2, "phi3": ref_phi3,
-            "gpt_neox": ref_gpt_neox}.get(model_type)
+            "gpt_neox": ref_gpt_neox, "gemma": ref_gemma,
+            "gemma2": ref_gemma, "opt": ref_opt}.get(model_type)
 
 
 def _weights(ckpt: Checkpoint, rnd: _Rounder):
