@@ -390,7 +390,8 @@ class GraphBuilder:
         x4 = self.f.expand(x, [[0, 1], [2, 3]], [bsz, seq, heads, head_dim],
                            hint + "_v")
         maps = [self.id_map(4),
-                amap(self.m, 4, [0, 1, 2, f"(d3 + {half}) mod {rot_dim}"]),
+                amap(self.m, 4, [0, 1, 2, f"(d3 + {half}) mod {rot_dim}"],
+                     f"#rope_partner{rot_dim}"),
                 amap(self.m, 4, [1, 3], "#rope_row"),
                 amap(self.m, 4, [1, 3], "#rope_row")]
 

@@ -139,7 +139,8 @@ def gpt_neox_checkpoint(path, *, vocab=48, hidden=32, inter=64, layers=2,
             t[f"{p}{name}.bias"] = 0.3 * rng.standard_normal(out)
         if legacy_buffers:
             t[p + "attention.bias"] = np.tril(np.ones((64, 64)))[None, None]
-            t[p + "attention.masked_bias"] = np.array(-1e9)
+            if dtype != "bfloat16":  # the bfloat16 writer needs rank >= 1
+                t[p + "attention.masked_bias"] = np.array(-1e4)
     t["gpt_neox.final_layer_norm.weight"] = _norm(rng, hidden)
     t["gpt_neox.final_layer_norm.bias"] = 0.1 * rng.standard_normal(hidden)
     if not tied:
