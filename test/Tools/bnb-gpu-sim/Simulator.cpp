@@ -1453,6 +1453,8 @@ LogicalResult Simulator::run(StringRef name, ArrayRef<NpyArray> inputs,
   Frame host;
   host.threadIds.push_back({0, 0, 0});
   SmallVector<LaneValues> args;
+  lastEntry = func;
+  inputDescriptors.clear();
   // Arguments past the given inputs are out-parameters: fresh buffers (not
   // zeroed, so that unwritten elements show) returned after the run.
   SmallVector<unsigned> outParams;
@@ -1485,11 +1487,13 @@ LogicalResult Simulator::run(StringRef name, ArrayRef<NpyArray> inputs,
       buffers[buf].bytes = input.data;
       lv.at(0) = newDescriptor(
           contiguousDescriptor(buf, input.shape, elementBytes(elt)));
+      inputDescriptors.push_back({static_cast<unsigned>(lv.at(0)), type});
     } else {
       uint64_t v = 0;
       std::memcpy(&v, input.data.data(),
                   std::min<size_t>(8, input.data.size()));
       lv.at(0) = v;
+      inputDescriptors.push_back({0, type});
     }
     args.push_back(std::move(lv));
   }
@@ -1509,34 +1513,48 @@ LogicalResult Simulator::run(StringRef name, ArrayRef<NpyArray> inputs,
   for (auto [value, type] : llvm::zip(results, func.getResultTypes()))
     returned.push_back({static_cast<unsigned>(value.at(0)), type});
   for (auto [desc, type] : returned) {
-    auto m = dyn_cast<MemRefType>(type);
-    if (!m)
-      return func.emitError("bnb-gpu-sim: only memref results are returned");
-    const Descriptor &d = descriptors[desc];
-    NpyArray out;
-    out.dtype = dtypeOf(m.getElementType());
-    out.shape.assign(d.sizes.begin(), d.sizes.end());
-    int64_t n = 1;
-    for (int64_t s : d.sizes)
-      n *= s;
-    out.data.resize(n * d.elementBytes);
-    SmallVector<int64_t> idx(d.sizes.size(), 0);
-    const Buffer &buf = buffers[d.buffer];
-    if (buf.freed)
-      return func.emitError("bnb-gpu-sim: a result was freed");
-    for (int64_t e = 0; e < n; ++e) {
-      int64_t a = d.offset;
-      for (auto [i, x] : llvm::enumerate(idx))
-        a += x * d.strides[i];
-      std::memcpy(out.data.data() + e * d.elementBytes,
-                  buf.bytes.data() + a * d.elementBytes, d.elementBytes);
-      for (int64_t i = idx.size() - 1; i >= 0; --i) {
-        if (++idx[i] < d.sizes[i])
-          break;
-        idx[i] = 0;
-      }
-    }
-    outputs.push_back(std::move(out));
+    FailureOr<NpyArray> out = readDescriptor(desc, type);
+    if (failed(out))
+      return failure();
+    outputs.push_back(std::move(*out));
   }
   return success();
+}
+
+FailureOr<NpyArray> Simulator::inputAfterRun(unsigned index) {
+  if (!lastEntry || index >= inputDescriptors.size())
+    return module.emitError("bnb-gpu-sim: no input ") << index;
+  auto [desc, type] = inputDescriptors[index];
+  return readDescriptor(desc, type);
+}
+
+FailureOr<NpyArray> Simulator::readDescriptor(unsigned desc, Type type) {
+  auto m = dyn_cast<MemRefType>(type);
+  if (!m)
+    return lastEntry->emitError("bnb-gpu-sim: only memrefs are returned");
+  const Descriptor &d = descriptors[desc];
+  NpyArray out;
+  out.dtype = dtypeOf(m.getElementType());
+  out.shape.assign(d.sizes.begin(), d.sizes.end());
+  int64_t n = 1;
+  for (int64_t s : d.sizes)
+    n *= s;
+  out.data.resize(n * d.elementBytes);
+  SmallVector<int64_t> idx(d.sizes.size(), 0);
+  const Buffer &buf = buffers[d.buffer];
+  if (buf.freed)
+    return lastEntry->emitError("bnb-gpu-sim: a result was freed");
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t a = d.offset;
+    for (auto [i, x] : llvm::enumerate(idx))
+      a += x * d.strides[i];
+    std::memcpy(out.data.data() + e * d.elementBytes,
+                buf.bytes.data() + a * d.elementBytes, d.elementBytes);
+    for (int64_t i = idx.size() - 1; i >= 0; --i) {
+      if (++idx[i] < d.sizes[i])
+        break;
+      idx[i] = 0;
+    }
+  }
+  return out;
 }

@@ -89,6 +89,10 @@ public:
   mlir::LogicalResult run(llvm::StringRef name, llvm::ArrayRef<NpyArray> inputs,
                           std::vector<NpyArray> &outputs);
 
+  /// The contents of input `index` after the last run (arguments updated in
+  /// place, such as KV caches).
+  mlir::FailureOr<NpyArray> inputAfterRun(unsigned index);
+
   /// Number of kernels launched so far.
   unsigned numLaunches() const { return launches; }
 
@@ -104,6 +108,8 @@ private:
   mlir::LogicalResult launch(mlir::Operation *launchOp, Frame &host);
 
   unsigned newBuffer(size_t bytes, uint8_t fill);
+  /// Copies the elements `desc` views into a dense array of `type`.
+  mlir::FailureOr<NpyArray> readDescriptor(unsigned desc, mlir::Type type);
   unsigned newDescriptor(Descriptor d);
   /// The descriptor of the memref global `name` visible from `from`.
   mlir::FailureOr<unsigned> globalDescriptor(mlir::Operation *from,
@@ -113,6 +119,9 @@ private:
   std::vector<Buffer> buffers;
   std::vector<Descriptor> descriptors;
   llvm::DenseMap<mlir::Operation *, unsigned> globals;
+  /// The function and input descriptors of the last run.
+  mlir::Operation *lastEntry = nullptr;
+  llvm::SmallVector<std::pair<unsigned, mlir::Type>> inputDescriptors;
   unsigned launches = 0;
 };
 

@@ -8,6 +8,9 @@
 //   bnb-gpu-sim module.mlir --entry forward --input x.npy --input w.npy
 //               --output y.npy
 //
+// --updated-input N=FILE writes input N (counted from 0) after the run, for
+// arguments the function updates in place (KV caches).
+//
 //===----------------------------------------------------------------------===//
 
 #include "Simulator.h"
@@ -30,6 +33,9 @@ static cl::opt<std::string> entry("entry", cl::desc("Function to run"),
                                   cl::Required);
 static cl::list<std::string> inputs("input", cl::desc("Argument .npy file"));
 static cl::list<std::string> outputs("output", cl::desc("Result .npy file"));
+static cl::list<std::string>
+    updatedInputs("updated-input",
+                  cl::desc("N=FILE: write input N after the run to FILE"));
 static cl::opt<bool> printLaunches("print-launches",
                                    cl::desc("Print the number of launches"));
 
@@ -70,6 +76,18 @@ int main(int argc, char **argv) {
   for (auto [path, array] : llvm::zip(outputs, results))
     if (Error err = bnb::sim::writeNpy(path, array))
       return fail(toString(std::move(err)));
+  for (StringRef spec : updatedInputs) {
+    auto [index, path] = spec.split('=');
+    unsigned n = 0;
+    if (path.empty() || index.getAsInteger(10, n) || n >= args.size())
+      return fail("--updated-input '" + spec + "': expected N=FILE with N "
+                  "below the number of inputs");
+    mlir::FailureOr<bnb::sim::NpyArray> array = sim.inputAfterRun(n);
+    if (mlir::failed(array))
+      return 1;
+    if (Error err = bnb::sim::writeNpy(path, *array))
+      return fail(toString(std::move(err)));
+  }
   if (printLaunches)
     outs() << "launches: " << sim.numLaunches() << "\n";
   return 0;

@@ -17,11 +17,14 @@ BUFFERIZE = ("--one-shot-bufferize=bufferize-function-boundaries "
 
 # The device-side part of bnb-lower-to-nvvm: everything before the lowering
 # to the LLVM dialect.
+# Caches updated in place stay arguments only (drop-equivalent-buffer-results,
+# bnb-drop-inout-results).
 PREPARE = [
     "--bnb-outline-layers=inline=true", "--convert-bnb-to-gpu", BUFFERIZE,
+    "--drop-equivalent-buffer-results", "--bnb-drop-inout-results",
     "--pass-pipeline=builtin.module(buffer-results-to-out-params{"
     "hoist-static-allocs modify-public-functions},"
-    "func.func(convert-linalg-to-parallel-loops,"
+    "func.func(bnb-gpu-reductions-innermost,convert-linalg-to-parallel-loops,"
     "bnb-gpu-map-host-compute,convert-parallel-loops-to-gpu),"
     "gpu-kernel-outlining,lower-affine,canonicalize,"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
@@ -58,7 +61,9 @@ class Runner:
         subprocess.run(["bnb-opt", src] + passes + ["-o", out], check=True)
         return out
 
-    def run(self, module, entry, inputs, num_outputs):
+    def run(self, module, entry, inputs, num_outputs, updated=()):
+        """Runs `entry`; returns its outputs, then the inputs whose indices
+        are in `updated` as they are after the run."""
         args = ["bnb-gpu-sim", module, "--entry", entry]
         for i, a in enumerate(inputs):
             p = self._path("arg%d.npy" % i)
@@ -67,6 +72,10 @@ class Runner:
         outs = [self._path("res%d.npy" % i) for i in range(num_outputs)]
         for p in outs:
             args += ["--output", p]
+        for i in updated:
+            p = self._path("upd%d.npy" % i)
+            args += ["--updated-input", "%d=%s" % (i, p)]
+            outs.append(p)
         subprocess.run(args, check=True)
         return [np.load(p) for p in outs]
 
