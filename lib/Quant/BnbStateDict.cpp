@@ -3,6 +3,7 @@
 #include "bnb/Quant/BnbStateDict.h"
 #include "bnb/Quant/Int8.h"
 #include "bnb/Quant/Tables.h"
+#include "bnb/Support/BoundedJson.h"
 
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -164,7 +165,7 @@ std::string bnb::quant::quantStateKey(QuantType qt) {
 
 Expected<QuantStateInfo> bnb::quant::parseQuantStateJson(StringRef json) {
   Expected<llvm::json::Value> parsed =
-      llvm::json::parse(quoteNonFiniteTokens(json));
+      ::bnb::parseBoundedJson(quoteNonFiniteTokens(json));
   if (!parsed)
     return makeError("quant_state is not valid JSON: " +
                      llvm::toString(parsed.takeError()));

@@ -1,6 +1,7 @@
 //===- QuantConfig.cpp - transformers' BitsAndBytesConfig -----------------===//
 
 #include "bnb/Quant/QuantConfig.h"
+#include "bnb/Support/BoundedJson.h"
 
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
@@ -110,7 +111,7 @@ bnb::tools::rawJsonValue(StringRef json, llvm::ArrayRef<StringRef> path) {
 llvm::Expected<QuantConfig>
 bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
                              std::vector<std::string> &notes) {
-  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(text);
+  llvm::Expected<llvm::json::Value> parsed = ::bnb::parseBoundedJson(text);
   if (!parsed)
     return configError(fileName,
                        "not valid JSON: " + llvm::toString(parsed.takeError()));

@@ -1,8 +1,11 @@
 //===- Safetensors.cpp - safetensors reader -------------------------------===//
 
 #include "bnb/Support/Safetensors.h"
+#include "bnb/Support/BoundedJson.h"
+#include "bnb/Support/Escape.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -10,6 +13,7 @@
 #include "llvm/Support/Process.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #if defined(__linux__)
@@ -34,7 +38,8 @@ namespace {
 /// An error "'<file>': <message>".
 Error fileError(StringRef file, const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 "'" + file + "': " + message);
+                                 "'" + escapeForMessage(file) + "': " +
+                                     message);
 }
 
 /// A non-negative integer JSON value, or nullopt.
@@ -55,14 +60,14 @@ std::string formatShape(llvm::ArrayRef<int64_t> shape) {
 /// Validates one tensor entry; `tensor.name` is already set.
 Error parseTensorEntry(StringRef file, const llvm::json::Value &value,
                        SafetensorsTensor &tensor) {
-  std::string what = "tensor '" + tensor.name + "'";
+  std::string what = "tensor '" + escapeForMessage(tensor.name) + "'";
   const llvm::json::Object *entry = value.getAsObject();
   if (!entry)
     return fileError(file, what + " is not a JSON object");
   for (const auto &kv : *entry) {
     StringRef key = kv.first;
     if (key != "dtype" && key != "shape" && key != "data_offsets")
-      return fileError(file, what + " has an unknown field '" + key + "'");
+      return fileError(file, what + " has an unknown field '" + escapeForMessage(key) + "'");
   }
 
   const llvm::json::Value *dtype = entry->get("dtype");
@@ -74,7 +79,8 @@ Error parseTensorEntry(StringRef file, const llvm::json::Value &value,
   std::optional<DType> dt = parseSafetensorsDType(*dtypeName);
   if (!dt)
     return fileError(file,
-                     what + " has an unsupported dtype '" + *dtypeName + "'");
+                     what + " has an unsupported dtype '" +
+                               escapeForMessage(*dtypeName) + "'");
   tensor.dtype = *dt;
 
   const llvm::json::Value *shapeValue = entry->get("shape");
@@ -131,38 +137,69 @@ Error parseTensorEntry(StringRef file, const llvm::json::Value &value,
   return Error::success();
 }
 
-/// The keys of the top-level object of `json` (valid JSON) as they are
-/// spelled in the text. llvm::json keeps only one of duplicate keys, and
-/// safetensors files must not have any, so they are counted here.
-std::vector<std::string> topLevelKeys(StringRef json) {
-  std::vector<std::string> keys;
-  int depth = 0;
-  bool expectKey = false;
-  for (size_t i = 0; i < json.size(); ++i) {
+/// Checks what llvm::json::parse lets through but the safetensors format
+/// forbids, on the text of the header (valid JSON, nesting bounded): a key
+/// twice in one object (llvm::json keeps one of them), and numbers with a
+/// fraction or an exponent (`1.0`, `64e0`: llvm::json reads them as
+/// integers; every number of a header is an integer).
+Error checkHeaderTokens(StringRef file, StringRef json) {
+  struct Frame {
+    bool isObject;
+    bool expectKey;
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> stack;
+  std::string tensor; // the top-level key being read, once inside it
+  auto where = [&]() -> std::string {
+    return stack.size() > 1 ? "tensor '" + escapeForMessage(tensor) + "'"
+                            : std::string("header");
+  };
+  for (size_t i = 0, e = json.size(); i < e; ++i) {
     char c = json[i];
     if (c == '"') {
-      size_t j = i + 1;
-      std::string text;
-      while (j < json.size() && json[j] != '"') {
-        if (json[j] == '\\')
-          text += json[j++];
-        text += json[j++];
-      }
-      if (depth == 1 && expectKey) {
-        keys.push_back(std::move(text));
-        expectKey = false;
-      }
-      i = j;
+      size_t begin = i;
+      for (++i; i < e && json[i] != '"'; ++i)
+        if (json[i] == '\\')
+          ++i;
+      if (stack.empty() || !stack.back().isObject || !stack.back().expectKey)
+        continue;
+      // Keys compare decoded: "a" and its \\u escape are one key.
+      Expected<llvm::json::Value> key =
+          llvm::json::parse(json.slice(begin, i + 1));
+      std::string text = key && key->getAsString() ? key->getAsString()->str()
+                                                   : std::string();
+      if (!key)
+        llvm::consumeError(key.takeError());
+      Frame &frame = stack.back();
+      frame.expectKey = false;
+      if (!frame.keys.insert(text).second)
+        return fileError(file, stack.size() == 1
+                                   ? "header has the key '" +
+                                         escapeForMessage(text) + "' twice"
+                                   : where() + " has the field '" +
+                                         escapeForMessage(text) + "' twice");
+      if (stack.size() == 1)
+        tensor = text;
     } else if (c == '{' || c == '[') {
-      ++depth;
-      expectKey = depth == 1 && c == '{';
+      stack.push_back({c == '{', c == '{', {}});
     } else if (c == '}' || c == ']') {
-      --depth;
-    } else if (c == ',' && depth == 1) {
-      expectKey = true;
+      if (!stack.empty())
+        stack.pop_back();
+    } else if (c == ',') {
+      if (!stack.empty() && stack.back().isObject)
+        stack.back().expectKey = true;
+    } else if (c == '-' || llvm::isDigit(c)) {
+      size_t begin = i;
+      while (i + 1 < e && (llvm::isDigit(json[i + 1]) ||
+                           StringRef(".eE+-").contains(json[i + 1])))
+        ++i;
+      StringRef number = json.slice(begin, i + 1);
+      if (number.find_first_of(".eE") != StringRef::npos)
+        return fileError(file, where() + " holds the number '" + number +
+                                   "', which is not an integer");
     }
   }
-  return keys;
+  return Error::success();
 }
 
 } // namespace
@@ -201,21 +238,15 @@ SafetensorsFile::fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
     return fileError(name, llvm::formatv("header is not valid UTF-8 (byte "
                                          "{0})",
                                          badOffset));
-  Expected<llvm::json::Value> parsed = llvm::json::parse(json);
+  Expected<llvm::json::Value> parsed = parseBoundedJson(json);
   if (!parsed)
     return fileError(name, "header is not valid JSON: " +
                                llvm::toString(parsed.takeError()));
   llvm::json::Object *root = parsed->getAsObject();
   if (!root)
     return fileError(name, "header is not a JSON object");
-  std::vector<std::string> keys = topLevelKeys(json);
-  if (keys.size() != root->size()) {
-    llvm::sort(keys);
-    auto duplicate = std::adjacent_find(keys.begin(), keys.end());
-    if (duplicate != keys.end())
-      return fileError(name, "header has the key '" + *duplicate + "' twice");
-    return fileError(name, "header has a duplicate key");
-  }
+  if (Error error = checkHeaderTokens(name, json))
+    return std::move(error);
 
   SafetensorsFile file;
   file.filePath = name.str();
@@ -230,7 +261,8 @@ SafetensorsFile::fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
       for (const auto &entry : *meta) {
         std::optional<StringRef> value = entry.second.getAsString();
         if (!value)
-          return fileError(name, "'__metadata__' entry '" + entry.first.str() +
+          return fileError(name, "'__metadata__' entry '" +
+                                     escapeForMessage(entry.first.str()) +
                                      "' is not a string");
         file.metadataMap[entry.first.str()] = value->str();
       }
@@ -244,7 +276,8 @@ SafetensorsFile::fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
       return fileError(name, llvm::formatv("tensor '{0}': data_offsets [{1}, "
                                            "{2}] are out of bounds of the "
                                            "{3}-byte data section",
-                                           tensor.name, tensor.begin,
+                                           escapeForMessage(tensor.name),
+                                           tensor.begin,
                                            tensor.end, file.dataBytes));
     file.tensorList.push_back(std::move(tensor));
   }
@@ -261,13 +294,15 @@ SafetensorsFile::fromBuffer(std::unique_ptr<llvm::MemoryBuffer> buffer,
     if (tensor.begin < expected)
       return fileError(name, llvm::formatv("tensors '{0}' and '{1}' overlap "
                                            "in the data section",
-                                           previous->name, tensor.name));
+                                           escapeForMessage(previous->name),
+                                           escapeForMessage(tensor.name)));
     if (tensor.begin > expected)
       return fileError(name,
                        llvm::formatv("bytes [{0}, {1}) of the data "
                                      "section before tensor '{2}' "
                                      "belong to no tensor",
-                                     expected, tensor.begin, tensor.name));
+                                     expected, tensor.begin,
+                                     escapeForMessage(tensor.name)));
     expected = tensor.end;
     if (tensor.numBytes() != 0)
       previous = &tensor;

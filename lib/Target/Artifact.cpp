@@ -10,6 +10,7 @@
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
 #include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "bnb/Pipelines/Pipelines.h"
+#include "bnb/Support/BoundedJson.h"
 #include "bnb/Support/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -117,7 +118,7 @@ llvm::json::Object memoryPlan(llvm::StringRef reportPath,
   llvm::json::Object plan{{"weights_file_bytes", int64_t(weightsBytes)}};
   if (auto buffer = llvm::MemoryBuffer::getFile(reportPath)) {
     if (llvm::Expected<llvm::json::Value> report =
-            llvm::json::parse((*buffer)->getBuffer())) {
+            ::bnb::parseBoundedJson((*buffer)->getBuffer())) {
       if (auto *object = report->getAsObject())
         if (auto *totals = object->getObject("totals"))
           plan["weights"] = llvm::json::Object(*totals);

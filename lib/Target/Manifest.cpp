@@ -1,6 +1,7 @@
 //===- Manifest.cpp - the manifest.json of a compiled artifact -------------===//
 
 #include "bnb/Target/Manifest.h"
+#include "bnb/Support/BoundedJson.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
@@ -144,7 +145,7 @@ Array tensorsJson(const std::vector<TensorSpec> &specs) {
 
 llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
                                             llvm::StringRef path) {
-  llvm::Expected<Value> parsed = llvm::json::parse(text);
+  llvm::Expected<Value> parsed = parseBoundedJson(text);
   if (!parsed)
     return llvm::createStringError(
         llvm::formatv("{0}: invalid JSON: {1}", path,

@@ -19,6 +19,10 @@
 #include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "bnb/InitAll.h"
 #include "bnb/Quant/QuantConfig.h"
+#include "bnb/Support/BoundedJson.h"
+#include "bnb/Support/Escape.h"
+#include "bnb/Support/MlirNesting.h"
+#include "bnb/Support/ToolCommandLine.h"
 #include "bnb/Target/Artifact.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -91,7 +95,7 @@ static cl::opt<bool>
 
 namespace {
 int fail(const llvm::Twine &message) {
-  llvm::errs() << "error: " << message << "\n";
+  llvm::errs() << "error: " << ::bnb::escapeForMessage(message.str()) << "\n";
   return 1;
 }
 
@@ -118,7 +122,7 @@ mlir::bnb::ConfigAttr toConfigAttr(MLIRContext *ctx,
 
 /// The quantization_config object of the config file, for the manifest.
 llvm::json::Object configJson(llvm::StringRef text) {
-  llvm::Expected<llvm::json::Value> value = llvm::json::parse(text);
+  llvm::Expected<llvm::json::Value> value = ::bnb::parseBoundedJson(text);
   if (!value) {
     llvm::consumeError(value.takeError());
     return {};
@@ -139,8 +143,9 @@ int main(int argc, char **argv) {
        << LLVM_VERSION_STRING << ")\n";
   });
   cl::HideUnrelatedOptions(category);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "compile a model graph into a bnb artifact\n");
+  if (!::bnb::parseToolCommandLine(
+          argc, argv, "compile a model graph into a bnb artifact\n"))
+    return 1;
 
   if (withCpu && !llvm::StringRef(target).starts_with("cuda:"))
     return fail("--with-cpu adds a CPU build to a cuda target; --target is '" +
@@ -184,6 +189,9 @@ int main(int argc, char **argv) {
   if (!modelText)
     return fail("cannot read '" + modelPath +
                 "': " + modelText.getError().message());
+  if (llvm::Error error =
+          ::bnb::checkMlirNesting((*modelText)->getBuffer(), modelPath))
+    return fail(llvm::toString(std::move(error)));
   sourceMgr.AddNewSourceBuffer(std::move(*modelText), llvm::SMLoc());
   OwningOpRef<ModuleOp> module =
       parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));

@@ -15,6 +15,9 @@
 #include "bnb/Config.h"
 #include "bnb/Quant/Blockwise.h"
 #include "bnb/Quant/BnbStateDict.h"
+#include "bnb/Support/BoundedJson.h"
+#include "bnb/Support/Escape.h"
+#include "bnb/Support/ToolCommandLine.h"
 #include "bnb/Support/Safetensors.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -247,7 +250,7 @@ Error run() {
     llvm::sys::path::append(modelConfig, "config.json");
     if (auto text = llvm::MemoryBuffer::getFile(modelConfig, true)) {
       if (Expected<llvm::json::Value> json =
-              llvm::json::parse((*text)->getBuffer())) {
+              bnb::parseBoundedJson((*text)->getBuffer())) {
         const llvm::json::Object *object = json->getAsObject();
         std::optional<StringRef> type =
             object ? object->getString("model_type") : std::nullopt;
@@ -297,7 +300,18 @@ Error run() {
     }
     if (!s.reason.empty() && !quiet)
       llvm::WithColor::note()
-          << "'" << tensor.name << "' is not quantized: " << s.reason << "\n";
+          << "'" << bnb::escapeForMessage(tensor.name)
+          << "' is not quantized: " << s.reason << "\n";
+    // LLM.int8() takes the absmax of every row: bitsandbytes fails on rows
+    // of no element, and their SCB would take a float each (4 TiB for 2^40
+    // rows) -- refused before anything is sized by the row count.
+    if (s.quantize && config->loadIn8bit && tensor.numElements() == 0 &&
+        tensor.shape.size() == 2 && tensor.shape[s.transpose ? 1 : 0] != 0)
+      return makeError("'" + bnb::escapeForMessage(inputPath) +
+                       "': linear weight '" +
+                       bnb::escapeForMessage(tensor.name) +
+                       "' has rows of no element; LLM.int8() needs "
+                       "in_features > 0");
     if (s.quantize) {
       plan.kind = config->loadIn4bit ? Plan::FourBit : Plan::EightBit;
       plan.transpose = s.transpose;
@@ -365,7 +379,8 @@ Error run() {
           bytes.data(), tensor.dtype, bytes.size() / dtypeSize(tensor.dtype));
       if (nonFinite.nans || nonFinite.infinities)
         llvm::WithColor::warning()
-            << "'" << tensor.name << "' holds " << nonFinite.nans
+            << "'" << bnb::escapeForMessage(tensor.name) << "' holds "
+            << nonFinite.nans
             << " NaN and " << nonFinite.infinities
             << " infinite values; they are quantized as the CUDA kernels "
                "would (see docs/numerics.md)\n";
@@ -449,12 +464,14 @@ int main(int argc, char **argv) {
   cl::AddExtraVersionPrinter([](llvm::raw_ostream &os) {
     os << "bnb-mlir version " << BNB_VERSION_STRING << "\n";
   });
-  cl::ParseCommandLineOptions(
+  if (!bnb::parseToolCommandLine(
       argc, argv,
       "bnb-quantize: quantize the linear weights of a safetensors checkpoint "
-      "into bitsandbytes' serialized format\n");
+      "into bitsandbytes' serialized format\n"))
+    return 1;
   if (Error err = run()) {
-    llvm::WithColor::error() << llvm::toString(std::move(err)) << "\n";
+    llvm::WithColor::error()
+        << bnb::escapeForMessage(llvm::toString(std::move(err))) << "\n";
     return 1;
   }
   return 0;

@@ -13,7 +13,9 @@
 #include "bnb/Target/MemrefArgs.h"
 
 #include "bnb/Config.h"
+#include "bnb/Support/Escape.h"
 #include "bnb/Support/Safetensors.h"
+#include "bnb/Support/ToolCommandLine.h"
 #include "bnb/Target/CpuTarget.h"
 #include "bnb/Target/Manifest.h"
 #include "bnb_ukernels.h"
@@ -373,10 +375,13 @@ int main(int argc, char **argv) {
     os << "bnb-run (bnb-mlir " << BNB_VERSION_STRING << ", LLVM "
        << LLVM_VERSION_STRING << ")\n";
   });
-  cl::ParseCommandLineOptions(argc, argv, "run a compiled bnb artifact\n");
+  if (!bnb::parseToolCommandLine(argc, argv, "run a compiled bnb artifact\n"))
+    return 1;
   bnbrt_set_leak_report_at_exit(0);
   if (llvm::Error error = runArtifact()) {
-    llvm::errs() << "error: " << llvm::toString(std::move(error)) << "\n";
+    llvm::errs() << "error: "
+                 << bnb::escapeForMessage(llvm::toString(std::move(error)))
+                 << "\n";
     return 1;
   }
   return 0;

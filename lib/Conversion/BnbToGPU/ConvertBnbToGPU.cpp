@@ -25,6 +25,7 @@
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/Support/FormatVariadic.h"
 
 namespace mlir::bnb {
 #define GEN_PASS_DEF_CONVERTBNBTOGPU
@@ -54,6 +55,15 @@ std::string unsupportedReason(Operation *op) {
       linear && !linear.isQuantized() && linear.getConv1d())
     return "has a Conv1D float weight; quantize it (bnb-quantize-weights) "
            "before lowering to the GPU";
+  // The kernels are specialized on the weight's sizes; a dynamic one would
+  // be read as ShapedType::kDynamic (INT64_MIN).
+  if (isa<LinearInt8Op, Linear4bitOp>(op))
+    for (Value operand : op->getOperands().drop_front())
+      if (auto type = dyn_cast<RankedTensorType>(operand.getType());
+          type && !type.hasStaticShape())
+        return "needs a statically shaped weight (and state) on the GPU, got "
+               "an operand of type " +
+               llvm::formatv("{0}", type).str();
   if (auto dq = dyn_cast<Dequantize4bitOp>(op);
       dq && !dq.getResult().getType().hasStaticShape())
     return "needs a static result shape on the GPU";

@@ -25,3 +25,13 @@ func.func @dynamic_dequantize(%p: tensor<?x1xui8>, %a: tensor<?xf32>) -> tensor<
          : tensor<?x1xui8>, tensor<?xf32> -> tensor<?xf16>
   return %w : tensor<?xf16>
 }
+
+// -----
+
+// A dynamically shaped weight would size the kernels by kDynamic (INT64_MIN).
+func.func @dynamic_weight_int8(%x: tensor<2x16xf16>, %w: tensor<?x16xi8>, %s: tensor<?xf32>) -> tensor<2x?xf16> {
+  // expected-error @+1 {{'bnb.linear_int8' op needs a statically shaped weight (and state) on the GPU, got an operand of type tensor<?x16xi8>}}
+  %y = bnb.linear_int8 %x, %w scb(%s : tensor<?xf32>) {module = "m", threshold = 6.0 : f32}
+         : tensor<2x16xf16>, tensor<?x16xi8> -> tensor<2x?xf16>
+  return %y : tensor<2x?xf16>
+}

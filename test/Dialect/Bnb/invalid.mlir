@@ -648,3 +648,19 @@ func.func @dqb_absmax(%q: tensor<100xui8>, %a: tensor<2xf32>) {
   %x = bnb.dequantize_blockwise %q, %a : tensor<100xui8>, tensor<2xf32> -> tensor<100xf32>
   return
 }
+
+// -----
+
+func.func @int8_empty_rows(%x: tensor<2x0xf16>, %w: tensor<1099511627776x0xf16>) {
+  // expected-error @+1 {{'bnb.linear_int8' op weight 'tensor<1099511627776x0xf16>' has rows of no element; LLM.int8() needs in_features > 0}}
+  %y = bnb.linear_int8 %x, %w {module = "m", threshold = 6.0 : f32} : tensor<2x0xf16>, tensor<1099511627776x0xf16> -> tensor<2x1099511627776xf16>
+  return
+}
+
+// -----
+
+func.func @l4_shape_overflow(%x: tensor<2x4294967296xf16>, %w: tensor<4294967296x4294967296xf16>) {
+  // expected-error @+1 {{'bnb.linear_4bit' op shape [4294967296, 4294967296] has more elements than int64_t holds}}
+  %y = bnb.linear_4bit %x, %w {module = "m", quant_type = #bnb.quant_type<nf4>, compute_dtype = f32, shape = array<i64: 4294967296, 4294967296>} : tensor<2x4294967296xf16>, tensor<4294967296x4294967296xf16> -> tensor<2x4294967296xf16>
+  return
+}

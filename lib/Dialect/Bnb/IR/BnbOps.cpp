@@ -12,6 +12,8 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 
+#include "llvm/Support/CheckedArithmetic.h"
+
 using namespace mlir;
 using namespace mlir::bnb;
 
@@ -23,14 +25,23 @@ using namespace mlir::bnb;
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// ceil(a / b) for non-negative a and positive b.
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/// ceil(a / b) for non-negative a and positive b, without the overflow of
+/// a + b - 1 near INT64_MAX.
+int64_t ceilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 
-/// Number of elements of a static shape, or std::nullopt when dynamic.
+/// Number of elements of a static shape, or std::nullopt when dynamic or
+/// beyond int64_t (ShapedType::getNumElements would overflow).
 std::optional<int64_t> staticNumElements(ShapedType type) {
   if (!type.hasStaticShape())
     return std::nullopt;
-  return type.getNumElements();
+  int64_t count = 1;
+  for (int64_t dim : type.getShape()) {
+    std::optional<int64_t> next = llvm::checkedMul(count, dim);
+    if (!next)
+      return std::nullopt;
+    count = *next;
+  }
+  return count;
 }
 
 /// True when `a` and `b` are equal or either is dynamic.
@@ -167,6 +178,12 @@ LogicalResult LinearInt8Op::verify() {
   } else if (getScb()) {
     return emitOpError() << "scb is only valid with an i8 weight";
   }
+  // bitsandbytes takes the absmax of every weight row; rows of no element
+  // have none (torch raises), and their SCB would still take a float each.
+  if (getInFeatures() == 0 && getOutFeatures() != 0)
+    return emitOpError() << "weight " << weight
+                         << " has rows of no element; LLM.int8() needs "
+                            "in_features > 0";
   if (failed(verifyBias(*this, getBias(), getOutFeatures())))
     return failure();
   return verifyLinearShapes(*this, getInput().getType(),
@@ -193,7 +210,11 @@ LogicalResult Linear4bitOp::verify() {
   if (shape.size() != 2 || shape[0] <= 0 || shape[1] <= 0)
     return emitOpError() << "shape must be [out_features, in_features] with "
                             "positive sizes";
-  int64_t numElements = shape[0] * shape[1];
+  std::optional<int64_t> product = llvm::checkedMul(shape[0], shape[1]);
+  if (!product)
+    return emitOpError() << "shape [" << shape[0] << ", " << shape[1]
+                         << "] has more elements than int64_t holds";
+  int64_t numElements = *product;
   auto weight = cast<RankedTensorType>(getWeight().getType());
   Type weightElt = weight.getElementType();
 
