@@ -139,6 +139,22 @@ def test_graph_linears_and_verification(tmp_path, variant):
             for n in LINEARS["gpt_neox"]}
 
 
+@pytest.mark.parametrize("variant,kv,dim", [("qwen2", 2, 8), ("phi3", 2, 12),
+                                             ("gpt_neox", 4, 8)])
+def test_generation_signatures(tmp_path, variant, kv, dim):
+    """@prefill/@decode have the contract's signatures: one key and one
+    value cache [1, KV, S, D] per layer (GPT-NeoX: KV = heads)."""
+    from test_generation import step_signature
+    ckpt = make(variant, tmp_path, "bfloat16")
+    text, _ = import_checkpoint(ckpt, generation=True, max_seq_len=16,
+                                prefill_chunk=4)
+    assert bnb_opt(text).returncode == 0
+    for entry, chunk in (("prefill", 4), ("decode", 1)):
+        sig = step_signature(entry, chunk, 2, kv, 16, dim, 48, "bf16")
+        assert re.search(r"^  " + re.escape(sig) + "$", text, re.M), entry
+    assert text.count("bnb.layer = ") == 3 * 2
+
+
 def test_partial_rotary_is_one_generic(tmp_path):
     """Phi-3 with 6 of 12 dims rotated: one generic per q/k over [B, S, H, D]
     reading the rotate_half partner through (d3 + 3) mod 6 and [S, D]
