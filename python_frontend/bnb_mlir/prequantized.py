@@ -23,7 +23,6 @@ produces, so that bnb-compile uses the stored bytes as they are.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bounded_json import check_bounds
 from .checkpoint import Checkpoint, storage_code
 from .config import BitsAndBytesConfig, mlir_string
 from .dtypes import FLOAT_TYPES, mlir_type
@@ -261,9 +261,9 @@ class PrequantizedCheckpoint(Checkpoint):
                 shape: tuple[int, ...], layer: str) -> None:
         """Checks that `key` exists with `dtype` and `shape`."""
         if key not in names:
-            raise BnbMlirError(f"{self.files[0].path if not self.sharded else self.dir}: "
-                               f"pre-quantized layer '{layer}' has no tensor "
-                               f"'{key}'")
+            where = self.dir if self.sharded else self.files[0].path
+            raise BnbMlirError(f"{where}: pre-quantized layer '{layer}' has "
+                               f"no tensor '{key}'")
         info = super().info(key)
         if info.dtype != dtype or tuple(info.shape) != tuple(shape):
             raise BnbMlirError(
@@ -280,7 +280,8 @@ class PrequantizedCheckpoint(Checkpoint):
             raise BnbMlirError(f"{where} must be a 1-D uint8 tensor, got "
                                f"{info.dtype} {list(info.shape)}")
         try:
-            state = json.loads(bytes(self._small(blob_key)).decode("utf-8"))
+            state = json.loads(check_bounds(
+                bytes(self._small(blob_key)).decode("utf-8"), where))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise BnbMlirError(f"{where} is not a JSON object") from None
         if not isinstance(state, dict):
@@ -383,7 +384,8 @@ class PrequantizedCheckpoint(Checkpoint):
     def _check_8bit(self, prefix: str, names: set[str]) -> QuantizedLayer:
         wkey = prefix + ".weight"
         if wkey not in names:
-            raise BnbMlirError(f"{self._file(prefix + '.SCB')}: '{prefix}.SCB' "
+            scb = prefix + ".SCB"
+            raise BnbMlirError(f"{self._file(scb)}: '{scb}' "
                                f"has no weight '{wkey}'")
         info = super().info(wkey)
         if info.dtype != "I8" or len(info.shape) != 2:

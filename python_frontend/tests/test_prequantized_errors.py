@@ -42,7 +42,7 @@ def broken(checkpoints, tmp_path, name, change):
     return mutate(checkpoints[name], tmp_path / "broken", change)
 
 
-# -- the quant_state blob disagrees with the tensors ---------------------------
+# -- the quant_state blob disagrees with the tensors -------------------------
 
 def test_blob_shape_disagrees(checkpoints, tmp_path):
     ckpt = broken(checkpoints, tmp_path, "nf4",
@@ -176,7 +176,7 @@ def test_tiled_int8_format(checkpoints, tmp_path):
         import_error(ckpt, tmp_path)
 
 
-# -- the checkpoint as a whole --------------------------------------------------
+# -- the checkpoint as a whole ------------------------------------------------
 
 def test_mixed_4bit_and_8bit_layers(checkpoints, tmp_path):
     from safetensors.numpy import load_file
