@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .bounded_json import check_bounds
 from .dtypes import SAFETENSORS_DTYPES, canonical_float_name, convert, to_f32
 from .errors import BnbMlirError
 from .safetensors_io import SafetensorsFile, TensorInfo
@@ -152,7 +153,7 @@ class Checkpoint:
 def _read_json(path: Path):
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            return json.loads(check_bounds(f.read(), path))
     except FileNotFoundError:
         raise BnbMlirError(f"{path}: no such file") from None
     except OSError as e:

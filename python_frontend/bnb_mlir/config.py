@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .bounded_json import check_bounds
 from .errors import BnbMlirError
 
 #: Fields in the order of transformers' constructor, with their defaults.
@@ -263,7 +264,7 @@ class BitsAndBytesConfig:
         the file."""
         try:
             with open(path, encoding="utf-8") as f:
-                data = json.load(f)
+                data = json.loads(check_bounds(f.read(), path))
         except OSError as e:
             raise BnbMlirError(f"{path}: {e.strerror or e}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

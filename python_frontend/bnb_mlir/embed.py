@@ -35,6 +35,7 @@ from typing import Sequence, TextIO
 
 import numpy as np
 
+from .bounded_json import check_bounds
 from .errors import BnbMlirError
 
 #: The entry point's inputs and output (arch_bert.ENCODER_INPUTS / OUTPUT).
@@ -74,7 +75,8 @@ class EncoderSignature:
 
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(check_bounds(path.read_text(encoding="utf-8"),
+                                       path))
     except UnicodeDecodeError as e:
         raise BnbMlirError(f"{path}: not UTF-8 text ({e.reason})") from None
     except OSError as e:

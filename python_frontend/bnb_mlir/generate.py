@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
+from .bounded_json import check_bounds
 from .errors import BnbMlirError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json",
@@ -51,7 +52,7 @@ def _read_json(path: Path) -> dict:
     except OSError as e:
         raise BnbMlirError(f"{path}: {e.strerror or e}") from None
     try:
-        data = json.loads(text)
+        data = json.loads(check_bounds(text, path))
     except json.JSONDecodeError as e:
         raise BnbMlirError(f"{path}: invalid JSON: line {e.lineno} column "
                            f"{e.colno}: {e.msg}") from None

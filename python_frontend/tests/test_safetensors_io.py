@@ -79,16 +79,16 @@ def _file(tmp_path, header: bytes, data: bytes = b"") -> str:
     (b"[]", b"", "not a JSON object"),
     (json.dumps({"t": {"dtype": "F32", "shape": [2],
                        "data_offsets": [0, 4]}}).encode(), b"\0" * 4,
-     "does not hold 8 bytes"),
+     r"hold 4 bytes but 2 of F32 need 8"),
     (json.dumps({"t": {"dtype": "F32", "shape": [2],
                        "data_offsets": [0, 8]}}).encode(), b"\0" * 4,
-     "beyond the end of the file"),
+     "out of bounds of the 4-byte data section"),
     (json.dumps({"t": {"dtype": "Q7", "shape": [2],
                        "data_offsets": [0, 8]}}).encode(), b"\0" * 8,
-     "unsupported dtype Q7"),
+     "unsupported dtype 'Q7'"),
     (json.dumps({"t": {"dtype": "F32", "shape": [-2],
                        "data_offsets": [0, 8]}}).encode(), b"\0" * 8,
-     "malformed header entry"),
+     "'shape' holds something other than a non-negative integer"),
 ])
 def test_malformed_files(tmp_path, header, data, message):
     with pytest.raises(BnbMlirError, match=message) as info:
