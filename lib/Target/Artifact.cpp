@@ -11,6 +11,7 @@
 #include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "bnb/Pipelines/Pipelines.h"
 #include "bnb/Support/BoundedJson.h"
+#include "bnb/Support/FileSafety.h"
 #include "bnb/Support/Safetensors.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -150,24 +151,27 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   if (std::error_code ec = fs::make_absolute(output))
     return llvm::createStringError(ec, "cannot resolve '" + o.outputPath + "'");
   path::remove_dots(output, /*remove_dot_dot=*/true);
-  if (fs::exists(output) && !o.force)
-    return llvm::createStringError("'" + o.outputPath +
-                                   "' already exists; pass --force to "
-                                   "replace it");
+  // Never replace an input, a directory holding one, or anything that is
+  // not an artifact.
+  std::vector<std::string> inputs = o.inputs;
+  if (!o.weightsPath.empty())
+    inputs.push_back(o.weightsPath);
+  if (!o.tokenizerDir.empty())
+    inputs.push_back(o.tokenizerDir);
+  if (llvm::Error e = ::bnb::checkArtifactOutput(o.outputPath, inputs,
+                                                 o.force))
+    return e;
   llvm::StringRef parent = path::parent_path(output);
   if (!fs::is_directory(parent))
     return llvm::createStringError("the directory of '" + o.outputPath +
                                    "' does not exist");
-  llvm::SmallString<256> temp;
-  if (std::error_code ec = fs::createUniqueDirectory(
-          llvm::Twine(output) + ".tmp", temp))
-    return llvm::createStringError(ec, "cannot create a directory next to '" +
-                                           o.outputPath + "': " + ec.message());
-  bool committed = false;
-  llvm::scope_exit cleanup([&] {
-    if (!committed)
-      fs::remove_directories(temp);
-  });
+  // Built in NAME.bnb.tmp-XXXXXX (a name bnb-run refuses), removed on every
+  // failure path, signals and fatal errors included.
+  llvm::Expected<std::unique_ptr<::bnb::TempDirectory>> tempDir =
+      ::bnb::TempDirectory::create(output);
+  if (!tempDir)
+    return tempDir.takeError();
+  llvm::SmallString<256> temp((*tempDir)->path());
   auto inTemp = [&](llvm::StringRef name) {
     llvm::SmallString<256> file(temp);
     path::append(file, name);
@@ -285,6 +289,7 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
       return sum.takeError();
     manifest.checksums.push_back({file.str(), *sum});
   }
+  // The manifest last: a directory without one is no artifact.
   {
     std::error_code ec;
     llvm::raw_fd_ostream os(inTemp("manifest.json"), ec);
@@ -292,18 +297,19 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
       return llvm::createStringError(ec, "cannot write the manifest: " +
                                              ec.message());
     os << llvm::formatv("{0:2}", ::bnb::toJson(manifest)) << "\n";
+    os.close();
+    if (os.has_error()) {
+      ec = os.error();
+      os.clear_error();
+      return llvm::createStringError(ec, "cannot write the manifest: " +
+                                             ec.message());
+    }
   }
 
-  // 5. Publish: the artifact appears complete or not at all.
-  if (fs::exists(output)) {
-    if (std::error_code ec = fs::remove_directories(output))
-      return llvm::createStringError(ec, "cannot replace '" + o.outputPath +
-                                             "': " + ec.message());
-  }
-  if (std::error_code ec = fs::rename(temp, output))
-    return llvm::createStringError(ec, "cannot create '" + o.outputPath +
-                                           "': " + ec.message());
-  committed = true;
+  // 5. Publish: the artifact appears complete or not at all; an old one is
+  // replaced atomically.
+  if (llvm::Error e = (*tempDir)->commit(output))
+    return e;
   progress(llvm::formatv("wrote {0} ({1:f1}s)", o.outputPath, elapsed()));
   return llvm::Error::success();
 }

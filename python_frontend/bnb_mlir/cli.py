@@ -382,6 +382,8 @@ def main(argv=None) -> int:
         print(f"warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show_warning
+    from .filesafety import exit_on_termination_signals
+    exit_on_termination_signals()
     try:
         args = _parser().parse_args(argv)
         COMMANDS[args.command](args)

@@ -27,6 +27,7 @@ from .checkpoint import Checkpoint, storage_code
 from .config import BitsAndBytesConfig, mlir_string
 from .dtypes import canonical_float_name, convert, is_float, mlir_type
 from .errors import BnbMlirError
+from .filesafety import check_output_file, checkpoint_inputs
 from .fileutil import atomic_write_text
 from .graph import GraphBuilder, WeightSource
 from .ir import Module, TensorType
@@ -86,6 +87,7 @@ def import_checkpoint(hf_dir: str | os.PathLike,
     if output is not None and not Path(output).resolve().parent.is_dir():
         raise BnbMlirError(f"{output}: directory "
                            f"{Path(output).resolve().parent} does not exist")
+    checkpoint_inputs(hf_dir)
     with open_checkpoint(hf_dir) as ckpt:
         model = architecture_for(ckpt)
         quant_config = resolve_quant_config(ckpt, quant_config)
@@ -114,6 +116,12 @@ def import_checkpoint(hf_dir: str | os.PathLike,
         if not inline_weights:
             weights_path = (weights_file_for(Path(output).resolve()) if rewrite
                             else ckpt.files[0].path.resolve())
+        if output is not None:
+            # Never write over a file of the checkpoint (by any path).
+            inputs = checkpoint_inputs(hf_dir)
+            check_output_file(output, inputs)
+            if rewrite:
+                check_output_file(weights_path, inputs + [Path(output)])
 
         module = Module()
         if weights_path is not None:

@@ -19,6 +19,7 @@
 #include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "bnb/InitAll.h"
 #include "bnb/Quant/QuantConfig.h"
+#include "bnb/Support/FileSafety.h"
 #include "bnb/Support/BoundedJson.h"
 #include "bnb/Support/Escape.h"
 #include "bnb/Support/MlirNesting.h"
@@ -151,6 +152,13 @@ int main(int argc, char **argv) {
     return fail("--with-cpu adds a CPU build to a cuda target; --target is '" +
                 target + "'");
 
+  // Inputs must be regular files: a FIFO or a device would hang the reader
+  // or grow it without bound.
+  for (const std::string &input : {configPath.getValue(), modelPath.getValue(),
+                                   weightsPath.getValue()})
+    if (llvm::Error error = ::bnb::checkRegularInput(input))
+      return fail(llvm::toString(std::move(error)));
+
   // The config first: a bad config should not wait for parsing the graph.
   auto configText = llvm::MemoryBuffer::getFile(configPath);
   if (!configText)
@@ -217,6 +225,8 @@ int main(int argc, char **argv) {
     }
   if (!weights.empty() && !llvm::sys::fs::exists(weights))
     return fail("cannot read weights '" + weights + "': no such file");
+  if (llvm::Error error = ::bnb::checkRegularInput(weights))
+    return fail("weights: " + llvm::toString(std::move(error)));
 
   ::bnb::CompileOptions options;
   options.tokenizerDir = tokenizerDir;
@@ -233,6 +243,7 @@ int main(int argc, char **argv) {
   options.target = target;
   options.outputPath = outputPath;
   options.force = force;
+  options.inputs = {modelPath, configPath};
   options.optLevel = optLevel;
   options.config = configJson((*configText)->getBuffer());
   options.printMemoryReport = memoryReport;

@@ -18,6 +18,7 @@
 #include "bnb/Support/BoundedJson.h"
 #include "bnb/Support/Escape.h"
 #include "bnb/Support/ToolCommandLine.h"
+#include "bnb/Support/FileSafety.h"
 #include "bnb/Support/Safetensors.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -193,16 +194,18 @@ Error writeStateTensors(SafetensorsWriter &writer,
 }
 
 Error run() {
-  // Refuse to overwrite the input (also through links) or, without --force,
-  // any existing file.
-  if (llvm::sys::fs::exists(outputPath)) {
-    bool same = false;
-    if (!llvm::sys::fs::equivalent(inputPath, outputPath, same) && same)
-      return makeError("'" + outputPath + "' is the input file");
-    if (!force)
-      return makeError("output file '" + outputPath +
-                       "' exists; pass --force to overwrite it");
-  }
+  // Inputs are regular files (a FIFO or device would hang the reader); the
+  // output is none of them (by device and inode, also through links), is a
+  // regular file if it exists, and replaces one only with --force.
+  std::vector<std::string> inputs = {inputPath, configPath, linearKeysPath};
+  for (const std::string &input : inputs)
+    if (Error err = bnb::checkRegularInput(input))
+      return err;
+  if (Error err = bnb::checkOutputFile(outputPath, inputs))
+    return err;
+  if (llvm::sys::fs::exists(outputPath) && !force)
+    return makeError("output file '" + outputPath +
+                     "' exists; pass --force to overwrite it");
 
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> configText =
       llvm::MemoryBuffer::getFile(configPath, /*IsText=*/true);
@@ -248,7 +251,11 @@ Error run() {
     llvm::SmallString<256> modelConfig(inputPath);
     llvm::sys::path::remove_filename(modelConfig);
     llvm::sys::path::append(modelConfig, "config.json");
-    if (auto text = llvm::MemoryBuffer::getFile(modelConfig, true)) {
+    auto text = llvm::sys::fs::is_regular_file(modelConfig)
+                    ? llvm::MemoryBuffer::getFile(modelConfig, true)
+                    : llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>>(
+                          std::make_error_code(std::errc::invalid_argument));
+    if (text) {
       if (Expected<llvm::json::Value> json =
               bnb::parseBoundedJson((*text)->getBuffer())) {
         const llvm::json::Object *object = json->getAsObject();

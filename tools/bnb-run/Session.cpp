@@ -2,6 +2,7 @@
 
 #include "Session.h"
 
+#include "bnb/Support/FileSafety.h"
 #include "bnb/Target/CpuTarget.h"
 #include "bnb_runtime.h"
 #include "bnb_ukernels.h"
@@ -38,6 +39,8 @@ llvm::Error verifyChecksums(const Manifest &manifest, llvm::StringRef dir) {
   for (const auto &[file, expected] : manifest.checksums) {
     llvm::SmallString<256> path(dir);
     llvm::sys::path::append(path, file);
+    if (llvm::Error error = checkRegularInput(path))
+      return error;
     llvm::Expected<std::string> actual = checksumFile(path);
     if (!actual)
       return actual.takeError();

@@ -14,6 +14,7 @@
 
 #include "bnb/Config.h"
 #include "bnb/Support/Escape.h"
+#include "bnb/Support/FileSafety.h"
 #include "bnb/Support/Safetensors.h"
 #include "bnb/Support/ToolCommandLine.h"
 #include "bnb/Target/CpuTarget.h"
@@ -160,8 +161,16 @@ void printReport(bool cuda, uint64_t mappedWeights,
 
 /// Loads and validates the manifest of the artifact.
 llvm::Expected<Manifest> loadManifest() {
+  // bnb-compile builds an artifact under NAME.bnb.tmp-XXXXXX; one found
+  // there is the remains of an interrupted compile.
+  if (isTemporaryDirectoryName(artifactPath))
+    return failure("'" + artifactPath +
+                   "' is the temporary directory of an unfinished "
+                   "bnb-compile, not an artifact");
   llvm::SmallString<256> manifestPath(artifactPath);
   llvm::sys::path::append(manifestPath, "manifest.json");
+  if (llvm::Error error = checkRegularInput(manifestPath))
+    return std::move(error);
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> text =
       llvm::MemoryBuffer::getFile(manifestPath);
   if (!text)
@@ -294,12 +303,33 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
   return llvm::Error::success();
 }
 
+/// Refuses an --input that is not a regular file, and an --output that is
+/// the input, lies inside the artifact or is not a regular file, before any
+/// work.
+llvm::Error checkFiles() {
+  if (llvm::Error error = checkRegularInput(inputPath))
+    return error;
+  if (llvm::Error error = checkOutputFile(outputPath, {inputPath}))
+    return error;
+  llvm::SmallString<256> outputDir(outputPath);
+  if (llvm::sys::fs::make_absolute(outputDir))
+    return llvm::Error::success();
+  llvm::sys::path::remove_filename(outputDir);
+  if (findSameFile(outputDir, {artifactPath}))
+    return failure("'" + outputPath + "' is inside the artifact '" +
+                   artifactPath + "'; write the outputs elsewhere");
+  return llvm::Error::success();
+}
+
 llvm::Error runArtifact() {
   if (generateMode ? promptIds.empty()
                    : inputPath.empty() || outputPath.empty())
     return failure(generateMode
                        ? "--generate needs --prompt-ids"
                        : "--input and --output are required (or --generate)");
+  if (!generateMode)
+    if (llvm::Error error = checkFiles())
+      return error;
   llvm::Expected<Manifest> manifest = loadManifest();
   if (!manifest)
     return manifest.takeError();

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace bnb {
 
@@ -28,6 +29,9 @@ struct CompileOptions {
   std::string outputPath;
   /// Replace an existing artifact.
   bool force = false;
+  /// Files the compiler reads besides the weights and tokenizer files (the
+  /// graph, the config): the output never is, holds or replaces one.
+  std::vector<std::string> inputs;
   /// LLVM optimization level of the host code.
   unsigned optLevel = 2;
   /// The quantization_config as JSON, recorded in the manifest.
