@@ -9,8 +9,11 @@
 #       libbnb_runtime.so, the GPU benchmark and its kernels.
 #   scripts/gpu-check.sh run [DIR]       on the GPU machine (no LLVM needed):
 #       runs every case with bnb-run --device cuda and compares it with the CPU
-#       build, reruns each under compute-sanitizer memcheck, runs the GPU
-#       benchmark, and prints one summary. Exits non-zero if anything failed.
+#       build, reruns each under compute-sanitizer memcheck, generates 32
+#       tokens greedily from the tiny LLaMA (scripts/gpu_check/generation.py:
+#       tokens compared with the CPU build's, prefill and decode tok/s),
+#       runs the GPU benchmark, and prints one summary. Exits non-zero if
+#       anything failed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mode="${1:-}"
@@ -41,9 +44,13 @@ prepare)
       --output "$out/expected.safetensors"
     cp "$case_dir/inputs.safetensors" "$case_dir/case.json" "$out/"
   done
+  echo "prepare: generation" >&2
+  "$venv/bin/python" "$root/scripts/gpu_check/generation.py" prepare "$dir/generation" \
+    --chip "$chip" --bin "$build/bin" --python "$venv/bin/python" >&2
   cp "$build/bin/bnb-run" "$dir/bin/"
   cp "$build/lib/libbnb_runtime.so" "$dir/lib/"
-  cp "$root/scripts/gpu_check/compare.py" "$root/scripts/gpu-check.sh" "$dir/"
+  cp "$root/scripts/gpu_check/compare.py" "$root/scripts/gpu_check/generation.py" \
+    "$root/scripts/gpu-check.sh" "$dir/"
   if [ -x "$build/bin/bnb-gpu-bench" ]; then
     cp "$build/bin/bnb-gpu-bench" "$dir/bin/"
     cp "$root/bench/gpu/cublas_baseline.py" "$dir/"
@@ -88,6 +95,25 @@ run)
       record "SKIP $name: compute-sanitizer not found"
     fi
   done
+  if [ -f "$here/generation/generation.json" ]; then
+    echo "== generation"
+    gen="$here/generation"
+    verdict="$("$py" "$here/generation.py" check "$gen" --bnb-run "$here/bin/bnb-run" 2>&1 | tail -1)"
+    case "$verdict" in PASS*|FAIL*) record "$verdict" ;; *) record "FAIL generation: $verdict" ;; esac
+    cat "$gen/run.log" 2>/dev/null
+    if [ -n "$sanitizer" ]; then
+      if "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full \
+          "$here/bin/bnb-run" "$gen/gpu.bnb" --device cuda --generate \
+          --prompt-ids 1,7,42,3,99,5,6,200,8,9,10,11,12,13,14,15,16,17,18,19 \
+          --max-new-tokens 4 >"$gen/memcheck.log" 2>&1; then
+        record "PASS generation: compute-sanitizer memcheck clean"
+      else
+        record "FAIL generation: compute-sanitizer memcheck: $(grep -m1 -E 'ERROR|error' "$gen/memcheck.log")"
+      fi
+    fi
+  else
+    record "SKIP generation: not prepared"
+  fi
   if [ -x "$here/bin/bnb-gpu-bench" ]; then
     echo "== GPU benchmark"
     # cuBLAS for the f16 baseline: the one PyTorch ships, unless given.
