@@ -96,3 +96,12 @@ def same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal dtype, shape and bytes (NaN-safe, -0.0 distinct from 0.0)."""
     return (a.dtype == b.dtype and a.shape == b.shape and
             a.tobytes() == b.tobytes())
+
+
+def raw_tensors(path) -> dict:
+    """{name: (dtype code, shape, bytes)} of a safetensors file, any dtype
+    (bfloat16 included, which numpy's loader cannot read)."""
+    from bnb_mlir.safetensors_io import SafetensorsFile
+    with SafetensorsFile(path) as f:
+        return {name: (info.dtype, info.shape, f.raw(name).tobytes())
+                for name, info in f.tensors.items()}

@@ -12,7 +12,8 @@ from bnb_mlir import BitsAndBytesConfig, import_checkpoint
 from bnb_mlir.safetensors_io import SafetensorsFile
 from helpers import llama_checkpoint, shard_checkpoint
 from prequantized_helpers import (BNB_COMPILE, BNB_QUANTIZE, BNB_RUN, CONFIGS,
-                                  cli, mutate, prequantize, run, same_bytes)
+                                  cli, mutate, prequantize, raw_tensors, run,
+                                  same_bytes)
 
 pytestmark = pytest.mark.skipif(
     not (BNB_COMPILE.is_file() and BNB_QUANTIZE.is_file()
@@ -189,3 +190,28 @@ def test_import_reads_only_the_small_state_tensors(float_ckpt, tmp_path,
         for key in read:
             assert key.endswith(("quant_map", ".weight_format")) or \
                 ".quant_state.bitsandbytes__" in key, key
+
+
+def test_bfloat16_checkpoint_round_trip(tmp_path):
+    """A bfloat16 model (quant_state dtype "bfloat16") gives the same
+    logits and weights as its float checkpoint compiled."""
+    hf = llama_checkpoint(tmp_path / "hf", dtype="bfloat16", mlp_bias=True)
+    config = BitsAndBytesConfig(**CONFIGS["nf4-dq"],
+                                bnb_4bit_compute_dtype="bfloat16")
+    quant = tmp_path / "quant.json"
+    config.to_json_file(quant)
+    save_file({"input_ids": IDS}, str(tmp_path / "ids.safetensors"))
+    import_checkpoint(hf, tmp_path / "f.mlir", batch=2)
+    f_art, f_out = compile_and_run(tmp_path / "f.mlir", quant, tmp_path, "f")
+    pq = prequantize(hf, tmp_path / "pq", config)
+    stored = raw_tensors(pq / "model.safetensors")
+    blob = stored["model.layers.0.mlp.up_proj.weight.quant_state."
+                  "bitsandbytes__nf4"][2]
+    assert json.loads(blob)["dtype"] == "bfloat16"
+    import_checkpoint(pq, tmp_path / "p.mlir", batch=2)
+    p_art, p_out = compile_and_run(tmp_path / "p.mlir", pq / "config.json",
+                                   tmp_path, "p")
+    f_logits = raw_tensors(f_out)["logits"]
+    assert f_logits[0] == "BF16" and f_logits == raw_tensors(p_out)["logits"]
+    compiled = raw_tensors(p_art / "weights.safetensors")
+    assert compiled == raw_tensors(f_art / "weights.safetensors") == stored
