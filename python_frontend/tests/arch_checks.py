@@ -245,3 +245,28 @@ def check_compiled(ckpt, tmp, prompt_len=6, max_new=10, quantized=None):
     tokens = generate(artifacts["int8"], prompt, max_new)
     assert len(tokens) == max_new and all(0 <= t < vocab for t in tokens)
     return errors
+
+
+def check_prequantized(ckpt, tmp, name):
+    """The round trip of pre-quantized input: `ckpt` through bnb-quantize
+    (bitsandbytes' serialized state + quantization_config), imported and
+    compiled, gives the logits of `ckpt` compiled with the same config, bit
+    for bit on the CPU."""
+    from prequantized_helpers import CONFIGS, prequantize
+    tmp = pathlib.Path(tmp)
+    config = BitsAndBytesConfig(**CONFIGS[name])
+    quant = tmp / "quant.json"
+    config.to_json_file(quant)
+    ids = np.random.RandomState(23).randint(0, vocab_of(ckpt), size=(1, 8))
+    logits = []
+    for label, src in (("float", ckpt),
+                       ("pq", prequantize(ckpt, tmp / "pq", config))):
+        model = tmp / f"{label}.mlir"
+        import_checkpoint(src, model, generation=False)
+        cfg = quant if label == "float" else src / "config.json"
+        artifact = tmp / f"{label}.bnb"
+        _run(BUILD / "bin" / "bnb-compile", model, "--config", cfg,
+             "--target", "cpu", "--quiet", "-o", artifact)
+        logits.append(run_artifact(artifact, ids, tmp))
+    assert np.isfinite(logits[0]).all()
+    assert logits[0].tobytes() == logits[1].tobytes()

@@ -14,7 +14,7 @@ import pytest
 
 from arch_checks import (check_compiled, check_graph_forward,
                          check_graph_generation, check_incremental_reference,
-                         graph_forward, vocab_of)
+                         check_prequantized, graph_forward, vocab_of)
 from bnb_mlir import BnbMlirError, import_checkpoint, reference_forward
 from bnb_mlir.arch_gemma import round_to_dtype
 from bnb_mlir.reference import reference_generate
@@ -290,3 +290,10 @@ def test_cli_errors(tmp_path):
         "missing tensor 'model.layers.1.pre_feedforward_layernorm.weight'")
     assert not out.exists()
     assert vocab_of(missing) == 48
+
+
+@pytest.mark.parametrize("config", ["int8", "nf4-dq"])
+def test_prequantized_round_trip(tmp_path, config):
+    ckpt = gemma_checkpoint(tmp_path / "m", model_type="gemma2",
+                            dtype="float16")
+    check_prequantized(ckpt, tmp_path, config)

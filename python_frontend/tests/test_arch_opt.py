@@ -16,7 +16,7 @@ from safetensors.numpy import load_file
 
 from arch_checks import (check_compiled, check_graph_forward,
                          check_graph_generation, check_incremental_reference,
-                         graph_forward)
+                         check_prequantized, graph_forward)
 from bnb_mlir import BnbMlirError, import_checkpoint, reference_forward
 from bnb_mlir.reference import reference_generate
 from helpers import bnb_opt, global_loads, matmuls, write_checkpoint
@@ -228,3 +228,9 @@ def test_cli_errors(tmp_path):
     assert_one_line_error(cli("import", missing, "-o", out),
                           "missing tensor 'model.decoder.project_out.weight'")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("config", ["int8", "nf4-dq"])
+def test_prequantized_round_trip(tmp_path, config):
+    ckpt = opt_checkpoint(tmp_path / "m", proj_dim=24, dtype="float16")
+    check_prequantized(ckpt, tmp_path, config)
