@@ -136,8 +136,9 @@ def _block(W, h, i, P: _Params, rnd, attend):
     else:
         h = rnd(h + o)
         x = norm(h, "post_attention_layernorm")
-    d = lin(_gelu_tanh_mul(lin(x, p + "mlp.gate_proj"),
-                           lin(x, p + "mlp.up_proj"), rnd), p + "mlp.down_proj")
+    act = _gelu_tanh_mul(lin(x, p + "mlp.gate_proj"),
+                         lin(x, p + "mlp.up_proj"), rnd)
+    d = lin(act, p + "mlp.down_proj")
     if P.v2:
         d = norm(d, "post_feedforward_layernorm")
     return rnd(h + d)

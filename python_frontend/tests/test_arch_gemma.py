@@ -103,7 +103,7 @@ VARIANTS = {
 }
 
 
-# -- structure -------------------------------------------------------------------
+# -- structure ----------------------------------------------------------------
 
 @pytest.mark.parametrize("model_type", ["gemma", "gemma2"])
 def test_graph_structure(tmp_path, model_type):
@@ -144,7 +144,7 @@ def test_normalizer_rounding():
     assert abs(round_to_dtype(3072 ** 0.5, "F32") - math.sqrt(3072)) < 4e-6
 
 
-# -- numerics --------------------------------------------------------------------
+# -- numerics -----------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_graph_matches_reference(tmp_path, variant):
@@ -183,7 +183,7 @@ def test_compiled_cpu(tmp_path, variant):
     check_compiled(ckpt, tmp_path)
 
 
-# -- the Gemma 2 features each change the result ----------------------------------
+# -- the Gemma 2 features each change the result ------------------------------
 
 def test_gemma2_features_are_applied(tmp_path):
     """Soft-capping, the window and query_pre_attn_scalar each change the
@@ -221,7 +221,7 @@ def test_gemma2_window_in_decode(tmp_path):
     assert np.abs(wide[-1] - narrow[-1]).max() > 1e-3
 
 
-# -- errors ------------------------------------------------------------------------
+# -- errors -------------------------------------------------------------------
 
 @pytest.mark.parametrize("fields,message", [
     ({"hidden_activation": "gelu"},
