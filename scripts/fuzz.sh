@@ -71,8 +71,11 @@ mkdir -p "$corpus" "$findings"
 seeds=("$root/test/fuzz/corpus/$target")
 [ -d "$root/test/fuzz/regression/$target" ] && seeds+=("$root/test/fuzz/regression/$target")
 # Leaks are reported by the regression tests' own sanitizer build; here a
-# leak in the upstream libraries would stop the run.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}"
+# leak in the upstream libraries would stop the run. allow_user_poisoning=0:
+# LLVM's BumpPtrAllocator poisons its free slab space when inlined into our
+# instrumented code, but libMLIR.so (not instrumented) allocates from the
+# same slabs with its own copy, which ASan then reports as use-after-poison.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:allow_user_poisoning=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 exec nice -n 19 "$build/bin/bnb-fuzz-$target" "$corpus" "${seeds[@]}" \
   -max_total_time="$seconds" -artifact_prefix="$findings/" \
