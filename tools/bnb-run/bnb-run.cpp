@@ -117,6 +117,10 @@ findInput(const SafetensorsFile &file, const EntryPoint &entry,
     return failure(file.path() + ": input '" + spec.name + "' is " +
                    describe(tensor->dtype, tensor->shape) + ", expected " +
                    describe(spec.dtype, spec.shape));
+  if (spec.vocabSize)
+    if (llvm::Error error =
+            checkTokenIds(file, *tensor, spec.name, *spec.vocabSize))
+      return std::move(error);
   return tensor;
 }
 
@@ -218,9 +222,23 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
         findInput(*inputs, entry, spec);
     if (!tensor)
       return tensor.takeError();
+    if (spec.kvCache && !cuda) {
+      // Updated in place: a writable copy, never the read-only mapping.
+      llvm::ArrayRef<uint8_t> bytes = inputs->bytes(**tensor);
+      void *cache =
+          allocs.allocate(bytes.size(), BNBRT_CATEGORY_KV_CACHE, 64);
+      if (llvm::Error error =
+              checkRuntime("cannot allocate '" + spec.name + "'"))
+        return error;
+      std::memcpy(cache, bytes.data(), bytes.size());
+      args.add(cache, spec.shape);
+      continue;
+    }
     llvm::Expected<void *> ptr =
         stage(allocs, cuda, inputs->bytes(**tensor),
-              quant::dtypeSize(spec.dtype), BNBRT_CATEGORY_ACTIVATIONS,
+              quant::dtypeSize(spec.dtype),
+              spec.kvCache ? BNBRT_CATEGORY_KV_CACHE
+                           : BNBRT_CATEGORY_ACTIVATIONS,
               spec.name);
     if (!ptr)
       return ptr.takeError();
