@@ -138,8 +138,12 @@ def BnbGPUDeviceMemory : Pass<"bnb-gpu-device-memory", "::mlir::ModuleOp"> {
     `memref.get_global` of a constant is uploaded to a device buffer that is
     freed before the function returns. Every memref a kernel receives is
     then device memory: function arguments (the caller passes device
-    buffers) or device allocations. Host code that would still read or write
-    device memory directly is an error. Public functions get
+    buffers) or device allocations. A small integer argument (at most 4
+    elements) that only host code reads, such as a generation step's
+    position, is copied once at entry into a stack buffer that those loads
+    then read: one device-to-host copy per call, from which the host
+    computes offsets, sizes and grids. Host code that would still read or
+    write device memory directly is an error. Public functions get
     `llvm.emit_c_interface` so that callers use `_mlir_ciface_<name>`.
   }];
   let options = [
