@@ -116,10 +116,11 @@ def BnbGPUReductionsInnermost
     blocks and threads, and each thread sums its output element in a
     sequential loop. Without it, a reduction between parallel dimensions
     (the cached attention's context sum, ordered `(b, i, kv, g, j, d)` for
-    the CPU) splits the parallel dimensions into an outer loop with little
-    parallelism and an inner loop that runs sequentially. Each output
-    element is summed in the same order as before, so results do not
-    change.
+    the CPU) leaves a second `scf.parallel` inside the sequential reduction
+    loop: the outer nest has little parallelism (4 iterations for the tiny
+    LLaMA's decode), and the pipeline left part of the nest as host code,
+    which `bnb-gpu-device-memory` rejects. Each output element is summed in
+    the same order as before, so results do not change.
 
     ```mlir
     // iterator_types = [parallel, reduction, parallel]
