@@ -9,6 +9,7 @@ venv="${BNB_VENV:-$root/.venv}"
 
 packages=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22
+  libclang-rt-22-dev
   cmake ninja-build ccache g++ libgtest-dev libbenchmark-dev
   python3 python3-venv zlib1g-dev libzstd-dev
 )

@@ -1,12 +1,14 @@
 //===- FuzzMlir.cpp - libFuzzer target: parse + verify of the bnb dialect -===//
 //
-// What bnb-opt and bnb-compile do first with a model graph: parse the text
-// with the bnb dialect and the upstream dialects of a model graph
-// registered, and verify it (every bnb op and attribute verifier runs).
+// What bnb-opt and bnb-compile do first with a model graph: check its
+// nesting depth, parse the text with the bnb dialect and the upstream
+// dialects of a model graph registered, and verify it (every bnb op and
+// attribute verifier runs).
 //
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Dialect/Bnb/IR/BnbDialect.h"
+#include "bnb/Support/MlirNesting.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -40,14 +42,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   context.allowUnregisteredDialects(false);
   mlir::ScopedDiagnosticHandler quiet(
       &context, [](mlir::Diagnostic &) { return mlir::success(); });
+  // As bnb-opt and bnb-compile: text nested deeper than the limit is
+  // refused before MLIR's recursive parser sees it.
+  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  if (llvm::Error error = bnb::checkMlirNesting(text, "fuzz.mlir")) {
+    llvm::consumeError(std::move(error));
+    return 0;
+  }
   // As the tools read a file: a NUL-terminated buffer, which MLIR's lexer
   // relies on (parseSourceString's unterminated view would be read past
   // its end).
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(
-          llvm::StringRef(reinterpret_cast<const char *>(data), size),
-          "fuzz.mlir"),
+      llvm::MemoryBuffer::getMemBufferCopy(text, "fuzz.mlir"),
       llvm::SMLoc());
   mlir::ParserConfig config(&context, /*verifyAfterParse=*/true);
   mlir::OwningOpRef<mlir::ModuleOp> module =
