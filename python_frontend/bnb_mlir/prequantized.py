@@ -33,7 +33,7 @@ import numpy as np
 from .bounded_json import check_bounds
 from .checkpoint import Checkpoint, storage_code
 from .config import BitsAndBytesConfig, mlir_string
-from .dtypes import FLOAT_TYPES, mlir_type
+from .dtypes import FLOAT_TYPES, itemsize, mlir_type
 from .errors import BnbMlirError
 from .graph import (ExternWeights, GraphBuilder, InlineWeights, WeightSource,
                     _module_of)
@@ -46,6 +46,9 @@ _STATE_SUFFIXES = (".weight.absmax", ".weight.quant_map",
                    ".weight.nested_absmax", ".weight.nested_quant_map")
 _NESTED_BLOCKSIZE = 256
 _QUANT_MAPS = {"nf4": NF4_QUANT_MAP, "fp4": FP4_QUANT_MAP}
+#: bnb_4bit_quant_storage -> safetensors dtype code.
+_STORAGE_CODES = {"uint8": "U8", "int8": "I8", "float16": "F16",
+                  "bfloat16": "BF16", "float32": "F32", "float64": "F64"}
 
 
 @dataclass
@@ -61,6 +64,8 @@ class QuantizedLayer:
     blocksize: int = 0
     dtype: str = ""
     nested_offset: float | None = None
+    #: 4-bit only: the dtype the packed bytes are stored as.
+    storage: str = "uint8"
 
     @property
     def weight_key(self) -> str:
@@ -342,13 +347,17 @@ class PrequantizedCheckpoint(Checkpoint):
                 raise BnbMlirError(f"{where}: nested_offset {off!r} is not a "
                                    "number")
             offset = float(np.float32(off))
+        # The packed bytes are serialized as bnb_4bit_quant_storage
+        # elements (Params4bit.from_prequantized takes the dtype stored).
         storage = self.quant_config.bnb_4bit_quant_storage
-        if storage != "uint8":
-            raise BnbMlirError(
-                f"{self.where}: bnb_4bit_quant_storage '{storage}' is not "
-                "supported for pre-quantized checkpoints (only uint8)")
+        code = _STORAGE_CODES[storage]
+        packed = (n + 1) // 2
+        if packed % itemsize(code):
+            raise BnbMlirError(f"{where}: {packed} packed bytes do not fill "
+                               f"whole {storage} elements")
         layer = prefix
-        self._tensor(prefix + ".weight", names, "U8", ((n + 1) // 2, 1), layer)
+        self._tensor(prefix + ".weight", names, code,
+                     (packed // itemsize(code), 1), layer)
         self._tensor(prefix + ".weight.absmax", names,
                      "U8" if has_nested else "F32", (blocks,), layer)
         self._tensor(prefix + ".weight.quant_map", names, "F32", (16,), layer)
@@ -366,7 +375,7 @@ class PrequantizedCheckpoint(Checkpoint):
                                f"'{prefix}.weight.nested_quant_map' exists "
                                "but the layer is not double quantized")
         return QuantizedLayer(prefix, 4, (shape[0], shape[1]), qt, bs, dtype,
-                              offset)
+                              offset, storage)
 
     def _small(self, key: str) -> np.ndarray:
         """A copy of a small state tensor (no view may outlive the memory
@@ -452,6 +461,11 @@ class PrequantizedWeights(ExternWeights):
                  f"blocksize = {layer.blocksize} : i64",
                  f"compute_dtype = {compute}",
                  f"shape = array<i64: {layer.shape[0]}, {layer.shape[1]}>"]
+        if layer.storage != "uint8":
+            # The IR views the packed codes as ui8 whatever they are
+            # serialized as; the attribute records the file's dtype.
+            attrs.append("quant_storage = "
+                         f"{mlir_type(_STORAGE_CODES[layer.storage])}")
         nested = ""
         if layer.nested_offset is not None:
             attrs.append("nested_offset = "

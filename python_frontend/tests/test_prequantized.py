@@ -215,3 +215,28 @@ def test_bfloat16_checkpoint_round_trip(tmp_path):
     assert f_logits[0] == "BF16" and f_logits == raw_tensors(p_out)["logits"]
     compiled = raw_tensors(p_art / "weights.safetensors")
     assert compiled == raw_tensors(f_art / "weights.safetensors") == stored
+
+
+@pytest.mark.parametrize("storage", ["bfloat16", "int8", "float32"])
+def test_other_quant_storage_round_trip(float_ckpt, tmp_path, storage):
+    """Packed codes serialized as bnb_4bit_quant_storage elements are read
+    as the same bytes: the artifact stores them as the checkpoint does, and
+    the logits equal the float checkpoint's compiled with that config."""
+    config = BitsAndBytesConfig(**CONFIGS["nf4"],
+                                bnb_4bit_quant_storage=storage)
+    quant = tmp_path / "quant.json"
+    config.to_json_file(quant)
+    save_file({"input_ids": IDS}, str(tmp_path / "ids.safetensors"))
+    import_checkpoint(float_ckpt, tmp_path / "f.mlir", batch=2)
+    f_art, f_out = compile_and_run(tmp_path / "f.mlir", quant, tmp_path, "f")
+    pq = prequantize(float_ckpt, tmp_path / "pq", config)
+    stored = raw_tensors(pq / "model.safetensors")
+    code = {"bfloat16": "BF16", "int8": "I8", "float32": "F32"}[storage]
+    assert stored["model.layers.0.mlp.up_proj.weight"][0] == code
+    text, _ = import_checkpoint(pq, tmp_path / "p.mlir", batch=2)
+    assert "quant_storage = " in text
+    p_art, p_out = compile_and_run(tmp_path / "p.mlir", pq / "config.json",
+                                   tmp_path, "p")
+    assert raw_tensors(f_out) == raw_tensors(p_out)
+    compiled = raw_tensors(p_art / "weights.safetensors")
+    assert compiled == raw_tensors(f_art / "weights.safetensors") == stored

@@ -26,6 +26,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/ThreadPool.h"
@@ -584,13 +585,17 @@ public:
     for (auto &decl : decls)
       declared.insert(decl.name);
     SmallVector<ml_program::GlobalOp> copies;
+    llvm::StringMap<q::DType> packedStorage = prequantizedPackedStorage();
     for (auto global : module.getOps<ml_program::GlobalOp>()) {
       if (!global.getValue() || !isa<ml_program::ExternAttr>(*global.getValue()) ||
           quantizedGlobals.contains(global.getSymName()))
         continue;
       const ::bnb::SafetensorsTensor *tensor =
           input->lookup(global.getSymName());
-      if (failed(checkFileTensor(global, tensor)))
+      auto storage = packedStorage.find(global.getSymName());
+      if (failed(storage != packedStorage.end()
+                     ? checkPackedTensor(global, tensor, storage->second)
+                     : checkFileTensor(global, tensor)))
         return failure();
       if (!declared.insert(global.getSymName()).second)
         return global.emitOpError()
@@ -645,6 +650,46 @@ public:
       return failure();
     module->setAttr(kWeightsFileAttr,
                     StringAttr::get(module.getContext(), output));
+    return success();
+  }
+
+  /// The packed weights of layers quantized before this pass ran whose
+  /// bytes are stored as another quant_storage dtype than uint8 (the IR
+  /// views them as ui8), by global name.
+  llvm::StringMap<q::DType> prequantizedPackedStorage() {
+    llvm::StringMap<q::DType> out;
+    module.walk([&](Linear4bitOp layer) {
+      std::optional<Type> storage = layer.getQuantStorage();
+      if (!layer.isQuantized() || !storage)
+        return;
+      std::optional<WeightRef> ref = getWeightRef(layer.getWeight(), symbols);
+      if (ref && ref->global && ref->isExternal())
+        out[ref->global.getSymName()] = *toDType(*storage);
+    });
+    return out;
+  }
+
+  /// Checks that the file holds the packed weight `global` (ui8 in the IR)
+  /// serialized as `storage`: the same bytes, bitsandbytes' [n, 1] shape.
+  LogicalResult checkPackedTensor(ml_program::GlobalOp global,
+                                  const ::bnb::SafetensorsTensor *tensor,
+                                  q::DType storage) {
+    if (!tensor)
+      return checkFileTensor(global, tensor);
+    auto type = cast<RankedTensorType>(global.getType());
+    if (tensor->dtype != storage || tensor->shape.size() != 2 ||
+        tensor->shape[1] != 1 ||
+        int64_t(tensor->numBytes()) != type.getNumElements())
+      return global.emitOpError()
+             << "packed weight '" << global.getSymName() << "' in '"
+             << inputPath << "' is "
+             << q::dtypeSafetensorsName(tensor->dtype) << " ["
+             << llvm::make_range(tensor->shape.begin(), tensor->shape.end())
+             << "] but the layer's quant_storage "
+             << q::dtypeSafetensorsName(storage) << " needs "
+             << type.getNumElements() << " bytes as ["
+             << type.getNumElements() / int64_t(q::dtypeSize(storage))
+             << ", 1]";
     return success();
   }
 
