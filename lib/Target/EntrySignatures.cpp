@@ -7,6 +7,7 @@
 #include "bnb/Target/Artifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 
@@ -25,6 +26,12 @@ llvm::Expected<::bnb::TensorSpec> specOf(Type type, std::string name,
                                    "': '" + name +
                                    "' has an element type safetensors cannot "
                                    "hold");
+  // bnb-run sizes its buffers from the signature: their bytes must fit.
+  if (!::bnb::checkedNumBytes(*dtype, tensor.getShape()))
+    return llvm::createStringError(
+        "entry point '" + func.getSymName().str() + "': '" + name + "' (" +
+        llvm::formatv("{0}", Type(tensor)).str() +
+        ") has more bytes than int64_t holds");
   ::bnb::TensorSpec spec;
   spec.name = std::move(name);
   spec.dtype = *dtype;
@@ -52,6 +59,17 @@ llvm::Expected<std::vector<EntryPoint>> collectEntryPoints(ModuleOp module) {
       if (!spec)
         return spec.takeError();
       spec->kvCache = func.getArgAttr(i, mlir::bnb::kKvCacheAttr) != nullptr;
+      if (auto vocab =
+              func.getArgAttrOfType<IntegerAttr>(i, mlir::bnb::kVocabSizeAttr)) {
+        if (key || vocab.getInt() <= 0 ||
+            (spec->dtype != ::bnb::quant::DType::I64 &&
+             spec->dtype != ::bnb::quant::DType::I32))
+          return llvm::createStringError(
+              "entry point '" + entry.name + "': " +
+              mlir::bnb::kVocabSizeAttr.str() + " of '" + label +
+              "' must be a positive integer on an i64 or i32 input");
+        spec->vocabSize = vocab.getInt();
+      }
       (key ? entry.weights : entry.inputs).push_back(std::move(*spec));
     }
     for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {

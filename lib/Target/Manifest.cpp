@@ -4,6 +4,7 @@
 #include "bnb/Support/BoundedJson.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -21,6 +22,19 @@ int64_t TensorSpec::numElements() const {
   for (int64_t d : shape)
     n *= d;
   return n;
+}
+
+std::optional<int64_t> bnb::checkedNumBytes(quant::DType dtype,
+                                            llvm::ArrayRef<int64_t> shape) {
+  std::optional<int64_t> bytes = int64_t(quant::dtypeSize(dtype));
+  for (int64_t dim : shape) {
+    if (dim < 0)
+      return std::nullopt;
+    bytes = llvm::checkedMul(*bytes, dim);
+    if (!bytes)
+      return std::nullopt;
+  }
+  return bytes;
 }
 
 const EntryPoint *Manifest::lookup(llvm::StringRef name) const {
@@ -95,6 +109,16 @@ public:
         return error(where + ".shape", "has an invalid dimension");
       spec.shape.push_back(*size);
     }
+    if (!checkedNumBytes(spec.dtype, spec.shape))
+      return error(where + ".shape", "has more bytes than int64_t holds");
+    if (const Value *vocab = object->get("vocab_size")) {
+      std::optional<int64_t> size = vocab->getAsInteger();
+      if (!size || *size <= 0 ||
+          (spec.dtype != quant::DType::I64 && spec.dtype != quant::DType::I32))
+        return error(where + ".vocab_size",
+                     "must be a positive integer on an I64 or I32 input");
+      spec.vocabSize = *size;
+    }
     if (const Value *cache = object->get("kv_cache")) {
       std::optional<bool> flag = cache->getAsBoolean();
       if (!flag)
@@ -132,6 +156,8 @@ Value tensorJson(const TensorSpec &spec) {
                 {"shape", std::move(shape)}};
   if (spec.kvCache)
     object["kv_cache"] = true;
+  if (spec.vocabSize)
+    object["vocab_size"] = *spec.vocabSize;
   return object;
 }
 
@@ -269,6 +295,18 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
     if (!symbol)
       return symbol.takeError();
     entry.symbol = *symbol;
+    // The symbol is derived from the name, so that an edited manifest
+    // cannot point bnb-run at any other function of the process.
+    if (entry.symbol != "bnb_entry_" + entry.name ||
+        !llvm::all_of(entry.name, [](char c) {
+          return llvm::isAlnum(c) || c == '_';
+        }))
+      return r.error(where + "symbol",
+                     "must be \"bnb_entry_<name>\" for a name of letters, "
+                     "digits and '_'");
+    if (m.lookup(entry.name))
+      return r.error(where + "name", "names entry point '" + entry.name +
+                                         "' twice");
     if (llvm::Error e = r.tensors(*object, "inputs", where, entry.inputs))
       return std::move(e);
     if (llvm::Error e = r.tensors(*object, "weights", where, entry.weights))
@@ -283,6 +321,10 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
     return checksums.takeError();
   for (const auto &[file, sum] : **checksums) {
     std::optional<llvm::StringRef> value = sum.getAsString();
+    llvm::StringRef name = file;
+    if (name.empty() || name.contains('/') || name == "." || name == "..")
+      return r.error("checksums." + name,
+                     "must name a file inside the artifact");
     if (!value || !value->starts_with(kChecksumPrefix))
       return r.error("checksums." + file.str(),
                      "must be \"" + llvm::Twine(kChecksumPrefix) + "<hex>\"");
@@ -299,7 +341,23 @@ llvm::Expected<Manifest> bnb::parseManifest(llvm::StringRef text,
                       [&](const auto &entry) { return entry.first == *file; }))
       return r.error("checksums." + *file, "is missing");
   }
+  for (const auto &[file, sum] : m.checksums)
+    if (llvm::none_of(files, [&](const std::string *known) {
+          return !known->empty() && *known == file;
+        }))
+      return r.error("checksums." + file, "names no file of the artifact");
   return m;
+}
+
+std::string bnb::entrySignature(llvm::ArrayRef<EntryPoint> entries) {
+  Array list;
+  for (const EntryPoint &entry : entries)
+    list.push_back(Object{{"name", entry.name},
+                          {"symbol", entry.symbol},
+                          {"inputs", tensorsJson(entry.inputs)},
+                          {"weights", tensorsJson(entry.weights)},
+                          {"outputs", tensorsJson(entry.outputs)}});
+  return llvm::formatv("{0}", Value(std::move(list))).str();
 }
 
 llvm::json::Value bnb::toJson(const Manifest &m) {

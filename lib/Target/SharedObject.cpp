@@ -5,6 +5,8 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -99,6 +101,12 @@ Error bnb::emitSharedObject(mlir::ModuleOp module,
   for (const EntryPoint &entry : entries)
     if (Error e = addPackedWrapper(*llvmModule, entry))
       return e;
+  // The signature the manifest must match (bnb-run checks it after loading).
+  Constant *signature = ConstantDataArray::getString(
+      llvmModule->getContext(), entrySignature(entries), /*AddNull=*/true);
+  new GlobalVariable(*llvmModule, signature->getType(), /*isConstant=*/true,
+                     GlobalValue::ExternalLinkage, signature,
+                     kSignatureSymbol);
   // Only the packed entry points are the library's interface: everything
   // else (layer functions, C-interface wrappers) is internal, so that the
   // optimizer may inline or drop it and model.so exports nothing else.

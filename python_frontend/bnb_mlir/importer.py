@@ -145,6 +145,14 @@ def import_checkpoint(hf_dir: str | os.PathLike,
     return text, weights_path
 
 
+def token_ids_attrs(model: Architecture) -> dict[str, str | None]:
+    """The attributes of an input_ids argument: its name, and the vocabulary
+    size bnb-run checks every id against (transformers raises on an id
+    outside [0, vocab); the graph itself clamps)."""
+    return {"bnb.name": mlir_string("input_ids"),
+            "bnb.vocab_size": f"{model.vocab} : i64"}
+
+
 def emit_forward(module: Module, model: Architecture, source: WeightSource,
                  elem: str, batch: int, seq: int) -> None:
     """`func.func @forward(%input_ids: tensor<BxSxi64>) -> tensor<BxSxVxT>`;
@@ -154,7 +162,8 @@ def emit_forward(module: Module, model: Architecture, source: WeightSource,
         model.emit_forward(module, source, elem, batch, seq)
         return
     func = module.func("forward",
-                       [("input_ids", TensorType((batch, seq), "i64"))],
+                       [("input_ids", TensorType((batch, seq), "i64"),
+                         token_ids_attrs(model))],
                        [TensorType((batch, seq, model.vocab), elem)],
                        result_names=["logits"])
     gb = GraphBuilder(module, func, source, elem)
@@ -175,7 +184,8 @@ def emit_step(module: Module, model: Architecture, source: WeightSource,
     layer by layer, `bnb.kv_cache`); returns the last token's logits
     [1, 1, V] and the updated caches in the same order."""
     ct = cache_type(model, elem, max_seq)
-    args: list[tuple] = [("input_ids", TensorType((1, chunk), "i64")),
+    args: list[tuple] = [("input_ids", TensorType((1, chunk), "i64"),
+                          token_ids_attrs(model)),
                          ("position", TensorType((1,), "i64"))]
     cache_attrs = []
     for i in range(model.layers):

@@ -70,6 +70,29 @@ findWeight(const SafetensorsFile &file, const TensorSpec &spec) {
   return tensor;
 }
 
+llvm::Error checkTokenIds(const SafetensorsFile &file,
+                          const SafetensorsTensor &tensor,
+                          llvm::StringRef name, int64_t vocabSize) {
+  llvm::ArrayRef<uint8_t> bytes = file.bytes(tensor);
+  size_t size = quant::dtypeSize(tensor.dtype);
+  for (size_t i = 0, e = bytes.size() / size; i < e; ++i) {
+    int64_t id;
+    if (size == 8) {
+      std::memcpy(&id, bytes.data() + i * 8, 8);
+    } else {
+      int32_t narrow;
+      std::memcpy(&narrow, bytes.data() + i * 4, 4);
+      id = narrow;
+    }
+    if (id < 0 || id >= vocabSize)
+      return failure(file.path() + ": input '" + name + "' holds token id " +
+                     llvm::Twine(id) + " at index " + llvm::Twine(i) +
+                     ", outside the vocabulary [0, " + llvm::Twine(vocabSize) +
+                     ")");
+  }
+  return llvm::Error::success();
+}
+
 /// The runtime's first error, if any.
 llvm::Error checkRuntime(const llvm::Twine &what) {
   if (const char *error = bnbrt_last_error())
@@ -131,6 +154,22 @@ llvm::Expected<void *> loadModule(const Manifest &manifest,
                                        modulePath + "'")) {
     dlclose(handle);
     return std::move(error);
+  }
+  // The manifest is only trusted as far as it matches what was compiled.
+  const char *compiled =
+      static_cast<const char *>(dlsym(handle, kSignatureSymbol));
+  if (!compiled) {
+    dlclose(handle);
+    return failure("'" + modulePath +
+                   "' records no entry-point signature (not a module of "
+                   "this bnb-compile); recompile the model");
+  }
+  if (entrySignature(manifest.entryPoints) != compiled) {
+    dlclose(handle);
+    return failure(artifactDir + "/manifest.json: the entry points differ "
+                                 "from those compiled into '" +
+                   manifest.moduleFor(cuda) +
+                   "' (the manifest was modified); recompile the model");
   }
   return handle;
 }

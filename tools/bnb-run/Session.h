@@ -63,6 +63,12 @@ std::string describe(quant::DType dtype, llvm::ArrayRef<int64_t> shape);
 /// Verifies every checksum the manifest lists.
 llvm::Error verifyChecksums(const Manifest &manifest, llvm::StringRef dir);
 
+/// Refuses token ids outside [0, vocabSize) in the I64 or I32 `tensor`
+/// (transformers raises where the graph would clamp).
+llvm::Error checkTokenIds(const SafetensorsFile &file,
+                          const SafetensorsTensor &tensor,
+                          llvm::StringRef name, int64_t vocabSize);
+
 /// The weight tensor for `spec`. Packed 4-bit weights may be serialized in
 /// another quant_storage dtype; the compiled code views the same bytes.
 llvm::Expected<const SafetensorsTensor *>

@@ -25,7 +25,7 @@
 namespace bnb {
 
 /// The manifest format this build writes and reads.
-constexpr int64_t kArtifactFormatVersion = 1;
+constexpr int64_t kArtifactFormatVersion = 2;
 
 /// A tensor in an entry-point signature.
 struct TensorSpec {
@@ -35,8 +35,11 @@ struct TensorSpec {
   /// An input that is state the entry point updates in place (a KV cache):
   /// the caller keeps the buffer across calls; it is no output.
   bool kvCache = false;
+  /// An input of token ids: each must lie in [0, vocabSize).
+  std::optional<int64_t> vocabSize;
 
-  /// Number of elements.
+  /// Number of elements (parseManifest and the compiler guarantee that it
+  /// and numBytes() fit in int64_t).
   int64_t numElements() const;
   /// Number of bytes.
   int64_t numBytes() const { return numElements() * quant::dtypeSize(dtype); }
@@ -102,6 +105,20 @@ struct Manifest {
   /// The entry point called `name`, or null.
   const EntryPoint *lookup(llvm::StringRef name) const;
 };
+
+/// The exported symbol of model.so that holds entrySignature() of the
+/// entry points it was compiled with, NUL-terminated. bnb-run compares it
+/// with the manifest's so that an edited manifest is refused, not trusted.
+inline constexpr const char *kSignatureSymbol = "bnb_artifact_signature";
+
+/// The canonical text of the entry points' names, symbols and tensor
+/// signatures (compact JSON, keys sorted).
+std::string entrySignature(llvm::ArrayRef<EntryPoint> entries);
+
+/// The number of bytes of `dtype` x `shape`, or nullopt when a dimension is
+/// negative or the count overflows int64_t.
+std::optional<int64_t> checkedNumBytes(quant::DType dtype,
+                                       llvm::ArrayRef<int64_t> shape);
 
 /// Parses and validates manifest text; errors name `path` and the field.
 llvm::Expected<Manifest> parseManifest(llvm::StringRef text,

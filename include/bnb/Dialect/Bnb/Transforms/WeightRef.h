@@ -30,6 +30,9 @@ constexpr StringLiteral kWeightsFileAttr = "bnb.weights";
 /// The argument (and result) attribute of a KV cache that prefill/decode
 /// update in place.
 constexpr StringLiteral kKvCacheAttr = "bnb.kv_cache";
+/// The argument attribute (an integer V) of an input that holds token ids,
+/// which must lie in [0, V); bnb-run refuses others, as transformers does.
+constexpr StringLiteral kVocabSizeAttr = "bnb.vocab_size";
 
 /// A value that is a model weight.
 struct WeightRef {
