@@ -9,6 +9,7 @@
 
 #include "bnb/Dialect/Bnb/IR/BnbDialect.h"
 #include "bnb/Support/MlirNesting.h"
+#include "bnb/Support/MlirParserGuards.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -46,6 +47,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // refused before MLIR's recursive parser sees it.
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
   if (llvm::Error error = bnb::checkMlirNesting(text, "fuzz.mlir")) {
+    llvm::consumeError(std::move(error));
+    return 0;
+  }
+  if (llvm::Error error = bnb::checkMlirParserGuards(text, "fuzz.mlir")) {
     llvm::consumeError(std::move(error));
     return 0;
   }

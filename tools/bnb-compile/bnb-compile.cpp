@@ -23,6 +23,7 @@
 #include "bnb/Support/BoundedJson.h"
 #include "bnb/Support/Escape.h"
 #include "bnb/Support/MlirNesting.h"
+#include "bnb/Support/MlirParserGuards.h"
 #include "bnb/Support/ToolCommandLine.h"
 #include "bnb/Target/Artifact.h"
 
@@ -199,6 +200,9 @@ int main(int argc, char **argv) {
                 "': " + modelText.getError().message());
   if (llvm::Error error =
           ::bnb::checkMlirNesting((*modelText)->getBuffer(), modelPath))
+    return fail(llvm::toString(std::move(error)));
+  if (llvm::Error error =
+          ::bnb::checkMlirParserGuards((*modelText)->getBuffer(), modelPath))
     return fail(llvm::toString(std::move(error)));
   sourceMgr.AddNewSourceBuffer(std::move(*modelText), llvm::SMLoc());
   OwningOpRef<ModuleOp> module =

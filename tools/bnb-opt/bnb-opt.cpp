@@ -10,6 +10,7 @@
 #include "bnb/InitAll.h"
 #include "bnb/Support/Escape.h"
 #include "bnb/Support/MlirNesting.h"
+#include "bnb/Support/MlirParserGuards.h"
 #include "bnb/Support/ToolCommandLine.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -59,6 +60,9 @@ int main(int argc, char **argv) {
     return fail(message);
   if (llvm::Error error =
           bnb::checkMlirNesting(input->getBuffer(), inputFile))
+    return fail(llvm::toString(std::move(error)));
+  if (llvm::Error error =
+          bnb::checkMlirParserGuards(input->getBuffer(), inputFile))
     return fail(llvm::toString(std::move(error)));
   std::unique_ptr<llvm::ToolOutputFile> output =
       mlir::openOutputFile(outputFile, &message);
