@@ -26,6 +26,7 @@ import numpy as np
 from . import __version__
 from .config import BitsAndBytesConfig, COMPUTE_DTYPES, QUANT_STORAGE_DTYPES
 from .errors import BnbMlirError
+from .safetensors_io import escape_name
 
 TARGETS = ("cpu", "cuda:sm_80", "cuda:sm_90")
 
@@ -388,11 +389,13 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
         COMMANDS[args.command](args)
     except BnbMlirError as e:
-        print(f"error: {e}", file=sys.stderr)
+        # Names from files may hold newlines or terminal escapes.
+        print(f"error: {escape_name(str(e))}", file=sys.stderr)
         return 1
     except OSError as e:
         name = f"{e.filename}: " if e.filename else ""
-        print(f"error: {name}{e.strerror or e}", file=sys.stderr)
+        print(f"error: {escape_name(f'{name}{e.strerror or e}')}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -106,3 +106,28 @@ def test_nested_json_is_one_line_not_a_traceback(tmp_path: Path) -> None:
         f"error: {tmp_path / 'ckpt' / 'config.json'}: JSON nests deeper than "
         "64 levels"]
     assert not (tmp_path / "m.mlir").exists()
+
+
+def test_names_from_files_stay_one_line(tmp_path: Path) -> None:
+    """A tensor name with a newline and a terminal escape, in a checkpoint's
+    weights: the import fails with one escaped line, writes nothing and
+    leaves the checkpoint as it was."""
+    import subprocess
+    import sys
+    example = Path(__file__).resolve().parents[2] / "examples" / \
+        "tiny-llama" / "make_model.py"
+    subprocess.run([sys.executable, str(example), str(tmp_path / "model")],
+                   check=True, capture_output=True)
+    header = (b'{"w\\n\\u001b[31mred":{"dtype":"F32","shape":[2],'
+              b'"data_offsets":[0,4]}}')
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.write_bytes(struct.pack("<Q", len(header)) + header + bytes(4))
+    before = weights.read_bytes()
+    run = _cli("import", str(tmp_path / "model"), "-o",
+               str(tmp_path / "m.mlir"))
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        f"error: {weights}: tensor 'w\\n\\x1b[31mred': data_offsets [0, 4] "
+        "hold 4 bytes but 2 of F32 need 8"]
+    assert not (tmp_path / "m.mlir").exists()
+    assert weights.read_bytes() == before
