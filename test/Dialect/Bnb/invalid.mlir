@@ -664,3 +664,12 @@ func.func @l4_shape_overflow(%x: tensor<2x4294967296xf16>, %w: tensor<4294967296
   %y = bnb.linear_4bit %x, %w {module = "m", quant_type = #bnb.quant_type<nf4>, compute_dtype = f32, shape = array<i64: 4294967296, 4294967296>} : tensor<2x4294967296xf16>, tensor<4294967296x4294967296xf16> -> tensor<2x4294967296xf16>
   return
 }
+
+// -----
+
+// n = INT64_MAX: ceil(n / 2) without the overflow of n + 1.
+func.func @l4_ceil_div_at_int64_max(%x: tensor<2x1317624576693539401xf16>, %w: tensor<1x1xui8>, %a: tensor<1xf32>) {
+  // expected-error @+1 {{'bnb.linear_4bit' op packed weight holds 1 bytes but ceil(n/2) = 4611686018427387904 for n = 9223372036854775807}}
+  %y = bnb.linear_4bit %x, %w absmax(%a : tensor<1xf32>) {module = "m", quant_type = #bnb.quant_type<nf4>, compute_dtype = f32, shape = array<i64: 7, 1317624576693539401>} : tensor<2x1317624576693539401xf16>, tensor<1x1xui8> -> tensor<2x7xf16>
+  return
+}
