@@ -26,6 +26,7 @@
 #include "bnb/Support/MlirParserGuards.h"
 #include "bnb/Support/ToolCommandLine.h"
 #include "bnb/Target/Artifact.h"
+#include "bnb/Target/TypeSizes.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -216,6 +217,8 @@ int main(int argc, char **argv) {
       *module, givenConfig, configPath);
   if (!conflict.empty())
     return fail(conflict);
+  if (llvm::Error error = ::bnb::checkTypeSizes(*module))
+    return fail(llvm::toString(std::move(error)));
   (*module)->setAttr(mlir::bnb::ConfigAttr::getModuleAttrName(), givenConfig);
   // Weights named relative to the graph live next to it.
   std::string weights = weightsPath;
