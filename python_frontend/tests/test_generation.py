@@ -56,7 +56,8 @@ def step_signature(entry, chunk, layers, kv, seq, dim, vocab, elem):
     cache = f"tensor<1x{kv}x{seq}x{dim}x{elem}>"
     names = [f"past_key_values.{i}.{kind}" for i in range(layers)
              for kind in ("key", "value")]
-    args = [f'%input_ids: tensor<1x{chunk}xi64> {{bnb.name = "input_ids"}}',
+    args = [f'%input_ids: tensor<1x{chunk}xi64> {{bnb.name = "input_ids", '
+            f'bnb.vocab_size = {vocab} : i64}}',
             '%position: tensor<1xi64> {bnb.name = "position"}']
     args += [f'%{n.split(".")[2][0]}{n.split(".")[1]}: {cache} '
              f'{{bnb.kv_cache, bnb.name = "{n}"}}' for n in names]
@@ -86,7 +87,8 @@ def test_signatures_and_verification(tmp_path, name):
     vocab = vocab_of(ckpt)
     assert kv < heads or name == "gpt2"  # GQA is exercised
     assert re.search(r'^  func\.func @forward\(%input_ids: tensor<1x8xi64> '
-                     r'\{bnb\.name = "input_ids"\}\) -> \(tensor<1x8x'
+                     r'\{bnb\.name = "input_ids", '
+                     rf'bnb\.vocab_size = {vocab} : i64\}}\) -> \(tensor<1x8x'
                      rf'{vocab}xf16> \{{bnb\.name = "logits"\}}\) \{{$',
                      text, re.M)
     for entry, chunk in (("prefill", 4), ("decode", 1)):

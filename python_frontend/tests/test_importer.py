@@ -42,7 +42,8 @@ def test_example_verifies_with_bnb_opt_and_mlir_opt(example_import):
 def test_signature_and_weights_attribute(example_dir, example_import):
     text, weights, out = example_import
     assert re.search(r'func\.func @forward\(%input_ids: tensor<1x8xi64> '
-                     r'\{bnb\.name = "input_ids"\}\) -> \(tensor<1x8x256xf16> '
+                     r'\{bnb\.name = "input_ids", bnb\.vocab_size = 256 : i64\}\) '
+                     r'-> \(tensor<1x8x256xf16> '
                      r'\{bnb\.name = "logits"\}\)', text)
     # The checkpoint's own file is referenced, relative to the .mlir file.
     assert weights == (example_dir / "model.safetensors").resolve()
@@ -217,7 +218,8 @@ def test_inline_weights_have_no_globals(example_dir):
 
 def test_batch_and_sequence_options(example_dir):
     text, _ = import_checkpoint(example_dir, batch=2, seq=5)
-    assert ('@forward(%input_ids: tensor<2x5xi64> {bnb.name = "input_ids"}) '
+    assert ('@forward(%input_ids: tensor<2x5xi64> {bnb.name = "input_ids", '
+            'bnb.vocab_size = 256 : i64}) '
             '-> (tensor<2x5x256xf16> {bnb.name = "logits"})') in text
     assert re.search(r"ins\(%[\w.]+, %[\w.]+ : tensor<10x128xf16>", text)
     assert bnb_opt(text).returncode == 0
