@@ -143,8 +143,11 @@ def BnbGPUDeviceMemory : Pass<"bnb-gpu-device-memory", "::mlir::ModuleOp"> {
     elements) that only host code reads, such as a generation step's
     position, is copied once at entry into a stack buffer that those loads
     then read: one device-to-host copy per call, from which the host
-    computes offsets, sizes and grids. Host code that would still read or
-    write device memory directly is an error. Public functions get
+    computes offsets, sizes and grids. In a generation step (a function
+    with `bnb.kv_cache` arguments) the frees of intermediates move to the
+    return: `cuMemFree` waits for the device, so freeing after each last
+    use would stop the host many times per layer. Host code that would
+    still read or write device memory directly is an error. Public functions get
     `llvm.emit_c_interface` so that callers use `_mlir_ciface_<name>`.
   }];
   let options = [

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Conversion/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -159,6 +160,31 @@ void readScalarArgumentsOnHost(func::FuncOp func) {
   }
 }
 
+/// True for a generation step: a function with KV cache arguments.
+bool isGenerationStep(func::FuncOp func) {
+  for (unsigned i = 0; i < func.getNumArguments(); ++i)
+    if (func.getArgAttr(i, bnb::kKvCacheAttr))
+      return true;
+  return false;
+}
+
+/// Moves the frees of a generation step's intermediates to its return.
+/// cuMemFree waits for the device, so a free after each last use would
+/// stop the host many times per layer; at the end, the first free waits
+/// once for the whole step. A step handles at most a prefill chunk of
+/// tokens, so keeping its intermediates to the end costs little memory.
+void deferFreesToReturn(func::FuncOp func) {
+  if (!isGenerationStep(func) || !func.getBody().hasOneBlock())
+    return;
+  Block &body = func.getBody().front();
+  Operation *ret = body.getTerminator();
+  SmallVector<gpu::DeallocOp> frees;
+  for (auto free : body.getOps<gpu::DeallocOp>())
+    frees.push_back(free);
+  for (gpu::DeallocOp free : frees)
+    free->moveBefore(ret);
+}
+
 /// Reports host loads and stores of device memory.
 LogicalResult checkHostAccesses(func::FuncOp func) {
   WalkResult result = func.walk([&](Operation *op) {
@@ -195,6 +221,7 @@ struct BnbGPUDeviceMemoryPass
       uploadGlobals(func);
       convertBuffers(func);
       readScalarArgumentsOnHost(func);
+      deferFreesToReturn(func);
       if (mlir::failed(checkHostAccesses(func)))
         failed = true;
       if (emitCInterface && func.isPublic())

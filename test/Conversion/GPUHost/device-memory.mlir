@@ -101,3 +101,51 @@ func.func @host_and_kernel(%pos: memref<1xi64>) -> i64 {
   return %v : i64
 }
 }
+
+// -----
+
+module attributes {gpu.container_module} {
+gpu.module @kernels {
+  gpu.func @k(%a: memref<4xf32>) kernel {
+    gpu.return
+  }
+}
+
+// A generation step (it has a KV cache argument) frees its intermediates
+// at the return, not after their last use: a free waits for the device.
+// CHECK-LABEL: func.func @step
+// CHECK:         %[[A:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK:         gpu.launch_func @kernels::@k {{.*}} args(%[[A]] : memref<4xf32>)
+// CHECK:         %[[B:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK:         gpu.launch_func @kernels::@k {{.*}} args(%[[B]] : memref<4xf32>)
+// CHECK-NEXT:    gpu.launch_func @kernels::@k {{.*}} args(%[[CACHE:.*]] : memref<4xf32>)
+// CHECK-NEXT:    gpu.dealloc %[[A]]
+// CHECK-NEXT:    gpu.dealloc %[[B]]
+// CHECK-NEXT:    return
+func.func @step(%cache: memref<4xf32> {bnb.kv_cache}) {
+  %c1 = arith.constant 1 : index
+  %a = memref.alloc() : memref<4xf32>
+  gpu.launch_func @kernels::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%a : memref<4xf32>)
+  memref.dealloc %a : memref<4xf32>
+  %b = memref.alloc() : memref<4xf32>
+  gpu.launch_func @kernels::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%b : memref<4xf32>)
+  memref.dealloc %b : memref<4xf32>
+  gpu.launch_func @kernels::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%cache : memref<4xf32>)
+  return
+}
+
+// Other functions free after the last use.
+// CHECK-LABEL: func.func @not_a_step
+// CHECK:         %[[A:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK-NEXT:    gpu.launch_func @kernels::@k {{.*}} args(%[[A]] : memref<4xf32>)
+// CHECK-NEXT:    gpu.dealloc %[[A]]
+// CHECK-NEXT:    gpu.launch_func
+func.func @not_a_step(%x: memref<4xf32>) {
+  %c1 = arith.constant 1 : index
+  %a = memref.alloc() : memref<4xf32>
+  gpu.launch_func @kernels::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%a : memref<4xf32>)
+  memref.dealloc %a : memref<4xf32>
+  gpu.launch_func @kernels::@k blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<4xf32>)
+  return
+}
+}
