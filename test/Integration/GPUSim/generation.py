@@ -1,10 +1,11 @@
 # RUN: %python %s %t
-# Generation on the GPU path: the tiny LLaMA's @prefill and @decode (rotary
-# embeddings at a run-time position, the in-place KV cache insert, attention
-# over the cache, the last row's logits) through the GPU pipeline's device
-# preparation, run in the simulator step by step with the caches carried from
-# call to call, quantized with NF4 (f16 compute: the tensor-core GEMV) and
-# LLM.int8().
+# Generation on the GPU path: @prefill and @decode (rotary embeddings or
+# learned positions at a run-time position, the in-place KV cache insert,
+# attention over the cache, the last row's logits) through the GPU
+# pipeline's device preparation, run in the simulator step by step with the
+# caches carried from call to call: the tiny LLaMA (GQA, f16) quantized with
+# NF4 (f16 compute: the tensor-core GEMV) and LLM.int8(), and a small GPT-2
+# (learned positions, LayerNorm, GELU, biases, f32) with NF4.
 #
 # Each step runs the CPU artifact's entry point on the same inputs (ids,
 # position and the caches the simulator left), so the logits are compared
@@ -36,23 +37,36 @@ def sh(*args, cwd=None):
                           stdout=subprocess.PIPE, text=True).stdout
 
 
-model = os.path.join(work, "tiny-llama")
-sh(sys.executable, os.path.join(root, "examples", "tiny-llama",
-                                "make_model.py"), model)
-graph = os.path.join(work, "tiny-llama.mlir")
-# A short context and chunk keep the simulation small: S = 24, C = 4.
-sh(sys.executable, "-m", "bnb_mlir", "import", model, "-o", graph,
-   "--max-seq-len", "24", "--prefill-chunk", "4")
+sys.path.insert(0, os.path.join(root, "python_frontend", "tests"))
+from helpers import gpt2_checkpoint  # noqa: E402
 
-PROMPT = [3, 141, 59, 26, 53, 8]  # one prefill chunk, then two decodes
+llama = os.path.join(work, "tiny-llama")
+sh(sys.executable, os.path.join(root, "examples", "tiny-llama",
+                                "make_model.py"), llama)
+gpt2 = str(gpt2_checkpoint(os.path.join(work, "gpt2")))
+graphs = {}
+for model, checkpoint in (("llama", llama), ("gpt2", gpt2)):
+    graphs[model] = os.path.join(work, model + ".mlir")
+    # A short context and chunk keep the simulation small: S = 16, C = 4
+    # (GPT-2's 16 learned positions bound S).
+    sh(sys.executable, "-m", "bnb_mlir", "import", checkpoint, "-o",
+       graphs[model], "--max-seq-len", "16", "--prefill-chunk", "4")
+
+PROMPT = [3, 14, 5, 26, 33, 8]  # one prefill chunk, then two decodes
 NEW_TOKENS = 4
+NF4_F16 = (["--load-in-4bit", "--bnb-4bit-quant-type", "nf4",
+            "--bnb-4bit-compute-dtype", "float16"],
+           "load-in-4bit=true bnb-4bit-quant-type=nf4 "
+           "bnb-4bit-compute-dtype=float16")
+INT8 = (["--load-in-8bit"], "load-in-8bit=true")
+NF4 = (["--load-in-4bit", "--bnb-4bit-quant-type", "nf4"],
+       "load-in-4bit=true bnb-4bit-quant-type=nf4")
 CONFIGS = {
-    "nf4-f16": (["--load-in-4bit", "--bnb-4bit-quant-type", "nf4",
-                 "--bnb-4bit-compute-dtype", "float16"],
-                "load-in-4bit=true bnb-4bit-quant-type=nf4 "
-                "bnb-4bit-compute-dtype=float16"),
-    "int8": (["--load-in-8bit"], "load-in-8bit=true"),
+    "llama-nf4-f16": ("llama", NF4_F16),
+    "llama-int8": ("llama", INT8),
+    "gpt2-nf4": ("gpt2", NF4),
 }
+NPTYPE = {"f16": np.float16, "f32": np.float32}
 
 
 def signature(text, entry):
@@ -63,7 +77,15 @@ def signature(text, entry):
     return names, weights
 
 
-for name, (flags, options) in CONFIGS.items():
+def cache_type(text, name):
+    """The shape and dtype of the KV cache argument `name`."""
+    m = re.search(r'tensor<([0-9x]+)x(f16|f32)> \{bnb\.kv_cache, '
+                  r'bnb\.name = "%s"' % re.escape(name), text)
+    return tuple(int(d) for d in m.group(1).split("x")), NPTYPE[m.group(2)]
+
+
+for name, (model, (flags, options)) in CONFIGS.items():
+    graph = graphs[model]
     config = os.path.join(work, name + ".json")
     sh(sys.executable, "-m", "bnb_mlir", "config", *flags, "-o", config)
     artifact = os.path.join(work, name + ".bnb")
@@ -86,7 +108,8 @@ for name, (flags, options) in CONFIGS.items():
     chunk = {"prefill": 4, "decode": 1}
     cache_names = [n for n in entries["decode"][0]
                    if n.startswith("past_key_values.")]
-    caches = {n: np.zeros((1, 2, 24, 32), np.float16) for n in cache_names}
+    caches = {n: np.zeros(*cache_type(text, n)) for n in cache_names}
+    slots = caches[cache_names[0]].shape[2]
 
     def step(entry, ids, position):
         names, keys = entries[entry]
@@ -104,7 +127,8 @@ for name, (flags, options) in CONFIGS.items():
         sh("bnb-run", artifact, "--entry", entry, "--input", fed, "--output",
            res)
         cpu = load_file(res)["logits"].astype(np.float32)
-        check(gpu.shape == cpu.shape == (1, 1, 256), f"{name}: logits shape")
+        check(gpu.shape == cpu.shape and gpu.shape[:2] == (1, 1),
+              f"{name}: logits shape")
         rel = np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu)
         where = f"{name} {entry}@{position}"
         check(rel < 5e-3, f"{where}: relative L2 difference {rel:.2e}")
@@ -114,7 +138,7 @@ for name, (flags, options) in CONFIGS.items():
         for cname, new in zip(cache_names, out[1:]):
             old = caches[cname]
             check(new.shape == old.shape, f"{where}: {cname} shape")
-            keep = np.ones(24, bool)
+            keep = np.ones(slots, bool)
             keep[position:position + n] = False
             check(np.array_equal(new[:, :, keep], old[:, :, keep]),
                   f"{where}: {cname} changed outside [p, p + C)")
