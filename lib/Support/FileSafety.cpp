@@ -6,7 +6,6 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Signals.h"
 
 #include <atomic>
 #include <climits>
@@ -81,14 +80,18 @@ struct Slot {
 constexpr int kSlots = 4;
 Slot slots[kSlots];
 std::once_flag handlersInstalled;
-constexpr int kInterruptSignals[] = {SIGINT, SIGTERM, SIGHUP};
-struct sigaction previousActions[3];
+/// Interrupts, then crash signals (which LLVM's handler answers by printing
+/// a stack trace first: that may deadlock, so the directory goes before).
+constexpr int kInterruptSignals[] = {SIGINT,  SIGTERM, SIGHUP, SIGSEGV,
+                                     SIGABRT, SIGBUS,  SIGILL, SIGFPE};
+constexpr size_t kNumSignals = std::size(kInterruptSignals);
+struct sigaction previousActions[kNumSignals];
 
 /// Which interrupt signals the process started with ignored (nohup, a
 /// parent that ignores SIGINT), recorded before main() and so before LLVM
 /// installs its handlers over them: an ignored signal must not stop the
 /// tool, so it does not remove its directory either.
-bool startedIgnored[3] = {false, false, false};
+bool startedIgnored[kNumSignals] = {};
 [[maybe_unused]] const bool recordedDispositions = [] {
   for (size_t i = 0; i < std::size(kInterruptSignals); ++i) {
     struct sigaction current;
@@ -150,8 +153,8 @@ void cleanUpSlots() {
 void onInterrupt(int sig) {
   cleanUpSlots();
   // Then whatever handled the signal before (LLVM's removes the files
-  // registered with RemoveFileOnSignal, then terminates): it runs once this
-  // handler returns.
+  // registered with RemoveFileOnSignal, prints a crash's stack trace, then
+  // terminates): it runs once this handler returns.
   for (size_t i = 0; i < std::size(kInterruptSignals); ++i)
     if (kInterruptSignals[i] == sig)
       ::sigaction(sig, &previousActions[i], nullptr);
@@ -160,14 +163,14 @@ void onInterrupt(int sig) {
 
 void installHandlers() {
   std::call_once(handlersInstalled, [] {
-    // Crash signals (and abort()) run LLVM's signal handler callbacks.
-    llvm::sys::AddSignalHandler([](void *) { cleanUpSlots(); }, nullptr);
     // report_fatal_error without a crash exits.
     std::atexit(cleanUpSlots);
     for (size_t i = 0; i < std::size(kInterruptSignals); ++i) {
       struct sigaction action;
       std::memset(&action, 0, sizeof(action));
       action.sa_handler = onInterrupt;
+      // LLVM's alternate stack: a stack overflow is a SIGSEGV too.
+      action.sa_flags = SA_ONSTACK;
       sigemptyset(&action.sa_mask);
       // An ignored signal (nohup) stays ignored: the tool keeps running.
       if (startedIgnored[i])

@@ -71,7 +71,8 @@ bool isTemporaryDirectoryName(llvm::StringRef path);
 /// A directory in which a tool builds a directory output. It is removed with
 /// everything in it when the object is destroyed uncommitted, at exit
 /// (report_fatal_error exits), on SIGINT, SIGTERM and SIGHUP, and on a
-/// crash signal. The directory must stay flat (files only).
+/// crash signal (before LLVM's handler prints the stack trace, which may
+/// deadlock). The directory must stay flat (files only).
 class TempDirectory {
 public:
   /// Creates `destination`.tmp-XXXXXX beside `destination`.
