@@ -15,6 +15,12 @@
 // RUN: bnb-opt %t/tv8.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false" \
 // RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils,%bnb_runtime \
 // RUN:   | FileCheck %s --check-prefix=TV8
+// RUN: bnb-opt %t/f32-outlier.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false ukernels=false" \
+// RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils \
+// RUN:   | FileCheck %s --check-prefix=F32
+// RUN: bnb-opt %t/f32-outlier.mlir --bnb-quantize --bnb-lower-to-cpu="externalize-weights=false runtime-alloc=false" \
+// RUN:   | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_utils,%mlir_c_runner_utils,%bnb_runtime \
+// RUN:   | FileCheck %s --check-prefix=F32
 
 // TV7, threshold 0: [0.505859375, 5.30078125] without bias (f16 14348, 17741);
 // with the fused f16 bias [0.125, -1.0]: [0.630859375, 4.30078125].
@@ -22,6 +28,16 @@
 // TV7-NEXT: [14348, 17741]
 // TV7: data =
 // TV7-NEXT: [14604, 17485]
+
+// An f32 model, threshold 6.0: 5.9999 is 6.0 once cast to f16, so column 1
+// is an outlier column, as bitsandbytes decides it on A.to(float16); the
+// outlier product then takes x's own f32 value 5.9999, and the result stays
+// f32: [[4.0948606, -8.602098], [-1.6181717, 4.535187]] (computed by hand
+// from bnb-numerics.md §1; deciding the columns on the f32 values would lose
+// column 1 and give [[1.0712891, 3.4921875], [-1.4921875, 4.03125]]).
+// F32: data =
+// F32-NEXT: {{\[}}[1082329369, -1056333262],
+// F32-NEXT: [-1076944832, 1083252800]]
 
 // TV8, threshold 6.0, column 1 goes through the f16 outlier path:
 // [[5.1015625, -12.6328125], [-1.6181640625, 4.53515625]].
@@ -110,6 +126,37 @@ module attributes {bnb.config = #bnb.config<load_in_8bit = true, llm_int8_skip_m
       linalg.yield %z : i32
     } -> tensor<2x2xi32>
     %u = tensor.cast %wide : tensor<2x2xi32> to tensor<*xi32>
+    call @printMemrefI32(%u) : (tensor<*xi32>) -> ()
+    return
+  }
+}
+
+//--- f32-outlier.mlir
+#mA = affine_map<(m, n, k) -> (m, k)>
+#mBt = affine_map<(m, n, k) -> (n, k)>
+#mC = affine_map<(m, n, k) -> (m, n)>
+#id = affine_map<(i, j) -> (i, j)>
+module attributes {bnb.config = #bnb.config<load_in_8bit = true, llm_int8_skip_modules = []>} {
+  func.func private @printMemrefI32(tensor<*xi32>)
+  func.func @linear(%x: tensor<2x4xf32>) -> tensor<2x2xf32> {
+    %zero = arith.constant 0.0 : f32
+    %w = arith.constant {bnb.name = "fc.weight"} dense<[[0.5, 0.5, -1.0, 0.25], [4.0, -2.0, 1.0, 0.0]]> : tensor<2x4xf32>
+    %e = tensor.empty() : tensor<2x2xf32>
+    %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
+    %y = linalg.matmul indexing_maps = [#mA, #mBt, #mC] ins(%x, %w : tensor<2x4xf32>, tensor<2x4xf32>) outs(%f : tensor<2x2xf32>) -> tensor<2x2xf32>
+    return %y : tensor<2x2xf32>
+  }
+  func.func @main() {
+    %x = arith.constant dense<[[1.0, 5.9999, -0.5, 0.25], [0.5, -0.25, 2.0, 1.0]]> : tensor<2x4xf32>
+    %y = call @linear(%x) : (tensor<2x4xf32>) -> tensor<2x2xf32>
+    %e = tensor.empty() : tensor<2x2xi32>
+    %bits = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+           ins(%y : tensor<2x2xf32>) outs(%e : tensor<2x2xi32>) {
+    ^bb0(%v: f32, %o: i32):
+      %b = arith.bitcast %v : f32 to i32
+      linalg.yield %b : i32
+    } -> tensor<2x2xi32>
+    %u = tensor.cast %bits : tensor<2x2xi32> to tensor<*xi32>
     call @printMemrefI32(%u) : (tensor<*xi32>) -> ()
     return
   }

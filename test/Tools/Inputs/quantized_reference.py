@@ -46,11 +46,16 @@ def quantized_linears(hf_dir, config, artifact_weights):
     for key, w in ckpt.items():
         if w.ndim != 2 or "embed" in key or key.startswith("lm_head"):
             continue
+        skip = config.get("llm_int8_skip_modules") or []
+        if any(key[:-len(".weight")] == m or
+               key.startswith(m + ".") for m in skip):
+            continue
         prefix = key[: -len("weight")]
         w32 = w.astype(F32)
         if config.get("load_in_4bit"):
             dq = config.get("bnb_4bit_use_double_quant", False)
-            state = bnbref.linear4bit(prefix, w32.reshape(-1), "F16", w.shape,
+            dtype = "F32" if w.dtype == np.float32 else "F16"
+            state = bnbref.linear4bit(prefix, w32.reshape(-1), dtype, w.shape,
                                       "nf4", 64, dq)
             packed, absmax = state[key], state[key + ".absmax"]
             if dq:
@@ -77,17 +82,23 @@ def quantized_linears(hf_dir, config, artifact_weights):
     return linears
 
 
-def int8_linear(x, cb, scb, threshold, bias):
-    """LLM.int8() (docs/quantization-passes.md): row absmax without outlier
-    elements, outlier columns zeroed, int8 product, the fp16 dequantization,
-    then the fp16 outlier product added with one rounding."""
+def int8_linear(x, cb, scb, threshold, bias, dtype="F16"):
+    """LLM.int8() (docs/quantization-passes.md) on x of model dtype `dtype`
+    (F16 or F32, as float32 arrays): row absmax without outlier elements
+    of x cast to float16, outlier columns zeroed, int8 product, the fp16
+    dequantization (bias added in fp16), then, in the input dtype, the
+    outlier product of x's own values with the dequantized weight columns
+    added with one rounding."""
     x2 = x.reshape(-1, x.shape[-1])
-    big = np.abs(x2) >= threshold if threshold > 0 else np.zeros(x2.shape, bool)
+    # bitsandbytes quantizes A.to(float16) whatever the input dtype.
+    x16 = x2.astype(np.float16).astype(F32)
+    big = np.abs(x16) >= threshold if threshold > 0 \
+        else np.zeros(x2.shape, bool)
     outliers = big.any(axis=0)
-    row = np.where(big, F32(0), np.abs(x2)).max(axis=1).astype(F32)
+    row = np.where(big, F32(0), np.abs(x16)).max(axis=1).astype(F32)
     with np.errstate(divide="ignore"):
         scale = np.where(row > 0, F32(127) / row, F32(0)).astype(F32)
-    ca = np.rint(np.where(big, F32(0), x2) * scale[:, None])
+    ca = np.rint(np.where(big, F32(0), x16) * scale[:, None])
     ca[:, outliers] = 0
     c = ca.astype(np.float64) @ cb.T.astype(np.float64)  # exact int32 sums
     y = ((c.astype(F32) * row[:, None]).astype(F32) * scb[None, :]).astype(F32)
@@ -97,9 +108,12 @@ def int8_linear(x, cb, scb, threshold, bias):
     y = y.astype(F32).astype(np.float16).astype(F32)
     if outliers.any():
         wd = ((cb * scb[:, None]).astype(F32) * F32(7.874015718698502e-3))
-        wd = wd.astype(np.float16).astype(F32)
+        if dtype == "F16":
+            wd = wd.astype(np.float16).astype(F32)
         y = (y + x2[:, outliers] @ wd[:, outliers].T).astype(F32)
-    return y.astype(np.float16).astype(F32).reshape(*x.shape[:-1], -1)
+    if dtype == "F16":
+        y = y.astype(np.float16).astype(F32)
+    return y.reshape(*x.shape[:-1], -1)
 
 
 def check(a):
