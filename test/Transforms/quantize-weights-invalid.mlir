@@ -7,6 +7,7 @@
 // RUN: bnb-opt %t/mismatch.mlir -bnb-quantize-weights="weights=%t/model.safetensors output=%t/o2.safetensors" -verify-diagnostics
 // RUN: bnb-opt %t/same.mlir -bnb-quantize-weights="weights=%t/model.safetensors output=%t/model.safetensors" -verify-diagnostics
 // RUN: bnb-opt %t/argument.mlir -bnb-quantize-weights -verify-diagnostics
+// RUN: bnb-opt %t/huge-inline.mlir -bnb-quantize-weights -verify-diagnostics
 // RUN: not ls %t/o1.safetensors %t/o2.safetensors
 
 //--- no-file.mlir
@@ -60,5 +61,17 @@ module {
     %w = ml_program.global_load_const @"model.layers.0.mlp.up_proj.weight" : tensor<32x16xf16>
     %y = bnb.linear_int8 %x, %w {module = "model.layers.0.mlp.up_proj"} : tensor<2x16xf16>, tensor<32x16xf16> -> tensor<2x32xf16>
     return %y : tensor<2x32xf16>
+  }
+}
+
+//--- huge-inline.mlir
+// A splat is a few bytes of IR for any shape: the inline weight is refused
+// before its 2 TiB are allocated.
+module {
+  func.func @f(%x: tensor<2x1048576xf16>) -> tensor<2x1048576xf16> {
+    %w = arith.constant {bnb.name = "l.weight"} dense<0.0> : tensor<1048576x1048576xf16>
+    // expected-error @below {{inline weight constant 'tensor<1048576x1048576xf16>' exceeds the 1073741824-byte limit for inline weights; keep large weights in the bnb.weights file}}
+    %y = bnb.linear_int8 %x, %w {module = "l"} : tensor<2x1048576xf16>, tensor<1048576x1048576xf16> -> tensor<2x1048576xf16>
+    return %y : tensor<2x1048576xf16>
   }
 }

@@ -28,6 +28,7 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/ThreadPool.h"
 
@@ -89,27 +90,44 @@ struct WeightBytes {
   std::vector<uint8_t> storage;
 };
 
+/// The largest inline weight constant expanded into bytes: inline weights
+/// are for small graphs and lit tests, a real model's weights live in the
+/// bnb.weights file. A splat costs nothing in the IR, so without a bound a
+/// hostile `dense<0.0> : tensor<1048576x1048576xf16>` would make this pass
+/// allocate 2 TiB.
+constexpr int64_t kMaxInlineWeightBytes = int64_t(1) << 30;
+
 /// The raw little-endian bytes of an inline weight constant.
 FailureOr<std::vector<uint8_t>> elementBytes(ElementsAttr attr, Location loc) {
   auto type = cast<ShapedType>(attr.getType());
   int64_t elemBytes = llvm::divideCeil(type.getElementTypeBitWidth(), 8);
-  int64_t total = type.getNumElements() * elemBytes;
+  // Overflow-checked: bnb-opt runs this pass on graphs no tool checked.
+  std::optional<int64_t> total = elemBytes;
+  for (int64_t dim : type.getShape())
+    if (total && (total = llvm::checkedMul(*total, dim)) &&
+        *total > kMaxInlineWeightBytes)
+      total.reset();
+  if (!total)
+    return emitError(loc) << "inline weight constant " << type
+                          << " exceeds the " << kMaxInlineWeightBytes
+                          << "-byte limit for inline weights; keep large "
+                             "weights in the bnb.weights file";
   if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
     ArrayRef<char> raw = dense.getRawData();
-    std::vector<uint8_t> bytes(total);
+    std::vector<uint8_t> bytes(*total);
     if (dense.isSplat()) {
       for (int64_t i = 0; i < type.getNumElements(); ++i)
         std::memcpy(bytes.data() + i * elemBytes, raw.data(), elemBytes);
     } else {
-      std::memcpy(bytes.data(), raw.data(), total);
+      std::memcpy(bytes.data(), raw.data(), *total);
     }
     return bytes;
   }
   if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
     AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob || static_cast<int64_t>(blob->getData().size()) != total)
+    if (!blob || static_cast<int64_t>(blob->getData().size()) != *total)
       return emitError(loc) << "inline weight resource has no data of "
-                            << total << " bytes";
+                            << *total << " bytes";
     ArrayRef<char> data = blob->getData();
     return std::vector<uint8_t>(data.begin(), data.end());
   }
