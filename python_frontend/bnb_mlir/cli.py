@@ -72,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                        description="Writes the model graph (MLIR) of a "
                        "checkpoint directory: @forward, and @prefill/@decode "
                        "for generation with a KV cache (docs/generation.md); "
-                       "a sharded or converted checkpoint also gets "
-                       "MODEL.weights.safetensors beside it.")
+                       "a converted checkpoint (or a sharded pre-quantized "
+                       "one) also gets MODEL.weights.safetensors beside it; "
+                       "a sharded one is read through its index.")
     s.add_argument("hf_dir", metavar="HF_DIR",
                    help="directory with config.json and model.safetensors "
                         "(or model.safetensors.index.json and shards)")

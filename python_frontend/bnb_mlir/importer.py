@@ -11,12 +11,14 @@ With `generation=True` the module also holds the two entry points of
 incremental decoding with a KV cache, `@prefill` (C tokens) and `@decode`
 (one token), described in docs/generation.md.
 
-That file is the checkpoint's own model.safetensors when its tensors already
-have the model dtype. A sharded checkpoint, or one whose tensors must be
-converted (a different `dtype` was asked for, or the file mixes dtypes), is
-streamed one tensor at a time into `<output stem>.weights.safetensors` next to
-the .mlir file, holding every checkpoint tensor (floating-point ones in the
-model dtype).
+When the checkpoint's tensors already have the model dtype, that file is the
+checkpoint's own model.safetensors, or for a sharded checkpoint its
+model.safetensors.index.json (bnb-compile reads each tensor from its shard):
+nothing is copied. A checkpoint whose tensors must be converted (a different
+`dtype` was asked for, or the file mixes dtypes), and a sharded pre-quantized
+one, is streamed one tensor at a time into `<output stem>.weights.safetensors`
+next to the .mlir file, holding every checkpoint tensor (floating-point ones
+in the model dtype).
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ from .fileutil import atomic_write_text
 from .graph import GraphBuilder, WeightSource
 from .ir import Module, TensorType
 from .models import Architecture, architecture_for
-from .prequantized import open_checkpoint, resolve_quant_config, weight_source
+from .prequantized import (PrequantizedCheckpoint, open_checkpoint,
+                           resolve_quant_config, weight_source)
 
 #: The default cache length (at most the model's positions).
 DEFAULT_MAX_SEQ_LEN = 2048
@@ -43,6 +46,15 @@ def weights_file_for(output: str | os.PathLike) -> Path:
     """Where the merged/converted weights of `output` (a .mlir path) go."""
     output = Path(output)
     return output.with_name(output.stem + ".weights.safetensors")
+
+
+def in_place_weights(ckpt: Checkpoint) -> Path:
+    """The checkpoint file `bnb.weights` names when nothing is converted:
+    the shard index of a sharded checkpoint, else its one safetensors
+    file."""
+    if ckpt.sharded and ckpt.index_path is not None:
+        return ckpt.index_path.resolve()
+    return ckpt.files[0].path.resolve()
 
 
 def import_checkpoint(hf_dir: str | os.PathLike,
@@ -106,7 +118,11 @@ def import_checkpoint(hf_dir: str | os.PathLike,
         elem = mlir_type(code)
 
         out_dir = Path(output).resolve().parent if output else ckpt.dir.resolve()
-        rewrite = not inline_weights and (ckpt.sharded or any(
+        # A sharded checkpoint already in dtype T is read in place through
+        # its index; pre-quantized shards are still merged.
+        merge = ckpt.sharded and (ckpt.index_path is None or
+                                  isinstance(ckpt, PrequantizedCheckpoint))
+        rewrite = not inline_weights and (merge or any(
             ckpt.info(k).dtype != code for k in model.tensors))
         if rewrite and output is None:
             raise BnbMlirError(f"{ckpt.dir}: the weights must be merged or "
@@ -115,7 +131,7 @@ def import_checkpoint(hf_dir: str | os.PathLike,
         weights_path = None
         if not inline_weights:
             weights_path = (weights_file_for(Path(output).resolve()) if rewrite
-                            else ckpt.files[0].path.resolve())
+                            else in_place_weights(ckpt))
         if output is not None:
             # Never write over a file of the checkpoint (by any path).
             inputs = checkpoint_inputs(hf_dir)

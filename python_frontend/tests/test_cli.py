@@ -173,8 +173,7 @@ def test_compile_passes_with_cpu(example_dir, fake_build, tmp_path):
                         "--with-cpu"]
 
 
-def test_compile_merges_shards_for_bnb_compile(example_dir, fake_build,
-                                               tmp_path):
+def test_compile_reads_shards_in_place(example_dir, fake_build, tmp_path):
     sharded = shard_checkpoint(example_dir, tmp_path / "sharded")
     quant = tmp_path / "quant.json"
     BitsAndBytesConfig(load_in_8bit=True).to_json_file(quant)
@@ -184,8 +183,9 @@ def test_compile_merges_shards_for_bnb_compile(example_dir, fake_build,
     assert result.returncode == 0, result.stderr
     record = json.loads((out / "record.json").read_text())
     assert record["weights_exists"]
-    assert record["args"][2].endswith("model.weights.safetensors")
-    assert 'bnb.weights = "model.weights.safetensors"' in record["model"]
+    assert pathlib.Path(record["args"][2]) == (
+        sharded / "model.safetensors.index.json").resolve()
+    assert not list(tmp_path.glob("*.weights.safetensors"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bnb")]
 
 

@@ -167,19 +167,16 @@ def test_gpt2_with_transformer_prefix(tmp_path):
     assert mm["attrs"] == ""  # the key already is the module name
 
 
-def test_sharded_checkpoint_is_merged(example_dir, example_import, tmp_path):
+def test_sharded_checkpoint_is_read_in_place(example_dir, example_import,
+                                             tmp_path):
     sharded = shard_checkpoint(example_dir, tmp_path / "sharded", shards=3)
     out = tmp_path / "out" / "model.mlir"
     out.parent.mkdir()
     text, weights = import_checkpoint(sharded, out)
-    assert weights == (tmp_path / "out" / "model.weights.safetensors")
-    assert 'bnb.weights = "model.weights.safetensors"' in text
-    merged = load_file(str(weights))
-    original = load_file(str(example_dir / "model.safetensors"))
-    assert set(merged) == set(original)
-    for name, value in original.items():
-        assert merged[name].dtype == value.dtype
-        np.testing.assert_array_equal(merged[name], value)
+    assert weights == (sharded / "model.safetensors.index.json").resolve()
+    assert ('bnb.weights = "../sharded/model.safetensors.index.json"'
+            in text)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.mlir"]
     # Same graph as from the single file, apart from the weights file name.
     single = example_import[0]
     strip = re.compile(r'bnb\.weights = "[^"]*"')
@@ -316,9 +313,18 @@ def test_missing_shard(example_dir, tmp_path):
     assert "does not exist" in message
 
 
-def test_sharded_needs_an_output(example_dir, tmp_path):
-    sharded = shard_checkpoint(example_dir, tmp_path / "s", shards=2)
-    assert "give an output path" in _error(sharded)
+def test_converted_shards_are_merged(example_dir, tmp_path):
+    sharded = shard_checkpoint(example_dir, tmp_path / "s", shards=3)
+    assert "give an output path" in _error(sharded, dtype="float32")
+    out = tmp_path / "model.mlir"
+    text, weights = import_checkpoint(sharded, out, dtype="float32")
+    assert weights == tmp_path / "model.weights.safetensors"
+    assert 'bnb.weights = "model.weights.safetensors"' in text
+    merged = load_file(str(weights))
+    original = load_file(str(example_dir / "model.safetensors"))
+    assert set(merged) == set(original)
+    for name, value in original.items():
+        np.testing.assert_array_equal(merged[name], value.astype(np.float32))
 
 
 def test_bad_shapes_of_the_input(example_dir):

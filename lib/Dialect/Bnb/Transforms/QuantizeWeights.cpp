@@ -21,6 +21,7 @@
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
 #include "bnb/Quant/BnbStateDict.h"
+#include "bnb/Support/ShardedSafetensors.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -177,7 +178,7 @@ public:
   ModuleOp module;
   std::string weightsPath, outputPath;
   SymbolTableCollection symbols;
-  std::optional<::bnb::SafetensorsFile> input;
+  std::optional<::bnb::ShardedSafetensors> input;
   std::string inputPath;
   std::unique_ptr<llvm::ThreadPoolInterface> pool;
   /// Set when planning reported an error.
@@ -329,8 +330,8 @@ public:
                << kWeightsFileAttr << "' attribute and no weights= option";
       inputPath = attr.str();
     }
-    llvm::Expected<::bnb::SafetensorsFile> file =
-        ::bnb::SafetensorsFile::open(inputPath);
+    llvm::Expected<::bnb::ShardedSafetensors> file =
+        ::bnb::ShardedSafetensors::open(inputPath);
     if (!file)
       return module.emitError() << llvm::toString(file.takeError());
     input.emplace(std::move(*file));

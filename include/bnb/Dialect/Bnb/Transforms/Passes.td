@@ -71,7 +71,7 @@ def BnbQuantizeWeights : Pass<"bnb-quantize-weights", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"weightsPath", "weights", "std::string", "\"\"",
-           "Input safetensors file (default: the module's bnb.weights)">,
+           "Input safetensors file or shard index (default: the module's bnb.weights)">,
     Option<"outputPath", "output", "std::string", "\"\"",
            "Sidecar safetensors file to write (default: the input's name "
            "with .bnb.safetensors)">,
