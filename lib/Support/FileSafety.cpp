@@ -340,6 +340,18 @@ bool isTemporaryDirectoryName(llvm::StringRef file) {
   return false;
 }
 
+ScopedInterruptBlock::ScopedInterruptBlock() {
+  sigset_t block;
+  sigemptyset(&block);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP})
+    sigaddset(&block, sig);
+  pthread_sigmask(SIG_BLOCK, &block, &previous);
+}
+
+ScopedInterruptBlock::~ScopedInterruptBlock() {
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
 TempDirectory::TempDirectory(llvm::StringRef dir) : dir(dir) {
   installHandlers();
   slot = acquireSlot(dir);
@@ -348,6 +360,9 @@ TempDirectory::TempDirectory(llvm::StringRef dir) : dir(dir) {
 llvm::Expected<std::unique_ptr<TempDirectory>>
 TempDirectory::create(llvm::StringRef destination) {
   llvm::SmallString<256> created;
+  // Until the directory is registered (the constructor), a signal would
+  // leave it behind.
+  ScopedInterruptBlock block;
   if (std::error_code ec = fs::createUniqueDirectory(
           llvm::Twine(destination) + ".tmp", created))
     return failure("cannot create a directory next to '" + destination +

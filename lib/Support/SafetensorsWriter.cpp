@@ -1,5 +1,6 @@
 //===- SafetensorsWriter.cpp - atomic safetensors writer ------------------===//
 
+#include "bnb/Support/FileSafety.h"
 #include "bnb/Support/Safetensors.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -208,8 +209,12 @@ SafetensorsWriter::create(StringRef path,
   llvm::sys::path::remove_filename(model);
   llvm::sys::path::append(model, "." + llvm::sys::path::filename(path) +
                                      ".tmp-%%%%%%%%");
+  // TempFile::create registers the file for removal on a signal only after
+  // creating it: a signal in between would leave it behind.
+  std::optional<ScopedInterruptBlock> block(std::in_place);
   Expected<llvm::sys::fs::TempFile> temp =
       llvm::sys::fs::TempFile::create(model);
+  block.reset();
   if (!temp)
     return fileError(path, "cannot create a temporary file beside it: " +
                                llvm::toString(temp.takeError()));
