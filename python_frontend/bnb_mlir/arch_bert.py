@@ -32,6 +32,7 @@ encoder linear is quantized.
 from __future__ import annotations
 
 from .checkpoint import Checkpoint
+from .config import mlir_string
 from .errors import BnbMlirError
 from .graph import PAR, RED, GraphBuilder, WeightSource, amap
 from .ir import Block, Module, TensorType, Value
@@ -127,8 +128,14 @@ class Bert(Architecture):
                                f"{self.max_positions}")
         ids_t = TensorType((batch, seq), "i64")
         out_t = TensorType((batch, seq, self.hidden), elem)
-        func = module.func("forward", [(n, ids_t) for n in ENCODER_INPUTS],
-                           [out_t], result_names=[ENCODER_OUTPUT])
+        # bnb-run refuses ids outside [0, bound), where transformers'
+        # embedding lookup raises (the graph itself clamps).
+        bounds = {"input_ids": self.vocab, "token_type_ids": self.type_vocab}
+        args = [(n, ids_t, {"bnb.name": mlir_string(n),
+                            "bnb.vocab_size": f"{bounds[n]} : i64"})
+                if n in bounds else (n, ids_t) for n in ENCODER_INPUTS]
+        func = module.func("forward", args, [out_t],
+                           result_names=[ENCODER_OUTPUT])
         gb = GraphBuilder(module, func, source, elem)
         ids, mask, types = func.args
         p, hd = self.prefix, self.hidden

@@ -20,11 +20,11 @@ SAFETENSORS_DTYPES = {
     "I16": ("int16", np.dtype("<i2"), "i16"),
     "I8": ("int8", np.dtype("i1"), "i8"),
     "U8": ("uint8", np.dtype("u1"), "ui8"),
-    "U16": ("uint16", np.dtype("<u2"), "ui16"),
-    "U32": ("uint32", np.dtype("<u4"), "ui32"),
-    "U64": ("uint64", np.dtype("<u8"), "ui64"),
     "BOOL": ("bool", np.dtype("?"), "i1"),
 }
+# Exactly the dtypes of the C++ reader (bnb/Quant/DType.h): the two readers
+# accept the same files. U16/U32/U64 (no model stores them) are refused by
+# both.
 
 #: Floating-point types a model may compute in (torch name -> safetensors code).
 FLOAT_TYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}

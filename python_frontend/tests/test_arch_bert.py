@@ -171,10 +171,13 @@ def test_graph(tmp_path, prefix):
     text, _ = import_checkpoint(ckpt, batch=2, seq=8, generation=True)
     # Only @forward, even when generation is asked for.
     assert "@prefill" not in text and "@decode" not in text
+    # input_ids and token_type_ids carry their table sizes: bnb-run refuses
+    # an id outside them, as transformers' embedding lookups raise.
     assert ('func.func @forward(%input_ids: tensor<2x8xi64> {bnb.name = '
-            '"input_ids"}, %attention_mask: tensor<2x8xi64> {bnb.name = '
-            '"attention_mask"}, %token_type_ids: tensor<2x8xi64> {bnb.name = '
-            '"token_type_ids"}) -> (tensor<2x8x32xf32> {bnb.name = '
+            '"input_ids", bnb.vocab_size = 60 : i64}, %attention_mask: '
+            'tensor<2x8xi64> {bnb.name = "attention_mask"}, %token_type_ids: '
+            'tensor<2x8xi64> {bnb.name = "token_type_ids", bnb.vocab_size = '
+            '2 : i64}) -> (tensor<2x8x32xf32> {bnb.name = '
             '"last_hidden_state"})') in text
     # Six nn.Linear per layer, x·Wᵀ plus bias; skip lists see BertModel's
     # module names (no "bert.").
@@ -354,3 +357,25 @@ def test_sequence_longer_than_positions(tmp_path):
     assert_one_line_error(result, "sequence length 17 exceeds "
                                   "max_position_embeddings 16")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name,index,bad", [("input_ids", (0, 3), 60),
+                                            ("input_ids", (1, 0), -1),
+                                            ("token_type_ids", (0, 1), 2)])
+def test_ids_outside_their_tables_are_refused(tmp_path, name, index, bad):
+    """transformers' embedding lookups raise on such ids; bnb-run refuses
+    them with one line and writes nothing (the graph would clamp)."""
+    ckpt = bert_checkpoint(tmp_path / "hf")
+    artifact, _ = compile_and_run(ckpt, tmp_path, "none", [])
+    inputs = batch_inputs()
+    inputs[name][index] = bad
+    src, dst = tmp_path / "bad.safetensors", tmp_path / "out.safetensors"
+    save_file(inputs, str(src))
+    result = subprocess.run([str(BUILD / "bin" / "bnb-run"), str(artifact),
+                             "--input", str(src), "--output", str(dst)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert f"input '{name}' holds token id {bad}" in lines[0]
+    assert not dst.exists()
