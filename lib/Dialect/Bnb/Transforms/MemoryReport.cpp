@@ -39,6 +39,32 @@ int64_t tensorBytes(Type type) {
          llvm::divideCeil(shaped.getElementTypeBitWidth(), 8);
 }
 
+/// The report counts bytes in int64_t. Only a hand-written graph can come
+/// near that range (bnb-compile refuses such tensor types before any pass),
+/// and it is refused rather than reported with wrapped-around numbers.
+constexpr double kMaxReportBytes = 0x1p62;
+
+/// Bytes of a statically shaped tensor type as a double: never overflows.
+double approxTensorBytes(Type type) {
+  auto shaped = dyn_cast<RankedTensorType>(type);
+  if (!shaped || !shaped.hasStaticShape())
+    return 0;
+  double bytes = llvm::divideCeil(shaped.getElementTypeBitWidth(), 8);
+  for (int64_t dim : shaped.getShape())
+    bytes *= double(dim);
+  return bytes;
+}
+
+/// The largest count the report derives from `op` (its 16-bit weight size,
+/// which bounds every packed size, plus its operands), as a double.
+double approxLayerBytes(Operation *op, int64_t outFeatures,
+                        int64_t inFeatures) {
+  double bytes = 2.0 * double(outFeatures) * double(inFeatures);
+  for (Value operand : op->getOperands())
+    bytes += approxTensorBytes(operand.getType());
+  return bytes;
+}
+
 /// The memory of one layer, in bytes, by category.
 struct LayerMemory {
   std::string module;
@@ -110,15 +136,35 @@ struct BnbMemoryReportPass
       if (seenModules.insert(m.module).second)
         layers.push_back(std::move(m));
     };
-    module.walk([&](Operation *op) {
+    double approxTotal = 0;
+    // True (after an error) when `op`'s sizes, or the running total, leave
+    // the report's int64_t range.
+    auto tooLarge = [&](Operation *op, double bytes) {
+      approxTotal += bytes;
+      if (bytes <= kMaxReportBytes && approxTotal <= kMaxReportBytes)
+        return false;
+      op->emitError() << "the memory report counts bytes in int64_t; this "
+                         "graph's weights exceed 2^62 bytes";
+      return true;
+    };
+    WalkResult walked = module.walk([&](Operation *op) {
       if (auto layer = dyn_cast<LinearInt8Op>(op)) {
+        if (tooLarge(op, approxLayerBytes(op, layer.getOutFeatures(),
+                                          layer.getInFeatures())))
+          return WalkResult::interrupt();
         addLayer(measure(layer));
       } else if (auto layer = dyn_cast<Linear4bitOp>(op)) {
+        if (tooLarge(op, approxLayerBytes(op, layer.getOutFeatures(),
+                                          layer.getInFeatures())))
+          return WalkResult::interrupt();
         addLayer(measure(layer, doubleQuant));
       } else if (auto matmul = dyn_cast<linalg::MatmulOp>(op)) {
         std::optional<LinearMatch> match = matchLinear(matmul, symbols);
         if (!match)
-          return;
+          return WalkResult::advance();
+        if (tooLarge(op, approxLayerBytes(op, match->getOutFeatures(),
+                                          match->getInFeatures())))
+          return WalkResult::interrupt();
         LayerMemory m;
         m.module = match->moduleName;
         m.kind = "16-bit (skipped)";
@@ -131,13 +177,16 @@ struct BnbMemoryReportPass
         counted.insert(match->weight);
         if (match->bias)
           counted.insert(match->bias);
-        return;
+        return WalkResult::advance();
       } else {
-        return;
+        return WalkResult::advance();
       }
       for (Value operand : op->getOperands().drop_front())
         counted.insert(operand);
+      return WalkResult::advance();
     });
+    if (walked.wasInterrupted())
+      return signalPassFailure();
 
     // Every other weight: globals, externalized weight arguments, named
     // inline constants.
@@ -164,14 +213,23 @@ struct BnbMemoryReportPass
       }
     });
     for (auto global : module.getOps<ml_program::GlobalOp>())
-      if (!layerKeys.contains(global.getSymName()))
+      if (!layerKeys.contains(global.getSymName())) {
+        if (tooLarge(global, approxTensorBytes(global.getType())))
+          return signalPassFailure();
         addRest(global.getSymName(), global.getType());
-    module.walk([&](FunctionOpInterface func) {
+      }
+    WalkResult args = module.walk([&](FunctionOpInterface func) {
       for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
         if (auto key = func.getArgAttrOfType<StringAttr>(i, kWeightArgAttr))
-          if (!layerKeys.contains(key))
+          if (!layerKeys.contains(key)) {
+            if (tooLarge(func, approxTensorBytes(func.getArgumentTypes()[i])))
+              return WalkResult::interrupt();
             addRest(key, func.getArgumentTypes()[i]);
+          }
+      return WalkResult::advance();
     });
+    if (args.wasInterrupted())
+      return signalPassFailure();
 
     std::string errorMessage;
     std::unique_ptr<llvm::ToolOutputFile> file =

@@ -204,6 +204,8 @@ def BnbMemoryReport : Pass<"bnb-memory-report", "::mlir::ModuleOp"> {
     `get_memory_footprint` does not count are listed separately. The IR is
     not changed.
   }];
+  // The default config (a module without bnb.config) is a bnb attribute.
+  let dependentDialects = ["::mlir::bnb::BnbDialect"];
   let options = [
     Option<"json", "json", "bool", "false", "Print JSON instead of a table">,
     Option<"outputPath", "output", "std::string", "\"-\"",
