@@ -340,18 +340,6 @@ bool isTemporaryDirectoryName(llvm::StringRef file) {
   return false;
 }
 
-ScopedInterruptBlock::ScopedInterruptBlock() {
-  sigset_t block;
-  sigemptyset(&block);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP})
-    sigaddset(&block, sig);
-  pthread_sigmask(SIG_BLOCK, &block, &previous);
-}
-
-ScopedInterruptBlock::~ScopedInterruptBlock() {
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-}
-
 TempDirectory::TempDirectory(llvm::StringRef dir) : dir(dir) {
   installHandlers();
   slot = acquireSlot(dir);
@@ -359,21 +347,30 @@ TempDirectory::TempDirectory(llvm::StringRef dir) : dir(dir) {
 
 llvm::Expected<std::unique_ptr<TempDirectory>>
 TempDirectory::create(llvm::StringRef destination) {
-  llvm::SmallString<256> created;
-  // Until the directory is registered (the constructor), a signal would
-  // leave it behind.
-  ScopedInterruptBlock block;
-  if (std::error_code ec = fs::createUniqueDirectory(
-          llvm::Twine(destination) + ".tmp", created))
-    return failure("cannot create a directory next to '" + destination +
-                   "': " + ec.message());
-  // The name must be one that bnb-run refuses.
-  if (!isTemporaryDirectoryName(created)) {
-    fs::remove(created);
-    return failure("cannot create a directory next to '" + destination +
-                   "': unexpected temporary name '" + created + "'");
+  for (int attempt = 0;; ++attempt) {
+    llvm::SmallString<256> candidate;
+    fs::createUniquePath(llvm::Twine(destination) + ".tmp-%%%%%%", candidate,
+                         /*MakeAbsolute=*/false);
+    // The name must be one that bnb-run refuses.
+    if (!isTemporaryDirectoryName(candidate))
+      return failure("cannot create a directory next to '" + destination +
+                     "': unexpected temporary name '" + candidate + "'");
+    // Registered (the constructor) before it exists: a signal reaches
+    // whichever thread does not block it, so only registering first leaves
+    // no window in which the directory exists unregistered.
+    std::unique_ptr<TempDirectory> dir(new TempDirectory(candidate));
+    std::error_code ec =
+        fs::create_directory(candidate, /*IgnoreExisting=*/false);
+    if (!ec)
+      return std::move(dir);
+    // Someone else's directory of the same name: never remove it.
+    if (dir->slot >= 0)
+      slots[dir->slot].armed = false;
+    dir->committed = true;
+    if (ec != std::errc::file_exists || attempt == 100)
+      return failure("cannot create a directory next to '" + destination +
+                     "': " + ec.message());
   }
-  return std::unique_ptr<TempDirectory>(new TempDirectory(created));
 }
 
 TempDirectory::~TempDirectory() {

@@ -1,6 +1,5 @@
 //===- SafetensorsWriter.cpp - atomic safetensors writer ------------------===//
 
-#include "bnb/Support/FileSafety.h"
 #include "bnb/Support/Safetensors.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -8,6 +7,8 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace bnb;
@@ -209,17 +210,29 @@ SafetensorsWriter::create(StringRef path,
   llvm::sys::path::remove_filename(model);
   llvm::sys::path::append(model, "." + llvm::sys::path::filename(path) +
                                      ".tmp-%%%%%%%%");
-  // TempFile::create registers the file for removal on a signal only after
-  // creating it: a signal in between would leave it behind.
-  std::optional<ScopedInterruptBlock> block(std::in_place);
-  Expected<llvm::sys::fs::TempFile> temp =
-      llvm::sys::fs::TempFile::create(model);
-  block.reset();
-  if (!temp)
-    return fileError(path, "cannot create a temporary file beside it: " +
-                               llvm::toString(temp.takeError()));
-  writer->temp.emplace(std::move(*temp));
-  llvm::raw_fd_ostream os(writer->temp->FD, /*shouldClose=*/false);
+  // The name is registered for removal on a signal before the file exists:
+  // a signal reaches whichever thread does not block it, so holding it back
+  // on this thread cannot close the window between creating the file and
+  // registering it (TempFile::create has that window).
+  llvm::SmallString<256> tempPath;
+  int fd = -1;
+  for (int attempt = 0;; ++attempt) {
+    llvm::sys::fs::createUniquePath(model, tempPath, /*MakeAbsolute=*/false);
+    std::string why;
+    if (llvm::sys::RemoveFileOnSignal(tempPath, &why))
+      return fileError(path, "cannot create a temporary file beside it: " +
+                                 why);
+    std::error_code ec = llvm::sys::fs::openFileForReadWrite(
+        tempPath, fd, llvm::sys::fs::CD_CreateNew, llvm::sys::fs::OF_None);
+    if (!ec)
+      break;
+    llvm::sys::DontRemoveFileOnSignal(tempPath);
+    if (ec != std::errc::file_exists || attempt == 100)
+      return fileError(path, "cannot create a temporary file beside it: " +
+                                 ec.message());
+  }
+  writer->temp = TempFileHandle{std::string(tempPath), fd};
+  llvm::raw_fd_ostream os(writer->temp->fd, /*shouldClose=*/false);
   os << header;
   os.flush();
   if (os.has_error()) {
@@ -231,8 +244,11 @@ SafetensorsWriter::create(StringRef path,
 }
 
 SafetensorsWriter::~SafetensorsWriter() {
-  if (temp && !committed)
-    llvm::consumeError(temp->discard());
+  if (!temp || committed)
+    return;
+  llvm::sys::Process::SafelyCloseFileDescriptor(temp->fd);
+  llvm::sys::fs::remove(temp->path);
+  llvm::sys::DontRemoveFileOnSignal(temp->path);
 }
 
 Error SafetensorsWriter::write(StringRef name, llvm::ArrayRef<uint8_t> bytes) {
@@ -264,7 +280,7 @@ Error SafetensorsWriter::writePart(StringRef name,
                                    done + bytes.size()));
   if (bytes.empty())
     return Error::success();
-  llvm::raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+  llvm::raw_fd_ostream os(temp->fd, /*shouldClose=*/false);
   os.seek(dataStart + tensor.begin + done);
   os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   os.flush();
@@ -286,10 +302,14 @@ Error SafetensorsWriter::commit() {
                        llvm::formatv("tensor '{0}' got {1} of its {2} bytes",
                                      tensorLayout[i].name, written[i],
                                      tensorLayout[i].numBytes()));
-  if (Error err = temp->keep(destination))
+  if (std::error_code ec = llvm::sys::fs::rename(temp->path, destination))
     return fileError(destination,
                      "cannot rename the temporary file into place: " +
-                         llvm::toString(std::move(err)));
+                         ec.message());
   committed = true;
+  llvm::sys::DontRemoveFileOnSignal(temp->path);
+  if (std::error_code ec =
+          llvm::sys::Process::SafelyCloseFileDescriptor(temp->fd))
+    return fileError(destination, "cannot close: " + ec.message());
   return Error::success();
 }

@@ -23,7 +23,6 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
-#include <csignal>
 #include <optional>
 #include <string>
 
@@ -68,21 +67,6 @@ llvm::Error checkArtifactOutput(llvm::StringRef output,
 /// (NAME.tmp-XXXXXX, or NAME.old-XXXXXX while an old artifact is set
 /// aside): the remains of an interrupted tool, never an artifact.
 bool isTemporaryDirectoryName(llvm::StringRef path);
-
-/// Holds back SIGINT, SIGTERM and SIGHUP on the calling thread for its
-/// lifetime; one that arrives meanwhile is delivered when it ends. A
-/// temporary created and registered for removal inside the scope is then
-/// never left behind by a signal that falls between the two steps.
-class ScopedInterruptBlock {
-public:
-  ScopedInterruptBlock();
-  ~ScopedInterruptBlock();
-  ScopedInterruptBlock(const ScopedInterruptBlock &) = delete;
-  ScopedInterruptBlock &operator=(const ScopedInterruptBlock &) = delete;
-
-private:
-  sigset_t previous;
-};
 
 /// A directory in which a tool builds a directory output. It is removed with
 /// everything in it when the object is destroyed uncommitted, at exit

@@ -187,8 +187,15 @@ public:
 private:
   SafetensorsWriter() = default;
 
+  /// The temporary file beside the destination: its path, registered for
+  /// removal on a signal before the file was created, and its descriptor.
+  struct TempFileHandle {
+    std::string path;
+    int fd = -1;
+  };
+
   std::string destination;
-  std::optional<llvm::sys::fs::TempFile> temp;
+  std::optional<TempFileHandle> temp;
   std::vector<SafetensorsTensor> tensorLayout;
   llvm::StringMap<size_t> index;
   std::vector<uint64_t> written;

@@ -14,8 +14,6 @@
 
 #include "gtest/gtest.h"
 
-#include <csignal>
-#include <cstring>
 #include <fstream>
 
 namespace fs = llvm::sys::fs;
@@ -145,27 +143,3 @@ TEST_F(FileSafetyTest, CommitReplacesAtomically) {
 
 } // namespace
 
-namespace {
-volatile std::sig_atomic_t hangups = 0;
-void countHangup(int) { hangups = hangups + 1; }
-} // namespace
-
-// A signal raised inside the scope waits for its end: the window between
-// creating a temporary and registering it for removal is closed.
-TEST(ScopedInterruptBlockTest, DefersInterruptsToTheEndOfTheScope) {
-  struct sigaction action, previous;
-  std::memset(&action, 0, sizeof(action));
-  action.sa_handler = countHangup;
-  sigemptyset(&action.sa_mask);
-  ASSERT_EQ(::sigaction(SIGHUP, &action, &previous), 0);
-  hangups = 0;
-  {
-    bnb::ScopedInterruptBlock block;
-    ::raise(SIGHUP);
-    EXPECT_EQ(hangups, 0);
-  }
-  EXPECT_EQ(hangups, 1);
-  ::raise(SIGHUP); // not blocked any more
-  EXPECT_EQ(hangups, 2);
-  ::sigaction(SIGHUP, &previous, nullptr);
-}
