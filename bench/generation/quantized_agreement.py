@@ -68,50 +68,8 @@ def tool(name):
 
 def quantized_forward(hf_dir, artifact, ids, noise=0.0):
     """The numpy reference logits [S, V] of `ids` with the linears quantized
-    as the artifact's config says (bnbref), checking the artifact's bytes.
-    With `noise`, each quantized linear's input is first multiplied by
-    1 + noise * N(0, 1) (seeded): how much the model itself moves when its
-    activations move by about an ulp."""
-    rng = np.random.default_rng(0)
-    import json
-    manifest = json.loads((artifact / "manifest.json").read_text())
-    weights = load_file(str(artifact / "weights.safetensors"))
-    linears = qr.quantized_linears(hf_dir, manifest["config"], weights)
-
-    class Tagged(np.ndarray):
-        key = None
-
-    original_weights, original_linear = reference._weights, reference._linear
-
-    def tagged_weights(ckpt, rnd):
-        load = original_weights(ckpt, rnd)
-
-        def get(key):
-            value = load(key).view(Tagged)
-            value.key = key
-            return value
-        return get
-
-    def quantized_linear(x, w, b, rnd):
-        kind = linears.get(getattr(w, "key", None))
-        x = np.asarray(x, np.float32)
-        b = None if b is None else np.asarray(b, np.float32)
-        if kind is not None and noise:
-            x = (x * (1 + noise * rng.standard_normal(x.shape))).astype(
-                np.float32)
-        if kind is None:
-            return original_linear(x, np.asarray(w, np.float32), b, rnd)
-        if kind[0] == "4bit":
-            y = x @ kind[1].T
-            return rnd(y if b is None else y + b)
-        return rnd(qr.int8_linear(x, kind[1], kind[2], kind[3], b, "F32"))
-
-    reference._weights, reference._linear = tagged_weights, quantized_linear
-    try:
-        return reference.reference_forward(hf_dir, ids, "float32")[0]
-    finally:
-        reference._weights, reference._linear = original_weights, \
-            original_linear
+    as the artifact's config says (float32 model)."""
+    return qr.reference_logits(hf_dir, artifact, ids, "float32", noise)[0][0]
 
 
 def main():

@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from bnb_mlir import BnbMlirError, import_checkpoint, reference
+from bnb_mlir import BnbMlirError, import_checkpoint
 from bnb_mlir import reference_forward
 from bnb_mlir.reference import ReferenceDecoder, generation_schedule, \
     reference_generate
@@ -307,45 +307,14 @@ def _quantized_reference():
     return quantized_reference
 
 
-def quantized_forward(monkeypatch, ckpt, ids, artifact):
+def quantized_forward(ckpt, ids, artifact):
     """The float16 reference of `ckpt` with its linears quantized as the
     artifact's config says; the artifact's quantized tensors must equal the
     independent quantization byte for byte."""
-    qr = _quantized_reference()
-    manifest = json.loads((artifact / "manifest.json").read_text())
-    weights = load_file(str(artifact / "weights.safetensors"))
-    linears = qr.quantized_linears(ckpt, manifest["config"], weights)
-    assert linears  # every decoder linear but the output embedding
-    original = reference._weights
-
-    class Tagged(np.ndarray):
-        key = None
-
-    def tagged(ck, rnd):
-        load = original(ck, rnd)
-
-        def get(key):
-            value = load(key).view(Tagged)
-            value.key = key
-            return value
-        return get
-
-    def linear(x, w, b, rnd):
-        kind = linears.get(getattr(w, "key", None))
-        x = np.asarray(x, np.float32)
-        b = None if b is None else np.asarray(b, np.float32)
-        if kind is None:
-            y = x @ np.asarray(w, np.float32).T
-            return rnd(y if b is None else y + b)
-        if kind[0] == "4bit":
-            y = x @ kind[1].T
-            return rnd(y if b is None else y + b)
-        return rnd(qr.int8_linear(x, kind[1], kind[2], kind[3], b))
-
-    with monkeypatch.context() as m:
-        m.setattr(reference, "_weights", tagged)
-        m.setattr(reference, "_linear", linear)
-        return reference_forward(ckpt, ids, "float16"), len(linears)
+    logits, count = _quantized_reference().reference_logits(ckpt, artifact,
+                                                            ids)
+    assert count  # every decoder linear but the output embedding
+    return logits, count
 
 
 def _run(*args):
@@ -365,7 +334,7 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("variant", ["qwen2_sliding", "phi3", "gpt_neox"])
-def test_compiled_artifacts(tmp_path, monkeypatch, variant):
+def test_compiled_artifacts(tmp_path, variant):
     """bnb-compile for the CPU with no quantization, int8, NF4 and NF4 +
     double quantization; bnb-run's logits against the (quantized) numpy
     reference; greedy generation from the unquantized float32 artifact is
@@ -403,7 +372,7 @@ def test_compiled_artifacts(tmp_path, monkeypatch, variant):
             np.testing.assert_allclose(got, plain, rtol=2 * ulp,
                                        atol=2 * ulp * np.abs(plain).max())
             continue
-        ref, count = quantized_forward(monkeypatch, ckpt, ids, artifact)
+        ref, count = quantized_forward(ckpt, ids, artifact)
         assert count == 2 * len(LINEARS[arch])
         assert np.abs(got - ref).max() <= 0.05, (name,
                                                  np.abs(got - ref).max())

@@ -116,19 +116,26 @@ def int8_linear(x, cb, scb, threshold, bias, dtype="F16"):
     return y.reshape(*x.shape[:-1], -1)
 
 
-def check(a):
+def reference_logits(hf_dir, artifact, ids, dtype="float16", noise=0.0):
+    """bnb_mlir.reference's forward of `ids` in `dtype` with the linears
+    quantized as the artifact's config says (bnbref), after checking the
+    artifact's quantized tensors byte for byte against bnbref. With `noise`,
+    each quantized linear's input is first multiplied by 1 + noise * N(0, 1)
+    (seeded): how much the model itself moves when its activations move by
+    about an ulp. Returns (logits [B, S, V], number of quantized linears)."""
     from bnb_mlir import reference
 
-    manifest = json.loads((pathlib.Path(a.artifact) / "manifest.json")
-                          .read_text())
-    config = manifest["config"]
-    weights = load_file(str(pathlib.Path(a.artifact) / "weights.safetensors"))
-    linears = quantized_linears(a.hf_dir, config, weights)
+    artifact = pathlib.Path(artifact)
+    manifest = json.loads((artifact / "manifest.json").read_text())
+    weights = load_file(str(artifact / "weights.safetensors"))
+    linears = quantized_linears(hf_dir, manifest["config"], weights)
+    int8_dtype = "F16" if dtype == "float16" else "F32"
+    rng = np.random.default_rng(0)
 
     class Tagged(np.ndarray):
         key = None
 
-    original_weights = reference._weights
+    original_weights, original_linear = reference._weights, reference._linear
 
     def tagged_weights(ckpt, rnd):
         load = original_weights(ckpt, rnd)
@@ -144,17 +151,25 @@ def check(a):
         x = np.asarray(x, F32)
         b = None if b is None else np.asarray(b, F32)
         if kind is None:
-            y = x @ np.asarray(w, F32).T
-            return rnd(y if b is None else y + b)
+            return original_linear(x, np.asarray(w, F32), b, rnd)
+        if noise:
+            x = (x * (1 + noise * rng.standard_normal(x.shape))).astype(F32)
         if kind[0] == "4bit":
             y = x @ kind[1].T  # compute dtype float32, then the input dtype
             return rnd(y if b is None else y + b)
-        return rnd(int8_linear(x, kind[1], kind[2], kind[3], b))
+        return rnd(int8_linear(x, kind[1], kind[2], kind[3], b, int8_dtype))
 
-    reference._weights = tagged_weights
-    reference._linear = quantized_linear
+    reference._weights, reference._linear = tagged_weights, quantized_linear
+    try:
+        return reference.reference_forward(hf_dir, ids, dtype), len(linears)
+    finally:
+        reference._weights, reference._linear = original_weights, \
+            original_linear
+
+
+def check(a):
     ids = load_file(str(pathlib.Path(a.hf_dir) / "input_ids.safetensors"))
-    ref = reference.reference_forward(a.hf_dir, ids["input_ids"], "float16")
+    ref, _ = reference_logits(a.hf_dir, a.artifact, ids["input_ids"])
     got = load_file(a.output)["logits"].astype(F32)
     err = np.abs(got - ref).max()
     top1 = (got.argmax(-1) == ref.argmax(-1)).mean()
