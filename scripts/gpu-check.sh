@@ -8,8 +8,11 @@
 #       (default gpu-check/): artifacts, inputs, expected outputs, bnb-run,
 #       libbnb_runtime.so, the GPU benchmark and its kernels.
 #   scripts/gpu-check.sh run [DIR]       on the GPU machine (no LLVM needed):
-#       runs every case with bnb-run --device cuda and compares it with the CPU
-#       build, reruns each under compute-sanitizer memcheck, generates 32
+#       runs every case (kernels at model shapes and the whole demo model in
+#       int8, nf4 and nf4 + double quant) with bnb-run --device cuda and
+#       compares it with the CPU build, reruns each under compute-sanitizer
+#       memcheck and the shared-memory kernels under racecheck, measures the
+#       GPU's fast-math reciprocal against bnb-mlir's, generates 32
 #       tokens greedily from the tiny LLaMA (scripts/gpu_check/generation.py:
 #       tokens compared with the CPU build's, prefill and decode tok/s),
 #       runs the GPU benchmark, and prints one summary. Exits non-zero if
@@ -50,7 +53,7 @@ prepare)
   cp "$build/bin/bnb-run" "$dir/bin/"
   cp "$build/lib/libbnb_runtime.so" "$dir/lib/"
   cp "$root/scripts/gpu_check/compare.py" "$root/scripts/gpu_check/generation.py" \
-    "$root/scripts/gpu-check.sh" "$dir/"
+    "$root/scripts/gpu_check/reciprocal_probe.cu" "$root/scripts/gpu-check.sh" "$dir/"
   if [ -x "$build/bin/bnb-gpu-bench" ]; then
     cp "$build/bin/bnb-gpu-bench" "$dir/bin/"
     cp "$root/bench/gpu/cublas_baseline.py" "$dir/"
@@ -71,6 +74,20 @@ run)
   fi
   nvidia-smi -L
   sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)"
+  # sanitize TOOL NAME CASE_DIR [TOOL OPTIONS]: reruns a case under
+  # compute-sanitizer's TOOL and records the verdict.
+  sanitize() {
+    local tool="$1" name="$2" case_dir="$3"
+    shift 3
+    if "$sanitizer" --tool "$tool" --error-exitcode 1 "$@" \
+        "$here/bin/bnb-run" "$case_dir/gpu.bnb" --device cuda \
+        --input "$case_dir/inputs.safetensors" --output "$case_dir/$tool.safetensors" \
+        >"$case_dir/$tool.log" 2>&1; then
+      record "PASS $name: compute-sanitizer $tool clean"
+    else
+      record "FAIL $name: compute-sanitizer $tool: $(grep -m1 -E 'ERROR|Race|error' "$case_dir/$tool.log")"
+    fi
+  }
   for case_dir in "$here"/cases/*/; do
     name="$(basename "$case_dir")"
     log="$case_dir/run.log"
@@ -83,18 +100,27 @@ run)
       "$case_dir/expected.safetensors" "$case_dir/actual.safetensors" 2>&1 | tail -1)"
     case "$verdict" in ok*) record "PASS $name: $verdict" ;; *) record "FAIL $name: $verdict" ;; esac
     if [ -n "$sanitizer" ]; then
-      if "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full \
-          "$here/bin/bnb-run" "$case_dir/gpu.bnb" --device cuda \
-          --input "$case_dir/inputs.safetensors" --output "$case_dir/sanitized.safetensors" \
-          >"$case_dir/memcheck.log" 2>&1; then
-        record "PASS $name: compute-sanitizer memcheck clean"
-      else
-        record "FAIL $name: compute-sanitizer memcheck: $(grep -m1 -E 'ERROR|error' "$case_dir/memcheck.log")"
-      fi
+      sanitize memcheck "$name" "$case_dir" --leak-check full
     else
       record "SKIP $name: compute-sanitizer not found"
     fi
+    # racecheck (shared-memory hazards) is slow: the kernels with shared
+    # memory, once each, through the cases that use them.
+    case "$name" in primitives|nf4_dq_gemv_4096x4096|nf4_dq_gemm_m16|int8_outliers_m256|tiny_llama_nf4_dq)
+      [ -n "$sanitizer" ] && sanitize racecheck "$name" "$case_dir" --racecheck-report hazard ;;
+    esac
   done
+  # How often the GPU's fast-math reciprocal differs from the correctly
+  # rounded one bnb-mlir uses (information for docs/numerics.md, not a check).
+  if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+    nvcc_bin="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+    if "$nvcc_bin" --use_fast_math -o "$here/reciprocal_probe" "$here/reciprocal_probe.cu" \
+        >"$here/reciprocal_probe.log" 2>&1 && "$here/reciprocal_probe" >>"$here/reciprocal_probe.log" 2>&1; then
+      record "INFO $(tail -1 "$here/reciprocal_probe.log")"
+    else
+      record "SKIP reciprocal probe: $(tail -1 "$here/reciprocal_probe.log")"
+    fi
+  fi
   if [ -f "$here/generation/generation.json" ]; then
     echo "== generation"
     gen="$here/generation"

@@ -25,6 +25,7 @@ config.environment["FILECHECK_OPTS"] = (
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%bnb_src_root", config.bnb_src_root))
+config.substitutions.append(("%bnb_obj_root", config.bnb_obj_root))
 config.substitutions.append(("%bnb_lib_dir", config.bnb_lib_dir))
 # lit's default substitutions map %python to lit's own interpreter; the tests
 # need the project's (numpy, safetensors), so ours goes first.
@@ -58,7 +59,7 @@ config.substitutions.append(
      os.path.join(config.llvm_lib_dir, "libmlir_runner_utils.so")))
 
 tool_dirs = [config.bnb_tools_dir, config.llvm_tools_dir]
-tools = ["bnb-opt", "bnb-gpu-sim", "mlir-runner", "mlir-opt", "mlir-translate",
+tools = ["bnb-opt", "bnb-gpu-sim", "bnb-quant-tables", "mlir-runner", "mlir-opt", "mlir-translate",
          "split-file", "not", "count",
          ToolSubst("bnb-quantize", unresolved="ignore"),
          ToolSubst("bnb-compile", unresolved="ignore"),

@@ -24,7 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 #include "bnb_runtime.h"
 #include "bnb_runtime_abi.h"
 
@@ -184,7 +184,7 @@ struct Cublas {
 // Host data
 //===----------------------------------------------------------------------===//
 
-uint16_t toHalf(float f) { return ::bnb::quant::floatToHalf(f); }
+uint16_t toHalf(float f) { return ::bnb::floatToHalf(f); }
 
 std::mt19937 rng(20240607);
 
@@ -390,6 +390,10 @@ void benchGemv(int64_t n, int64_t k, bool nested, int iters) {
   void *x = upload(randomHalves(k), BNBRT_CATEGORY_ACTIVATIONS);
   void *ref = bnbrt_alloc(n * 2, BNBRT_CATEGORY_ACTIVATIONS);
   void *out = bnbrt_alloc(n * 2, BNBRT_CATEGORY_ACTIVATIONS);
+  // Same starting bytes: reused device blocks hold stale data, and the
+  // stand-in driver of the tests runs no kernel.
+  bnbrt_memset(ref, 0, n * 2);
+  bnbrt_memset(out, 0, n * 2);
 
   // The compiled entry point, and the kernel it launches.
   M2 mx = memref<2>(x, {1, k}), mw = memref<2>(sets[0].w, {nbytes, 1}),
@@ -465,6 +469,9 @@ void benchInt8(int iters, Cublas *cublas) {
   void *scb = upload(randomFloats(n, 0.5f, 2.0f), BNBRT_CATEGORY_WEIGHTS);
   void *ref = bnbrt_alloc(m * n * 2, BNBRT_CATEGORY_ACTIVATIONS);
   void *out = bnbrt_alloc(m * n * 2, BNBRT_CATEGORY_ACTIVATIONS);
+  // Same starting bytes, as in benchGemv.
+  bnbrt_memset(ref, 0, m * n * 2);
+  bnbrt_memset(out, 0, m * n * 2);
 
   const std::string zero = "bnb_zero_fill_i32",
                     quant = "bnb_rowquant_f16_outliers",

@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Quant/Blockwise.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 
 #include "llvm/Support/ThreadPool.h"
 
@@ -21,6 +21,7 @@
 #include <random>
 #include <vector>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 namespace {

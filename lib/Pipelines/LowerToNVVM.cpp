@@ -45,29 +45,12 @@ std::string ptxFeatures(StringRef chip) {
   return sm >= 80 && sm <= 90 ? "+ptx80" : "";
 }
 
-/// Tensor level to memrefs, all compute mapped into kernels.
-void buildBufferizeAndMap(OpPassManager &pm) {
-  // The artifact calling convention: results are caller-provided device
-  // buffers (out-parameters after the inputs and weights).
-  bnb::addBufferizeToOutParams(pm);
-  // One parallel loop nest per op for the mapping: reductions innermost.
-  pm.addNestedPass<func::FuncOp>(bnb::createBnbGPUReductionsInnermost());
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
-  pm.addNestedPass<func::FuncOp>(bnb::createBnbGPUMapHostCompute());
-  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
-  pm.addPass(createGpuKernelOutliningPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createCanonicalizerPass());
-  bufferization::buildBufferDeallocationPipeline(pm);
-  pm.addPass(createConvertBufferizationToMemRefPass());
-  pm.addPass(bnb::createBnbGPUDeviceMemory());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-}
-
 /// Device code to NVVM, host code to the LLVM dialect, kernels to a binary.
 void buildLowerToLLVM(OpPassManager &pm,
                       const bnb::LowerToNVVMPipelineOptions &options) {
+  // Constants read by host code become device copies made once per loaded
+  // module (the device half keeps memref.get_global for the simulator).
+  pm.addPass(bnb::createBnbGPUResidentConstants());
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
   pm.addPass(createConvertNVGPUToNVVMPass());
   pm.addPass(createConvertVectorToSCFPass());
@@ -109,30 +92,16 @@ void buildLowerToLLVM(OpPassManager &pm,
 
 void mlir::bnb::buildBnbLowerToNVVMPipeline(
     OpPassManager &pm, const LowerToNVVMPipelineOptions &options) {
-  // Weights become trailing entry-point arguments, and arguments read-only:
-  // the caller owns inputs and weights (device buffers).
-  if (options.externalizeWeights)
-    pm.addPass(createBnbExternalizeWeights());
-  pm.addPass(createBnbPrepareEntryPoints());
-  // Host compute is mapped onto kernels function by function: one flat
-  // function per entry point.
-  BnbOutlineLayersOptions flat;
-  flat.inlineOnly = true;
-  pm.addPass(createBnbOutlineLayers(flat));
-  ConvertBnbToGPUOptions toGPU;
-  toGPU.chip = options.chip;
-  pm.addPass(createConvertBnbToGPU(toGPU));
-  // Elementwise arith/math on whole tensors becomes linalg so that it
-  // bufferizes; fusing it leaves fewer kernels.
-  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
-  buildBufferizeAndMap(pm);
+  GPUPreparePipelineOptions prepare;
+  prepare.chip = options.chip.getValue();
+  prepare.externalizeWeights = options.externalizeWeights.getValue();
+  buildBnbGPUPreparePipeline(pm, prepare);
   buildLowerToLLVM(pm, options);
   pm.addPass(createBnbStripMetadata());
 }
 
 void mlir::bnb::registerBnbNVVMPipeline() {
+  registerBnbGPUPreparePipeline();
   PassPipelineRegistration<LowerToNVVMPipelineOptions>(
       "bnb-lower-to-nvvm",
       "Lower a quantized model graph to host LLVM IR that launches bnb's "

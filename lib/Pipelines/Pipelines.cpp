@@ -4,6 +4,7 @@
 #include "BufferizeToOutParams.h"
 
 #include "bnb/Conversion/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
@@ -26,32 +27,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/Support/FormatVariadic.h"
 
 using namespace mlir;
 using namespace mlir::bnb;
-
-namespace {
-/// Appends `name=value` for every option that was given, so that
-/// bnb-replace-linear keeps the module's config for the others.
-template <typename T>
-void forwardIfSet(std::string &out,
-                  const mlir::detail::PassOptions::Option<T> &option,
-                  StringRef name) {
-  if (option.hasValue())
-    out += llvm::formatv(" {0}={1}", name, option.getValue()).str();
-}
-
-void forwardIfSet(std::string &out,
-                  const mlir::detail::PassOptions::ListOption<std::string> &option,
-                  StringRef name) {
-  if (!option.hasValue())
-    return;
-  out += llvm::formatv(" {0}={1}", name,
-                       llvm::join(option.begin(), option.end(), ","))
-             .str();
-}
-} // namespace
 
 void mlir::bnb::addBufferizeToOutParams(OpPassManager &pm) {
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -71,27 +49,7 @@ void mlir::bnb::addBufferizeToOutParams(OpPassManager &pm) {
 
 void mlir::bnb::buildBnbQuantizePipeline(OpPassManager &pm,
                                          const QuantizePipelineOptions &o) {
-  std::string replaceOptions;
-  forwardIfSet(replaceOptions, o.loadIn8bit, "load-in-8bit");
-  forwardIfSet(replaceOptions, o.loadIn4bit, "load-in-4bit");
-  forwardIfSet(replaceOptions, o.llmInt8Threshold, "llm-int8-threshold");
-  forwardIfSet(replaceOptions, o.llmInt8SkipModules, "llm-int8-skip-modules");
-  forwardIfSet(replaceOptions, o.llmInt8EnableFp32CpuOffload,
-               "llm-int8-enable-fp32-cpu-offload");
-  forwardIfSet(replaceOptions, o.llmInt8HasFp16Weight,
-               "llm-int8-has-fp16-weight");
-  forwardIfSet(replaceOptions, o.bnb4bitComputeDtype, "bnb-4bit-compute-dtype");
-  forwardIfSet(replaceOptions, o.bnb4bitQuantType, "bnb-4bit-quant-type");
-  forwardIfSet(replaceOptions, o.bnb4bitUseDoubleQuant,
-               "bnb-4bit-use-double-quant");
-  forwardIfSet(replaceOptions, o.bnb4bitQuantStorage, "bnb-4bit-quant-storage");
-  forwardIfSet(replaceOptions, o.blocksize, "blocksize");
-  std::unique_ptr<Pass> replace = createBnbReplaceLinear();
-  // The options were produced by a PassPipelineOptions parser, so they parse.
-  (void)replace->initializeOptions(replaceOptions, [](const Twine &) {
-    return failure();
-  });
-  pm.addPass(std::move(replace));
+  pm.addPass(createBnbReplaceLinear(overridesFromOptions(o), o.blocksize));
   BnbQuantizeWeightsOptions quantize;
   quantize.weightsPath = o.weightsPath;
   quantize.outputPath = o.outputPath;

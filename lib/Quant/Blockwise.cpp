@@ -5,11 +5,15 @@
 // floats the integer order is the numeric order, and NaN patterns are easy to
 // exclude), and encode with branch-free comparison counts, so that GCC
 // vectorizes every inner loop. Blocks are independent; they are spread over
-// a thread pool in chunks of about kTaskElements elements.
+// a thread pool in chunks of about kTaskElements elements. On AVX-512 CPUs
+// the full blocks of F16/BF16/F32 inputs go to the hand-vectorized kernels
+// of X86Kernels.h instead (same bytes); the partial last block, other dtypes
+// and other CPUs stay on these loops.
 //
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Quant/Blockwise.h"
+#include "bnb/Quant/X86Kernels.h"
 
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/ErrorHandling.h"
@@ -20,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 namespace {
@@ -181,6 +186,15 @@ template <typename Fn> void withLoader(const void *in, DType dt, Fn fn) {
   }
 }
 
+/// The number of leading blocks the AVX-512 kernels quantize: every full
+/// block when the CPU, the dtype and the blocksize allow, else none. The
+/// partial last block always takes the portable path.
+size_t fullBlocksForKernels(DType dt, size_t n, size_t blocksize) {
+  if (blocksize % 16 != 0 || !x86::supports(dt) || !x86::available())
+    return 0;
+  return n / blocksize;
+}
+
 size_t blocksPerTask(int64_t blocksize) {
   return std::max<size_t>(1, kTaskElements / static_cast<size_t>(blocksize));
 }
@@ -252,10 +266,14 @@ void bnb::quant::computeAbsmax(const void *in, DType dt, size_t n,
   requireBlocksize(isPowerOfTwoIn(blocksize, 1, kMaxBlocksize),
                    "computeAbsmax");
   size_t bs = static_cast<size_t>(blocksize);
+  size_t fastEnd = fullBlocksForKernels(dt, n, bs);
   withLoader(in, dt, [&](auto load) {
     parallelChunks(numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
                    [&](size_t b0, size_t b1) {
-                     forBlocks(load, n, bs, b0, b1,
+                     size_t split = std::clamp(fastEnd, b0, b1);
+                     if (split > b0)
+                       x86::absmaxBlocks(in, dt, bs, b0, split, absmax);
+                     forBlocks(load, n, bs, split, b1,
                                [&](size_t b, const float *, size_t, float m) {
                                  absmax[b] = m;
                                });
@@ -268,11 +286,16 @@ void bnb::quant::quantize4bit(const void *in, DType dt, size_t n, QuantType qt,
                               llvm::ThreadPoolInterface *pool) {
   requireBlocksize(isValid4bitBlocksize(blocksize), "quantize4bit");
   size_t bs = static_cast<size_t>(blocksize);
+  size_t fastEnd = fullBlocksForKernels(dt, n, bs);
   withLoader(in, dt, [&](auto load) {
     auto run = [&](auto encode) {
       parallelChunks(numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
                      [&](size_t b0, size_t b1) {
-                       forBlocks(load, n, bs, b0, b1,
+                       size_t split = std::clamp(fastEnd, b0, b1);
+                       if (split > b0)
+                         x86::quantize4bitBlocks(in, dt, qt, bs, b0, split,
+                                                 packed, absmax);
+                       forBlocks(load, n, bs, split, b1,
                                  [&](size_t b, const float *values,
                                      size_t count, float m) {
                                    absmax[b] = m;
@@ -299,10 +322,15 @@ void bnb::quant::quantize4bitScalar(const void *in, DType dt, size_t n,
   for (size_t b = 0, nb = numBlocks(n, blocksize); b < nb; ++b) {
     size_t start = b * bs, end = std::min(n, start + bs);
     // The kernel: local_abs_max = -FLT_MAX, fmaxf over the block's values
-    // (fmaxf ignores NaN); a partial block's padding zeros take part.
+    // (CUDA's fmaxf ignores NaN); a partial block's padding zeros take part.
+    // NaN is skipped explicitly: glibc's fmaxf returns NaN for a signaling
+    // NaN operand (an fp16 sNaN converts to an f32 sNaN).
     float m = -FLT_MAX;
-    for (size_t e = start; e < end; ++e)
-      m = std::fmax(m, std::fabs(loadAsFloat(in, dt, e)));
+    for (size_t e = start; e < end; ++e) {
+      float a = std::fabs(loadAsFloat(in, dt, e));
+      if (!std::isnan(a))
+        m = std::fmax(m, a);
+    }
     if (end - start < bs)
       m = std::fmax(m, 0.0f);
     absmax[b] = m;
@@ -370,11 +398,15 @@ void bnb::quant::quantizeBlockwise(const void *in, DType dt, size_t n,
                                    llvm::ThreadPoolInterface *pool) {
   requireBlocksize(isValidBlockwiseBlocksize(blocksize), "quantizeBlockwise");
   size_t bs = static_cast<size_t>(blocksize);
+  size_t fastEnd = fullBlocksForKernels(dt, n, bs);
   withLoader(in, dt, [&](auto load) {
     parallelChunks(
         numBlocks(n, blocksize), blocksPerTask(blocksize), pool,
         [&](size_t b0, size_t b1) {
-          forBlocks(load, n, bs, b0, b1,
+          size_t split = std::clamp(fastEnd, b0, b1);
+          if (split > b0)
+            x86::quantizeDynamicBlocks(in, dt, bs, b0, split, codes, absmax);
+          forBlocks(load, n, bs, split, b1,
                     [&](size_t b, const float *values, size_t count, float m) {
                       absmax[b] = m;
                       encodeDynamicBlock(values, count, m, codes + b * bs);

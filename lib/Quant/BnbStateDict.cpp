@@ -246,12 +246,8 @@ Quantized4bit bnb::quant::quantizeLinear4bit(const void *w, DType dt,
                                              bool doubleQuant,
                                              DType quantStorage,
                                              llvm::ThreadPoolInterface *pool) {
-  Quantized4bit q;
-  q.quantType = qt;
-  q.blocksize = blocksize;
-  q.dtype = dt;
-  q.shape.assign(shape.begin(), shape.end());
-  q.quantStorage = quantStorage;
+  Quantized4bit q =
+      Quantized4bit::describe(qt, blocksize, dt, shape, quantStorage);
   size_t n = product(shape);
   q.packed.resize(packedSize(n));
   q.absmax.resize(numBlocks(n, blocksize));

@@ -1,7 +1,8 @@
 //===- Int8.cpp - LLM.int8() numerics -------------------------------------===//
 
 #include "bnb/Quant/Int8.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
+#include "bnb/Quant/X86Kernels.h"
 
 #include "llvm/Support/ThreadPool.h"
 
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 int8_t bnb::quant::roundToInt8(float v) {
@@ -109,6 +111,24 @@ void bnb::quant::quantizeRowwise(const void *in, DType dt, int64_t rows,
                                  int64_t cols, float threshold, int8_t *out,
                                  float *rowStats,
                                  llvm::ThreadPoolInterface *pool) {
+  // Without a threshold (the weight path) there are no outliers: the
+  // AVX-512 rows compute the same bytes.
+  if (!(threshold > 0.0f) && x86::supports(dt) && x86::available()) {
+    int64_t rowsPerTask =
+        std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(cols, 1));
+    if (!pool || rows <= rowsPerTask) {
+      x86::quantizeRowsInt8(in, dt, cols, 0, rows, out, rowStats);
+      return;
+    }
+    llvm::ThreadPoolTaskGroup group(*pool);
+    for (int64_t r0 = 0; r0 < rows; r0 += rowsPerTask) {
+      int64_t r1 = std::min(rows, r0 + rowsPerTask);
+      group.async(
+          [=] { x86::quantizeRowsInt8(in, dt, cols, r0, r1, out, rowStats); });
+    }
+    group.wait();
+    return;
+  }
   quantizeRowwiseWith(
       [in, dt, cols](int64_t r, int64_t c) {
         float v = loadAsFloat(in, dt, static_cast<size_t>(r * cols + c));

@@ -1,14 +1,16 @@
 //===- QuantConfig.cpp - transformers' BitsAndBytesConfig -----------------===//
 
 #include "bnb/Quant/QuantConfig.h"
+#include "bnb/Quant/ConfigRules.h"
 #include "bnb/Support/BoundedJson.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 
 using namespace bnb;
 using namespace bnb::quant;
-using namespace bnb::tools;
+using namespace bnb::quant;
 using llvm::Error;
 using llvm::StringRef;
 
@@ -104,12 +106,12 @@ Error configError(StringRef fileName, const llvm::Twine &message) {
 } // namespace
 
 std::optional<StringRef>
-bnb::tools::rawJsonValue(StringRef json, llvm::ArrayRef<StringRef> path) {
+bnb::quant::rawJsonValue(StringRef json, llvm::ArrayRef<StringRef> path) {
   return RawScanner(json, path).run();
 }
 
 llvm::Expected<QuantConfig>
-bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
+bnb::quant::parseQuantConfig(StringRef text, StringRef fileName,
                              std::vector<std::string> &notes) {
   llvm::Expected<llvm::json::Value> parsed = ::bnb::parseBoundedJson(text);
   if (!parsed)
@@ -185,7 +187,7 @@ bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
         number && raw && raw->find_first_of(".eE") != StringRef::npos;
     if (!isFloat)
       return configError(fileName, "llm_int8_threshold must be a float");
-    if (*number < 0)
+    if (!isValidThreshold(*number))
       return configError(fileName, "llm_int8_threshold must not be negative");
     result.llmInt8Threshold = static_cast<float>(*number);
   }
@@ -216,10 +218,12 @@ bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
             fileName,
             "bnb_4bit_compute_dtype must be a string or a torch.dtype");
       std::optional<DType> dt = parseTorchDtype(*name);
-      if (!dt || (*dt != DType::F16 && *dt != DType::BF16 && *dt != DType::F32))
-        return configError(fileName, "bnb_4bit_compute_dtype '" + *name +
-                                         "' is not float16, bfloat16 or "
-                                         "float32");
+      if (!dt || !isOneOf(torchDtypeName(*dt), kComputeDtypeNames))
+        return configError(
+            fileName, "bnb_4bit_compute_dtype '" + *name + "' is not one of " +
+                          llvm::join(llvm::ArrayRef<llvm::StringLiteral>(
+                                         kComputeDtypeNames),
+                                     ", "));
       result.bnb4bitComputeDtype = *dt;
     }
   }
@@ -239,27 +243,18 @@ bnb::tools::parseQuantConfig(StringRef text, StringRef fileName,
   if (const llvm::json::Value *v = config->get("bnb_4bit_quant_storage")) {
     if (v->kind() != llvm::json::Value::Null) {
       std::optional<StringRef> name = v->getAsString();
-      std::optional<DType> dt =
-          llvm::StringSwitch<std::optional<DType>>(name.value_or(""))
-              .Case("float16", DType::F16)
-              .Case("float32", DType::F32)
-              .Case("int8", DType::I8)
-              .Case("uint8", DType::U8)
-              .Case("float64", DType::F64)
-              .Case("bfloat16", DType::BF16)
-              .Default(std::nullopt);
+      // Exact torch names only: transformers rejects aliases such as "half".
+      std::optional<DType> dt;
+      if (name && isOneOf(*name, kQuantStorageNames))
+        dt = parseTorchDtype(*name);
       if (!dt)
-        return configError(fileName,
-                           "bnb_4bit_quant_storage must be one of float16, "
-                           "float32, int8, uint8, float64, bfloat16");
+        return configError(fileName, quantStorageMessage());
       result.bnb4bitQuantStorage = *dt;
     }
   }
 
   if (result.loadIn4bit && result.loadIn8bit)
-    return configError(fileName, "load_in_4bit and load_in_8bit are both "
-                                 "True, but only one can be used at the same "
-                                 "time");
+    return configError(fileName, kBothLoadsMessage);
   if (!result.loadIn4bit && !result.loadIn8bit)
     return configError(fileName, "nothing to quantize: neither load_in_4bit "
                                  "nor load_in_8bit is true");

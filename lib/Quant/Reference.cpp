@@ -1,7 +1,7 @@
 //===- Reference.cpp - golden-model linear layers -------------------------===//
 
 #include "bnb/Quant/Reference.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 #include "bnb/Quant/Int8.h"
 
 #include <cassert>
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 namespace {

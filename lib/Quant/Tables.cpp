@@ -13,6 +13,7 @@
 
 #include <algorithm>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 const float bnb::quant::kNF4Table[16] = {

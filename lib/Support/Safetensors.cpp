@@ -21,7 +21,6 @@
 #endif
 
 using namespace bnb;
-using namespace bnb::quant;
 using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;

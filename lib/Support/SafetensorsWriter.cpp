@@ -12,7 +12,6 @@
 #include "llvm/Support/raw_ostream.h"
 
 using namespace bnb;
-using namespace bnb::quant;
 using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;

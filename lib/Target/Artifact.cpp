@@ -7,8 +7,9 @@
 #include "bnb/Target/CpuTarget.h"
 
 #include "bnb/Config.h"
+#include "bnb/Dialect/Bnb/Transforms/MemoryReport.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 #include "bnb/Pipelines/Pipelines.h"
 #include "bnb/Support/BoundedJson.h"
 #include "bnb/Support/FileSafety.h"
@@ -22,7 +23,6 @@
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <chrono>
@@ -40,7 +40,10 @@ std::string entrySymbol(llvm::StringRef name) {
 namespace {
 /// Runs `pm` on `module`, turning the first error diagnostic into an
 /// llvm::Error that names its location.
-llvm::Error runPasses(PassManager &pm, ModuleOp module, llvm::StringRef step) {
+/// Runs `step` on `module`, turning its first error diagnostic (with its
+/// location) into the returned error.
+llvm::Error firstErrorOf(ModuleOp module, llvm::StringRef step,
+                         llvm::function_ref<LogicalResult()> run) {
   std::string first;
   ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &diag) {
     if (diag.getSeverity() != DiagnosticSeverity::Error || !first.empty())
@@ -54,10 +57,14 @@ llvm::Error runPasses(PassManager &pm, ModuleOp module, llvm::StringRef step) {
     first = text;
     return success();
   });
-  if (succeeded(pm.run(module)))
+  if (succeeded(run()))
     return llvm::Error::success();
   return llvm::createStringError(
       first.empty() ? (step + " failed").str() : first);
+}
+
+llvm::Error runPasses(PassManager &pm, ModuleOp module, llvm::StringRef step) {
+  return firstErrorOf(module, step, [&] { return pm.run(module); });
 }
 
 /// The weights file of a graph with no external weights: no tensors.
@@ -113,21 +120,12 @@ llvm::Error addLowering(OpPassManager &pm, llvm::StringRef target) {
   return llvm::Error::success();
 }
 
-/// The totals of the memory report as the manifest's memory plan.
-llvm::json::Object memoryPlan(llvm::StringRef reportPath,
+/// The manifest's memory plan: the weights file size and the memory
+/// report's totals.
+llvm::json::Object memoryPlan(llvm::json::Object weightTotals,
                               uint64_t weightsBytes) {
-  llvm::json::Object plan{{"weights_file_bytes", int64_t(weightsBytes)}};
-  if (auto buffer = llvm::MemoryBuffer::getFile(reportPath)) {
-    if (llvm::Expected<llvm::json::Value> report =
-            ::bnb::parseBoundedJson((*buffer)->getBuffer())) {
-      if (auto *object = report->getAsObject())
-        if (auto *totals = object->getObject("totals"))
-          plan["weights"] = llvm::json::Object(*totals);
-    } else {
-      llvm::consumeError(report.takeError());
-    }
-  }
-  return plan;
+  return llvm::json::Object{{"weights_file_bytes", int64_t(weightsBytes)},
+                            {"weights", std::move(weightTotals)}};
 }
 } // namespace
 
@@ -178,7 +176,6 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     return file.str().str();
   };
   std::string weightsFile = inTemp("weights.safetensors");
-  std::string reportFile = inTemp("memory.json");
 
   // 1. Replace and quantize the linears, weights into the artifact.
   progress("quantizing weights");
@@ -190,15 +187,19 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     mlir::bnb::buildBnbQuantizePipeline(pm, quantize);
     pm.addPass(mlir::bnb::createBnbExternalizeWeights());
     pm.addPass(mlir::bnb::createBnbPrepareEntryPoints());
-    mlir::bnb::BnbMemoryReportOptions report;
-    report.json = true;
-    report.outputPath = reportFile;
-    pm.addPass(mlir::bnb::createBnbMemoryReport(report));
     if (o.printMemoryReport)
       pm.addPass(mlir::bnb::createBnbMemoryReport());
     if (llvm::Error e = runPasses(pm, module, "quantization"))
       return e;
   }
+  // The memory plan of the manifest, from the quantized graph.
+  llvm::json::Object weightTotals;
+  if (llvm::Error e = firstErrorOf(module, "memory report", [&] {
+        mlir::bnb::MemoryReport report(module);
+        weightTotals = report.totalsJson();
+        return failure(report.failed());
+      }))
+    return e;
   if (!fs::exists(weightsFile))
     if (llvm::Error e = writeEmptyWeights(weightsFile))
       return e;
@@ -258,8 +259,7 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     manifest.cpuModuleFile = kCpuModuleFile;
   uint64_t weightsBytes = 0;
   fs::file_size(weightsFile, weightsBytes);
-  manifest.memoryPlan = memoryPlan(reportFile, weightsBytes);
-  fs::remove(reportFile);
+  manifest.memoryPlan = memoryPlan(std::move(weightTotals), weightsBytes);
   // The tokenizer files, copied as they are (bnb-run checks their sums).
   for (llvm::StringRef name :
        {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",

@@ -2,8 +2,8 @@
 
 #include "EntrySignatures.h"
 
-#include "bnb/Dialect/Bnb/Transforms/DTypeMapping.h"
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Dialect/Bnb/Utils/DTypeMapping.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 #include "bnb/Target/Artifact.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -19,7 +19,7 @@ llvm::Expected<::bnb::TensorSpec> specOf(Type type, std::string name,
     return llvm::createStringError(
         "entry point '" + func.getSymName().str() + "': '" + name +
         "' must be a statically shaped tensor");
-  std::optional<::bnb::quant::DType> dtype =
+  std::optional<::bnb::DType> dtype =
       mlir::bnb::toDType(tensor.getElementType());
   if (!dtype)
     return llvm::createStringError("entry point '" + func.getSymName().str() +
@@ -62,8 +62,8 @@ llvm::Expected<std::vector<EntryPoint>> collectEntryPoints(ModuleOp module) {
       if (auto vocab =
               func.getArgAttrOfType<IntegerAttr>(i, mlir::bnb::kVocabSizeAttr)) {
         if (key || vocab.getInt() <= 0 ||
-            (spec->dtype != ::bnb::quant::DType::I64 &&
-             spec->dtype != ::bnb::quant::DType::I32))
+            (spec->dtype != ::bnb::DType::I64 &&
+             spec->dtype != ::bnb::DType::I32))
           return llvm::createStringError(
               "entry point '" + entry.name + "': " +
               mlir::bnb::kVocabSizeAttr.str() + " of '" + label +

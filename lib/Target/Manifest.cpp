@@ -24,9 +24,9 @@ int64_t TensorSpec::numElements() const {
   return n;
 }
 
-std::optional<int64_t> bnb::checkedNumBytes(quant::DType dtype,
+std::optional<int64_t> bnb::checkedNumBytes(::bnb::DType dtype,
                                             llvm::ArrayRef<int64_t> shape) {
-  std::optional<int64_t> bytes = int64_t(quant::dtypeSize(dtype));
+  std::optional<int64_t> bytes = int64_t(::bnb::dtypeSize(dtype));
   for (int64_t dim : shape) {
     if (dim < 0)
       return std::nullopt;
@@ -96,7 +96,7 @@ public:
     llvm::Expected<std::string> dtype = string(*object, "dtype", where + ".");
     if (!dtype)
       return dtype.takeError();
-    std::optional<quant::DType> parsed = quant::parseSafetensorsDType(*dtype);
+    std::optional<::bnb::DType> parsed = ::bnb::parseSafetensorsDType(*dtype);
     if (!parsed)
       return error(where + ".dtype", "names an unknown dtype '" + *dtype + "'");
     spec.dtype = *parsed;
@@ -114,7 +114,7 @@ public:
     if (const Value *vocab = object->get("vocab_size")) {
       std::optional<int64_t> size = vocab->getAsInteger();
       if (!size || *size <= 0 ||
-          (spec.dtype != quant::DType::I64 && spec.dtype != quant::DType::I32))
+          (spec.dtype != ::bnb::DType::I64 && spec.dtype != ::bnb::DType::I32))
         return error(where + ".vocab_size",
                      "must be a positive integer on an I64 or I32 input");
       spec.vocabSize = *size;
@@ -152,7 +152,7 @@ Value tensorJson(const TensorSpec &spec) {
   for (int64_t d : spec.shape)
     shape.push_back(d);
   Object object{{"name", spec.name},
-                {"dtype", quant::dtypeSafetensorsName(spec.dtype)},
+                {"dtype", ::bnb::dtypeSafetensorsName(spec.dtype)},
                 {"shape", std::move(shape)}};
   if (spec.kvCache)
     object["kv_cache"] = true;

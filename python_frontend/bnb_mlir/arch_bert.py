@@ -31,12 +31,13 @@ encoder linear is quantized.
 """
 from __future__ import annotations
 
+from .arch_config import Fields, check_activation, split_heads
 from .checkpoint import Checkpoint
 from .config import mlir_string
 from .errors import BnbMlirError
 from .graph import PAR, RED, GraphBuilder, WeightSource, amap
 from .ir import Block, Module, TensorType, Value
-from .models import Architecture, _Fields
+from .models import Architecture
 
 #: The names of the entry point's inputs, in order, and of its result.
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -55,7 +56,7 @@ class Bert(Architecture):
 
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
-        c = _Fields(ckpt.config, self.where)
+        c = Fields(ckpt.config, self.where)
         self.vocab = c.int("vocab_size", 30522)
         self.hidden = c.int("hidden_size", 768)
         self.layers = c.int("num_hidden_layers", 12)
@@ -64,10 +65,7 @@ class Bert(Architecture):
         self.max_positions = c.int("max_position_embeddings", 512)
         self.type_vocab = c.int("type_vocab_size", 2)
         self.eps = c.float("layer_norm_eps", 1e-12)
-        act = c.str("hidden_act", "gelu")
-        if act != "gelu":
-            raise BnbMlirError(f"{self.where}: hidden_act '{act}' is not "
-                               "supported (gelu)")
+        check_activation(c, "hidden_act", ("gelu",), "gelu")
         pos = c.str("position_embedding_type", "absolute")
         if pos != "absolute":
             raise BnbMlirError(f"{self.where}: position_embedding_type "
@@ -76,11 +74,7 @@ class Bert(Architecture):
             if c.bool(flag, False):
                 raise BnbMlirError(f"{self.where}: '{flag}' is not supported "
                                    "(BertModel as an encoder)")
-        if self.hidden % self.heads:
-            raise BnbMlirError(f"{self.where}: hidden_size {self.hidden} is "
-                               "not a multiple of num_attention_heads "
-                               f"{self.heads}")
-        self.head_dim = self.hidden // self.heads
+        self.head_dim = split_heads(self.hidden, self.heads, self.where)
         self.kv_heads = self.heads
         self.prefix = ("bert." if "bert.embeddings.word_embeddings.weight"
                        in ckpt else "")

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import math
 
+from .arch_config import (DecoderDefaults, Fields, check_kv_heads,
+                          check_rotary_head_dim, llama_lm_head, read_decoder)
 from .checkpoint import Checkpoint
 from .errors import BnbMlirError
 from .graph import GraphBuilder
-from .models import Architecture, _end_layer, _Fields
+from .models import Architecture, _end_layer
 from .rope import RopeConfig
 
 ACTIVATION = "gelu_pytorch_tanh"
@@ -61,9 +63,7 @@ def gemma2_windows(config: dict, layers: int, where: str
                    ) -> list[int | None]:
     """The sliding window of each Gemma 2 layer (None: full attention):
     `layer_types` when given, else layers 0, 2, 4, ... slide."""
-    window = config.get("sliding_window", 4096)
-    if window is not None:
-        window = _Fields(config, where).int("sliding_window", 4096)
+    window = Fields(config, where).optional_int("sliding_window", 4096)
     types = config.get("layer_types")
     if types is None:
         types = [_LAYER_TYPES[i % 2] for i in range(layers)]
@@ -86,31 +86,21 @@ class Gemma(Architecture):
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
         config = ckpt.config
-        c = _Fields(config, self.where)
+        c = Fields(config, self.where)
         self.model_type = config["model_type"]
         v2 = self.v2 = self.model_type == "gemma2"
-        self.vocab = c.int("vocab_size", 256000)
-        self.hidden = c.int("hidden_size", 2304 if v2 else 3072)
-        self.inter = c.int("intermediate_size", 9216 if v2 else 24576)
-        self.layers = c.int("num_hidden_layers", 26 if v2 else 28)
-        self.heads = c.int("num_attention_heads", 8 if v2 else 16)
-        self.kv_heads = c.int("num_key_value_heads", 4 if v2 else 16)
-        self.head_dim = c.int("head_dim", 256)
-        self.eps = c.float("rms_norm_eps", 1e-6)
-        self.max_positions = c.int("max_position_embeddings", 8192)
-        self.tied = c.bool("tie_word_embeddings", True)
+        read_decoder(self, c, DecoderDefaults(
+            vocab=256000, hidden=2304 if v2 else 3072,
+            inter=9216 if v2 else 24576, layers=26 if v2 else 28,
+            heads=8 if v2 else 16, kv_heads=4 if v2 else 16, head_dim=256,
+            eps=1e-6, max_positions=8192, tied=True))
         self.attention_bias = c.bool("attention_bias", False)
         self._check_activation(config)
         if config.get("use_bidirectional_attention"):
             raise BnbMlirError(f"{self.where}: 'use_bidirectional_attention' "
                                "is not supported")
-        if self.heads % self.kv_heads:
-            raise BnbMlirError(f"{self.where}: num_attention_heads "
-                               f"{self.heads} is not a multiple of "
-                               f"num_key_value_heads {self.kv_heads}")
-        if self.head_dim % 2:
-            raise BnbMlirError(f"{self.where}: head_dim {self.head_dim} must "
-                               "be even for rotary embeddings")
+        check_kv_heads(self)
+        check_rotary_head_dim(self)
         self.rope = RopeConfig.from_config(config, self.head_dim, self.where)
         if v2:
             scalar = _optional_number(config, "query_pre_attn_scalar", 256,
@@ -147,9 +137,7 @@ class Gemma(Architecture):
                                    ("down_proj", hd, self.inter)):
                 t[f"{p}mlp.{name}.weight"] = (out, inp)
         t["model.norm.weight"] = (hd,)
-        self.lm_head = ("model.embed_tokens.weight" if self.tied
-                        else "lm_head.weight")
-        t[self.lm_head] = (self.vocab, hd)
+        self.lm_head = llama_lm_head(self)
 
     def _check_activation(self, config: dict) -> None:
         # The MLP's activation is hidden_activation; when it is absent or

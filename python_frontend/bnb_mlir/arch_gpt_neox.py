@@ -11,12 +11,12 @@ residual (x + attn(ln1(x)) + mlp(ln2(x))) or the sequential one per
 """
 from __future__ import annotations
 
-from .arch_phi3 import rotary_dim
+from .arch_config import Fields, check_activation, rotary_dim, split_heads
 from .checkpoint import Checkpoint
 from .errors import BnbMlirError
 from .graph import amap
 from .ir import TensorType
-from .models import Architecture, _attend, _end_layer, _Fields
+from .models import Architecture, _attend, _end_layer
 from .rope import RopeConfig
 
 _ACTIVATIONS = ("gelu", "gelu_new")
@@ -45,7 +45,7 @@ class GptNeox(Architecture):
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
         config = ckpt.config
-        c = _Fields(config, self.where)
+        c = Fields(config, self.where)
         self.vocab = c.int("vocab_size", 50432)
         self.hidden = c.int("hidden_size", 6144)
         self.layers = c.int("num_hidden_layers", 44)
@@ -56,15 +56,8 @@ class GptNeox(Architecture):
         self.tied = c.bool("tie_word_embeddings", False)
         self.parallel = c.bool("use_parallel_residual", True)
         self.attention_bias = c.bool("attention_bias", True)
-        self.act = c.str("hidden_act", "gelu")
-        if self.act not in _ACTIVATIONS:
-            raise BnbMlirError(f"{self.where}: hidden_act '{self.act}' is "
-                               f"not supported ({', '.join(_ACTIVATIONS)})")
-        if self.hidden % self.heads:
-            raise BnbMlirError(f"{self.where}: hidden_size {self.hidden} is "
-                               "not a multiple of num_attention_heads "
-                               f"{self.heads}")
-        self.head_dim = self.hidden // self.heads
+        self.act = check_activation(c, "hidden_act", _ACTIVATIONS, "gelu")
+        self.head_dim = split_heads(self.hidden, self.heads, self.where)
         theta, pct = neox_rope_fields(config)
         if not isinstance(pct, (int, float)) or isinstance(pct, bool):
             raise BnbMlirError(f"{self.where}: 'rotary_pct' must be a number, "

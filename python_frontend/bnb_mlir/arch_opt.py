@@ -23,11 +23,12 @@ modules "model.decoder.*" either way, and so do skip lists.
 """
 from __future__ import annotations
 
+from .arch_config import Fields, check_activation, split_heads
 from .checkpoint import Checkpoint
 from .errors import BnbMlirError
 from .graph import GraphBuilder, amap
 from .ir import TensorType
-from .models import Architecture, _attend, _end_layer, _Fields
+from .models import Architecture, _attend, _end_layer
 
 POSITION_OFFSET = 2
 LN_EPS = 1e-5
@@ -41,7 +42,7 @@ class Opt(Architecture):
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
         config = ckpt.config
-        c = _Fields(config, self.where)
+        c = Fields(config, self.where)
         self.vocab = c.int("vocab_size", 50272)
         self.hidden = c.int("hidden_size", 768)
         self.layers = c.int("num_hidden_layers", 12)
@@ -58,15 +59,8 @@ class Opt(Architecture):
             raise BnbMlirError(f"{self.where}: "
                                "'layer_norm_elementwise_affine' false is not "
                                "supported")
-        act = c.str("activation_function", "relu")
-        if act != "relu":
-            raise BnbMlirError(f"{self.where}: activation_function '{act}' is "
-                               "not supported (relu)")
-        if self.hidden % self.heads:
-            raise BnbMlirError(f"{self.where}: hidden_size {self.hidden} is "
-                               "not a multiple of num_attention_heads "
-                               f"{self.heads}")
-        self.head_dim = self.hidden // self.heads
+        check_activation(c, "activation_function", ("relu",), "relu")
+        self.head_dim = split_heads(self.hidden, self.heads, self.where)
         self.project = self.proj_dim != self.hidden
         # OPTModel checkpoints ("decoder.*") or OPTForCausalLM ones.
         self.prefix = "decoder." if "decoder.embed_tokens.weight" in ckpt \

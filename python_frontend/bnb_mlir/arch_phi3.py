@@ -11,24 +11,12 @@ yarn) are refused.
 """
 from __future__ import annotations
 
+from .arch_config import (DecoderDefaults, Fields, check_activation,
+                          check_kv_heads, llama_lm_head, read_decoder,
+                          rotary_dim)
 from .checkpoint import Checkpoint
-from .errors import BnbMlirError
-from .models import Architecture, _attend, _end_layer, _Fields
+from .models import Architecture, _attend, _end_layer
 from .rope import RopeConfig
-
-
-def rotary_dim(head_dim: int, factor: float, field: str, where: str) -> int:
-    """int(head_dim · factor), as transformers truncates it; it must be even
-    and at least 2."""
-    if not 0.0 < factor <= 1.0:
-        raise BnbMlirError(f"{where}: '{field}' must be in (0, 1], got "
-                           f"{factor}")
-    dim = int(head_dim * factor)
-    if dim < 2 or dim % 2:
-        raise BnbMlirError(f"{where}: {field} {factor} gives {dim} rotary "
-                           f"dims of head_dim {head_dim}; an even number >= 2 "
-                           "is needed")
-    return dim
 
 
 class Phi3(Architecture):
@@ -40,28 +28,13 @@ class Phi3(Architecture):
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
         config = ckpt.config
-        c = _Fields(config, self.where)
-        self.vocab = c.int("vocab_size", 32064)
-        self.hidden = c.int("hidden_size", 3072)
-        self.inter = c.int("intermediate_size", 8192)
-        self.layers = c.int("num_hidden_layers", 32)
-        self.heads = c.int("num_attention_heads", 32)
-        self.kv_heads = c.int("num_key_value_heads", self.heads)
-        self.head_dim = c.int("head_dim", self.hidden // self.heads)
-        self.eps = c.float("rms_norm_eps", 1e-5)
-        self.max_positions = c.int("max_position_embeddings", 4096)
-        self.tied = c.bool("tie_word_embeddings", False)
-        act = c.str("hidden_act", "silu")
-        if act != "silu":
-            raise BnbMlirError(f"{self.where}: hidden_act '{act}' is not "
-                               "supported (silu)")
-        if self.heads % self.kv_heads:
-            raise BnbMlirError(f"{self.where}: num_attention_heads "
-                               f"{self.heads} is not a multiple of "
-                               f"num_key_value_heads {self.kv_heads}")
-        self.window = None
-        if config.get("sliding_window") is not None:
-            self.window = c.int("sliding_window")
+        c = Fields(config, self.where)
+        read_decoder(self, c, DecoderDefaults(
+            vocab=32064, hidden=3072, inter=8192, layers=32, heads=32,
+            eps=1e-5, max_positions=4096, tied=False))
+        check_activation(c, "hidden_act", ("silu",), "silu")
+        check_kv_heads(self)
+        self.window = c.optional_int("sliding_window", None)
         self.rot_dim = rotary_dim(
             self.head_dim, c.float("partial_rotary_factor", 1.0),
             "partial_rotary_factor", self.where)
@@ -81,9 +54,7 @@ class Phi3(Architecture):
             t[p + "mlp.gate_up_proj.weight"] = (2 * self.inter, hd)
             t[p + "mlp.down_proj.weight"] = (hd, self.inter)
         t["model.norm.weight"] = (hd,)
-        self.lm_head = ("model.embed_tokens.weight" if self.tied
-                        else "lm_head.weight")
-        t[self.lm_head] = (self.vocab, hd)
+        self.lm_head = llama_lm_head(self)
 
     def build(self, gb, ids, bsz, seq, step=None):
         h = gb.embedding(ids, "model.embed_tokens.weight")

@@ -8,9 +8,12 @@ transformers marks "sliding_attention" (by default the layers from
 """
 from __future__ import annotations
 
+from .arch_config import (DecoderDefaults, Fields, check_activation,
+                          check_kv_heads, check_rotary_head_dim, llama_lm_head,
+                          read_decoder)
 from .checkpoint import Checkpoint
 from .errors import BnbMlirError
-from .models import Architecture, _attend, _end_layer, _Fields
+from .models import Architecture, _attend, _end_layer
 from .rope import RopeConfig
 
 _LAYER_TYPES = ("full_attention", "sliding_attention")
@@ -19,11 +22,10 @@ _LAYER_TYPES = ("full_attention", "sliding_attention")
 def qwen2_windows(config: dict, layers: int, where: str) -> list[int | None]:
     """The sliding window of each layer (None: full attention), as
     Qwen2Config derives it."""
-    c = _Fields(config, where)
+    c = Fields(config, where)
     window = None
     if c.bool("use_sliding_window", False):
-        if config.get("sliding_window", 4096) is not None:
-            window = c.int("sliding_window", 4096)
+        window = c.optional_int("sliding_window", 4096)
     types = config.get("layer_types")
     if types is None:
         max_window_layers = c.int("max_window_layers", 28, minimum=0)
@@ -48,28 +50,13 @@ class Qwen2(Architecture):
 
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
-        c = _Fields(ckpt.config, self.where)
-        self.vocab = c.int("vocab_size", 151936)
-        self.hidden = c.int("hidden_size", 4096)
-        self.inter = c.int("intermediate_size", 22016)
-        self.layers = c.int("num_hidden_layers", 32)
-        self.heads = c.int("num_attention_heads", 32)
-        self.kv_heads = c.int("num_key_value_heads", self.heads)
-        self.head_dim = c.int("head_dim", self.hidden // self.heads)
-        self.eps = c.float("rms_norm_eps", 1e-6)
-        self.max_positions = c.int("max_position_embeddings", 32768)
-        self.tied = c.bool("tie_word_embeddings", False)
-        act = c.str("hidden_act", "silu")
-        if act != "silu":
-            raise BnbMlirError(f"{self.where}: hidden_act '{act}' is not "
-                               "supported (silu)")
-        if self.heads % self.kv_heads:
-            raise BnbMlirError(f"{self.where}: num_attention_heads "
-                               f"{self.heads} is not a multiple of "
-                               f"num_key_value_heads {self.kv_heads}")
-        if self.head_dim % 2:
-            raise BnbMlirError(f"{self.where}: head_dim {self.head_dim} must "
-                               "be even for rotary embeddings")
+        c = Fields(ckpt.config, self.where)
+        read_decoder(self, c, DecoderDefaults(
+            vocab=151936, hidden=4096, inter=22016, layers=32, heads=32,
+            eps=1e-6, max_positions=32768, tied=False))
+        check_activation(c, "hidden_act", ("silu",), "silu")
+        check_kv_heads(self)
+        check_rotary_head_dim(self)
         self.windows = qwen2_windows(ckpt.config, self.layers, self.where)
         self.rope = RopeConfig.from_config(ckpt.config, self.head_dim,
                                            self.where)
@@ -90,9 +77,7 @@ class Qwen2(Architecture):
             t[p + "mlp.up_proj.weight"] = (self.inter, hd)
             t[p + "mlp.down_proj.weight"] = (hd, self.inter)
         t["model.norm.weight"] = (hd,)
-        self.lm_head = ("model.embed_tokens.weight" if self.tied
-                        else "lm_head.weight")
-        t[self.lm_head] = (self.vocab, hd)
+        self.lm_head = llama_lm_head(self)
 
     def build(self, gb, ids, bsz, seq, step=None):
         h = gb.embedding(ids, "model.embed_tokens.weight")

@@ -23,6 +23,9 @@ import numpy as np
 
 from .bounded_json import check_bounds
 from .errors import BnbMlirError
+# The value rules are lib/Quant's (ConfigRules.h), shared through the tables.
+from .quant_tables import (BOTH_LOADS_MESSAGE, COMPUTE_DTYPES,
+                           QUANT_STORAGE_DTYPES, QUANT_TYPES)
 
 #: Fields in the order of transformers' constructor, with their defaults.
 FIELDS = (
@@ -38,19 +41,17 @@ FIELDS = (
     ("bnb_4bit_quant_storage", None),
 )
 
-#: Compute dtypes the compiler supports (torch names).
-COMPUTE_DTYPES = ("float16", "bfloat16", "float32")
 _COMPUTE_ALIASES = {"half": "float16", "float": "float32"}
-#: Storage dtypes transformers accepts as strings, in its message's order.
-QUANT_STORAGE_DTYPES = ("float16", "float32", "int8", "uint8", "float64",
-                        "bfloat16")
-QUANT_TYPES = ("nf4", "fp4")
 #: Keys transformers' to_dict writes that are not constructor arguments.
 _INTERNAL_KEYS = ("quant_method", "_load_in_4bit", "_load_in_8bit")
 QUANT_METHOD = "bitsandbytes"
 
-_BOTH = ("load_in_4bit and load_in_8bit are both True, but only one can be "
-         "used at the same time")
+_BOTH = BOTH_LOADS_MESSAGE
+
+
+def _quoted(names) -> str:
+    """'a', 'b', 'c': a list of names as transformers' messages write it."""
+    return ", ".join(repr(n) for n in names)
 
 
 def _dtype_name(value: Any) -> str | None:
@@ -113,8 +114,7 @@ class BitsAndBytesConfig:
         name = _COMPUTE_ALIASES.get(name, name)
         if name not in COMPUTE_DTYPES:
             raise ValueError(f"bnb_4bit_compute_dtype '{name}' is not "
-                             "supported (one of 'float16', 'bfloat16', "
-                             "'float32')")
+                             f"supported (one of {_quoted(COMPUTE_DTYPES)})")
         return name
 
     @staticmethod
@@ -125,8 +125,7 @@ class BitsAndBytesConfig:
             if value not in QUANT_STORAGE_DTYPES:
                 raise ValueError(
                     "`bnb_4bit_quant_storage` must be a valid string (one of "
-                    "'float16', 'float32', 'int8', 'uint8', 'float64', "
-                    "'bfloat16') ")
+                    f"{_quoted(QUANT_STORAGE_DTYPES)}) ")
             return value
         name = _dtype_name(value)
         if name is None:
@@ -134,8 +133,8 @@ class BitsAndBytesConfig:
                 "bnb_4bit_quant_storage must be a string or a torch.dtype")
         if name not in QUANT_STORAGE_DTYPES:
             raise ValueError(f"bnb_4bit_quant_storage '{name}' is not "
-                             "supported (one of 'float16', 'float32', 'int8', "
-                             "'uint8', 'float64', 'bfloat16')")
+                             f"supported (one of "
+                             f"{_quoted(QUANT_STORAGE_DTYPES)})")
         return name
 
     @property
@@ -185,7 +184,8 @@ class BitsAndBytesConfig:
             raise TypeError("bnb_4bit_use_double_quant must be a boolean")
         # Checked by bitsandbytes only when a layer is built; here, up front.
         if self.bnb_4bit_quant_type not in QUANT_TYPES:
-            raise ValueError(f"bnb_4bit_quant_type must be 'nf4' or 'fp4', "
+            raise ValueError(f"bnb_4bit_quant_type must be "
+                             f"{' or '.join(map(repr, QUANT_TYPES))}, "
                              f"got '{self.bnb_4bit_quant_type}'")
         if math.isnan(self.llm_int8_threshold) or self.llm_int8_threshold < 0:
             raise ValueError("llm_int8_threshold must be a float >= 0, got "

@@ -8,56 +8,14 @@ needs with the shape the config implies, and emits the forward pass with the
 from __future__ import annotations
 
 
+from .arch_config import (DecoderDefaults, Fields, check_activation,
+                          check_kv_heads, check_rotary_head_dim, llama_lm_head,
+                          read_decoder, split_heads)
 from .checkpoint import Checkpoint
 from .errors import BnbMlirError
 from .graph import GraphBuilder, KVStep
 from .ir import Value
 from .rope import RopeConfig
-
-_MISSING = object()
-
-
-class _Fields:
-    """Typed access to config.json fields with one-line errors."""
-
-    def __init__(self, config: dict, where: str):
-        self.c = config
-        self.where = where
-
-    def int(self, key: str, default=_MISSING, minimum: int = 1) -> int:
-        value = self.c.get(key, default)
-        if value is None and default is not _MISSING:
-            value = default
-        if value is _MISSING:
-            raise BnbMlirError(f"{self.where}: missing field '{key}'")
-        if not isinstance(value, int) or isinstance(value, bool) or \
-                value < minimum:
-            raise BnbMlirError(f"{self.where}: '{key}' must be an integer "
-                               f">= {minimum}, got {value!r}")
-        return value
-
-    def float(self, key: str, default: float) -> float:
-        value = self.c.get(key, default)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or \
-                value < 0:
-            raise BnbMlirError(f"{self.where}: '{key}' must be a number >= 0, "
-                               f"got {value!r}")
-        return float(value)
-
-    def bool(self, key: str, default: bool) -> bool:
-        value = self.c.get(key, default)
-        if not isinstance(value, bool):
-            raise BnbMlirError(f"{self.where}: '{key}' must be true or false, "
-                               f"got {value!r}")
-        return value
-
-    def str(self, key: str, default: str) -> str:
-        value = self.c.get(key, default)
-        if not isinstance(value, str):
-            raise BnbMlirError(f"{self.where}: '{key}' must be a string, got "
-                               f"{value!r}")
-        return value
-
 
 class Architecture:
     """Base: subclasses set `vocab`, `max_positions`, `layers`, `kv_heads`
@@ -112,38 +70,20 @@ class Llama(Architecture):
 
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
-        c = _Fields(ckpt.config, self.where)
+        c = Fields(ckpt.config, self.where)
         self.model_type = ckpt.config["model_type"]
-        self.vocab = c.int("vocab_size")
-        self.hidden = c.int("hidden_size")
-        self.inter = c.int("intermediate_size")
-        self.layers = c.int("num_hidden_layers")
-        self.heads = c.int("num_attention_heads")
-        self.kv_heads = c.int("num_key_value_heads", self.heads)
-        self.head_dim = c.int("head_dim", self.hidden // self.heads)
-        self.eps = c.float("rms_norm_eps", 1e-6)
-        self.max_positions = c.int(
-            "max_position_embeddings",
-            2048 if self.model_type == "llama" else 4096 * 32)
-        self.tied = c.bool("tie_word_embeddings", False)
+        mistral = self.model_type == "mistral"
+        read_decoder(self, c, DecoderDefaults(
+            max_positions=4096 * 32 if mistral else 2048, eps=1e-6,
+            tied=False))
         self.attention_bias = c.bool("attention_bias", False)
         self.mlp_bias = c.bool("mlp_bias", False)
-        act = c.str("hidden_act", "silu")
-        if act != "silu":
-            raise BnbMlirError(f"{self.where}: hidden_act '{act}' is not "
-                               "supported (silu)")
-        if self.heads % self.kv_heads:
-            raise BnbMlirError(f"{self.where}: num_attention_heads "
-                               f"{self.heads} is not a multiple of "
-                               f"num_key_value_heads {self.kv_heads}")
-        if self.head_dim % 2:
-            raise BnbMlirError(f"{self.where}: head_dim {self.head_dim} must "
-                               "be even for rotary embeddings")
-        self.window = None
-        if self.model_type == "mistral":
-            window = ckpt.config.get("sliding_window", 4096)
-            if window is not None:
-                self.window = c.int("sliding_window")
+        check_activation(c, "hidden_act", ("silu",), "silu")
+        check_kv_heads(self)
+        check_rotary_head_dim(self)
+        # MistralConfig's sliding_window defaults to 4096; null disables it.
+        self.window = c.optional_int("sliding_window", 4096) if mistral \
+            else None
         self.rope = RopeConfig.from_config(ckpt.config, self.head_dim,
                                            self.where)
 
@@ -167,11 +107,7 @@ class Llama(Architecture):
                 if self.mlp_bias:
                     t[f"{p}mlp.{name}.bias"] = (out,)
         t["model.norm.weight"] = (hd,)
-        # Tied: the lm_head is the embedding matrix (transformers ties them
-        # whatever a stored lm_head.weight holds).
-        self.lm_head = ("model.embed_tokens.weight" if self.tied
-                        else "lm_head.weight")
-        t[self.lm_head] = (self.vocab, hd)
+        self.lm_head = llama_lm_head(self)
 
     def _linear(self, gb, x, key, with_bias, hint):
         return gb.linear(x, key + ".weight",
@@ -230,7 +166,7 @@ class Gpt2(Architecture):
 
     def __init__(self, ckpt: Checkpoint):
         super().__init__(ckpt)
-        c = _Fields(ckpt.config, self.where)
+        c = Fields(ckpt.config, self.where)
         self.vocab = c.int("vocab_size", 50257)
         self.hidden = c.int("n_embd", 768)
         self.layers = c.int("n_layer", 12)
@@ -240,23 +176,23 @@ class Gpt2(Architecture):
         self.eps = c.float("layer_norm_epsilon", 1e-5)
         self.tied = c.bool("tie_word_embeddings", True)
         self.scale = c.bool("scale_attn_weights", True)
-        act = c.str("activation_function", "gelu_new")
-        if act != "gelu_new":
-            raise BnbMlirError(f"{self.where}: activation_function '{act}' is "
-                               "not supported (gelu_new)")
+        check_activation(c, "activation_function", ("gelu_new",), "gelu_new")
         for flag in ("scale_attn_by_inverse_layer_idx",
                      "reorder_and_upcast_attn", "add_cross_attention"):
             if c.bool(flag, False):
                 raise BnbMlirError(f"{self.where}: '{flag}' is not supported")
-        if self.hidden % self.heads:
-            raise BnbMlirError(f"{self.where}: n_embd {self.hidden} is not a "
-                               f"multiple of n_head {self.heads}")
-        self.head_dim = self.hidden // self.heads
+        self.head_dim = split_heads(self.hidden, self.heads, self.where,
+                                    "n_embd", "n_head")
         # Checkpoints saved from GPT2Model have no "transformer." prefix.
         self.prefix = "" if "wte.weight" in ckpt and \
             "transformer.wte.weight" not in ckpt else "transformer."
 
         hd, p = self.hidden, self.prefix
+        from .prequantized import PrequantizedCheckpoint
+        stored_as_linear = set(ckpt.layers) if isinstance(
+            ckpt, PrequantizedCheckpoint) else set()
+        #: Conv1D weight keys stored [out, in] (quantized), not [in, out].
+        self.linear_layout = stored_as_linear
         t = self.tensors
         t[p + "wte.weight"] = (self.vocab, hd)
         t[p + "wpe.weight"] = (self.max_positions, hd)
@@ -269,7 +205,11 @@ class Gpt2(Architecture):
                                    ("attn.c_proj", hd, hd),
                                    ("mlp.c_fc", hd, self.inter),
                                    ("mlp.c_proj", self.inter, hd)):
-                t[f"{b}{name}.weight"] = (inp, out)
+                key = f"{b}{name}.weight"
+                # A pre-quantized checkpoint stores a quantized Conv1D as the
+                # Linear4bit / Linear8bitLt transformers replaced it with,
+                # whose weight was transposed before quantization: [out, in].
+                t[key] = (out, inp) if key in stored_as_linear else (inp, out)
                 t[f"{b}{name}.bias"] = (out,)
         t[p + "ln_f.weight"] = (hd,)
         t[p + "ln_f.bias"] = (hd,)
@@ -280,7 +220,8 @@ class Gpt2(Architecture):
         # transformers names the module "transformer.<key>" whatever the
         # checkpoint's prefix; skip lists match that name.
         name = key if key.startswith("transformer.") else "transformer." + key
-        return gb.linear(x, key + ".weight", key + ".bias", transposed=False,
+        return gb.linear(x, key + ".weight", key + ".bias",
+                         transposed=key + ".weight" in self.linear_layout,
                          module_name=name, hint=hint)
 
     @property

@@ -166,9 +166,18 @@ class PrequantizedCheckpoint(Checkpoint):
         try:
             self.where = self.dir / "config.json"
             self.quant_config = stored_quant_config(self.config, self.where)
-            if self.config.get("model_type") == "gpt2":
-                raise BnbMlirError(f"{self.where}: pre-quantized gpt2 "
-                                   "checkpoints are not supported")
+            qc = self.quant_config
+            if self.config.get("model_type") == "gpt2" and \
+                    qc.load_in_8bit and qc.llm_int8_has_fp16_weight:
+                # transformers transposes a Conv1D weight into the
+                # Linear8bitLt it replaces it with; kept in float, it is
+                # saved [out, in] without SCB, which from_pretrained refuses
+                # ("Missing quantization component `SCB`").
+                raise BnbMlirError(
+                    f"{self.where}: pre-quantized gpt2 checkpoints with "
+                    "llm_int8_has_fp16_weight are not supported (their "
+                    "Conv1D weights are saved transposed, without SCB, and "
+                    "transformers cannot load them either)")
             self.layers: dict[str, QuantizedLayer] = {}
             self._state_keys: set[str] = set()
             self._scan()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from safetensors.numpy import load_file, save_file
 
 from bnb_mlir import BitsAndBytesConfig
@@ -19,6 +20,12 @@ from helpers import BUILD, ROOT
 BNB_QUANTIZE = BUILD / "bin" / "bnb-quantize"
 BNB_COMPILE = BUILD / "bin" / "bnb-compile"
 BNB_RUN = BUILD / "bin" / "bnb-run"
+
+#: Marks a test module that needs the three tools built.
+requires_tools = pytest.mark.skipif(
+    not (BNB_COMPILE.is_file() and BNB_QUANTIZE.is_file()
+         and BNB_RUN.is_file()),
+    reason="bnb-compile, bnb-quantize and bnb-run must be built")
 
 #: The configs of the round trip, by name.
 CONFIGS = {

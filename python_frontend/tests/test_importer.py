@@ -230,6 +230,26 @@ def test_mistral_and_sliding_window(tmp_path):
     assert "arith.ori" in text  # the window joins the causal mask
 
 
+def test_mistral_window_default(tmp_path):
+    """MistralConfig's sliding_window: 4096 when absent, none when null
+    (as the reference reads it); llama has none."""
+    from bnb_mlir.checkpoint import Checkpoint
+    windows = {}
+    for name, model_type, extra in (("absent", "mistral", {}),
+                                    ("null", "mistral",
+                                     {"sliding_window": None}),
+                                    ("llama", "llama",
+                                     {"sliding_window": 3})):
+        ckpt = llama_checkpoint(tmp_path / name, model_type=model_type,
+                                extra=extra)
+        if name == "absent":
+            config = json.loads((ckpt / "config.json").read_text())
+            assert "sliding_window" not in config
+        with Checkpoint(ckpt) as opened:
+            windows[name] = architecture_for(opened).window
+    assert windows == {"absent": 4096, "null": None, "llama": None}
+
+
 # -- errors ------------------------------------------------------------------
 
 def _error(hf_dir, **kwargs) -> str:

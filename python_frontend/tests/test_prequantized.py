@@ -11,14 +11,11 @@ from safetensors.numpy import load_file, save_file
 from bnb_mlir import BitsAndBytesConfig, import_checkpoint
 from bnb_mlir.safetensors_io import SafetensorsFile
 from helpers import llama_checkpoint, shard_checkpoint
-from prequantized_helpers import (BNB_COMPILE, BNB_QUANTIZE, BNB_RUN, CONFIGS,
+from prequantized_helpers import (requires_tools, BNB_COMPILE, BNB_QUANTIZE, BNB_RUN, CONFIGS,
                                   cli, mutate, prequantize, raw_tensors, run,
                                   same_bytes)
 
-pytestmark = pytest.mark.skipif(
-    not (BNB_COMPILE.is_file() and BNB_QUANTIZE.is_file()
-         and BNB_RUN.is_file()),
-    reason="bnb-compile, bnb-quantize and bnb-run must be built")
+pytestmark = requires_tools
 
 IDS = np.array([[1, 5, 7, 3, 40, 2, 9, 11], [0, 47, 13, 13, 8, 21, 30, 4]],
                dtype=np.int64)

@@ -30,7 +30,7 @@ extern "C" {
 
 /// Version of this C API and of the ABI compiled models link against. It
 /// grows whenever a function is added or a signature changes.
-#define BNBRT_ABI_VERSION 1
+#define BNBRT_ABI_VERSION 3
 
 /// Returns BNBRT_ABI_VERSION of the loaded library, so a host tool can check
 /// that it runs against the library it was built for.
@@ -105,11 +105,12 @@ typedef enum bnbrt_category {
   BNBRT_CATEGORY_WEIGHTS = 0,     ///< model parameters uploaded by the host
   BNBRT_CATEGORY_ACTIVATIONS = 1, ///< tensors made while running (default)
   BNBRT_CATEGORY_WORKSPACE = 2,   ///< scratch space kernels ask for
-  BNBRT_CATEGORY_KV_CACHE = 3     ///< attention key/value cache
+  BNBRT_CATEGORY_KV_CACHE = 3,    ///< attention key/value cache
+  BNBRT_CATEGORY_CONSTANTS = 4    ///< a module's constant tables, resident
 } bnbrt_category;
 
 /// Number of categories.
-#define BNBRT_NUM_CATEGORIES 4
+#define BNBRT_NUM_CATEGORIES 5
 /// Pseudo-category selecting the sum over all categories in queries.
 #define BNBRT_CATEGORY_TOTAL (-1)
 
@@ -119,8 +120,8 @@ typedef enum bnbrt_pool {
   BNBRT_POOL_HOST = 1    ///< CPU memory of compiled CPU code
 } bnbrt_pool;
 
-/// Returns "weights", "activations", "workspace", "kv-cache", "total" for
-/// BNBRT_CATEGORY_TOTAL, or "invalid".
+/// Returns "weights", "activations", "workspace", "kv-cache", "constants",
+/// "total" for BNBRT_CATEGORY_TOTAL, or "invalid".
 BNBRT_API const char *bnbrt_category_name(int category);
 
 /// Sets the category that allocations without an explicit one (mgpuMemAlloc,
@@ -209,6 +210,35 @@ BNBRT_API int bnbrt_synchronize(void);
 /// Waits for the work on `stream` (NULL: the default stream). Returns 0 or -1.
 BNBRT_API int bnbrt_stream_synchronize(void *stream);
 
+/*===----------------------------------------------------------------------===*
+ * The caching device allocator
+ *
+ * Freed device blocks are kept, by size bucket, and handed out again
+ * without a driver call: at once to a request on the stream they were freed
+ * on, to any other request once the host has synchronized that stream or
+ * the device. Cached blocks are not live: the accounting above counts live
+ * blocks only, and these functions report the cache. It is released by
+ * bnbrt_reset, when a GPU module is unloaded, and before an allocation
+ * that failed for lack of memory is retried. BNB_CUDA_CACHING=0 turns it
+ * off.
+ *===----------------------------------------------------------------------===*/
+
+/// Turns the cache on or off (off also releases it); returns the previous
+/// setting (1 or 0). bnbrt_reset restores the default.
+BNBRT_API int bnbrt_set_device_caching(int enabled);
+
+/// Returns 1 when freed device blocks are cached, else 0.
+BNBRT_API int bnbrt_device_caching_enabled(void);
+
+/// Bytes of device memory held by cached blocks (their bucket sizes).
+BNBRT_API uint64_t bnbrt_device_cache_bytes(void);
+
+/// Number of cached device blocks.
+BNBRT_API uint64_t bnbrt_device_cache_blocks(void);
+
+/// Frees every cached block through the driver; returns how many there were.
+BNBRT_API uint64_t bnbrt_empty_device_cache(void);
+
 /// Allocates accounted host memory in `category` with `alignment` (0: the
 /// malloc default). Freed with bnbrt_host_free or _mlir_memref_to_llvm_free.
 BNBRT_API void *bnbrt_host_alloc(size_t bytes, size_t alignment, int category);
@@ -255,10 +285,11 @@ BNBRT_API size_t bnbrt_kernel_report(FILE *out);
  * Testing
  *===----------------------------------------------------------------------===*/
 
-/// Returns the library to its initial state: forgets the driver (the next use
-/// loads it again, honouring bnbrt_set_driver_path / the driver table), the
-/// error, all accounting (without freeing anything), kernel statistics and
-/// the default device and category. Meant for tests.
+/// Returns the library to its initial state: frees the cached device blocks,
+/// forgets the driver (the next use loads it again, honouring
+/// bnbrt_set_driver_path / the driver table), the error, all accounting and
+/// resident constants (without freeing them), kernel statistics and the
+/// default device, category and caching setting. Meant for tests.
 BNBRT_API void bnbrt_reset(void);
 
 /// Sets the driver library dlopen loads (NULL: the default, which is

@@ -10,7 +10,9 @@
  *    non-contiguous memrefs calls), so CPU models need no
  *    libmlir_c_runner_utils;
  *  - bnbrtMemAlloc / bnbrtHostAlloc, for compiled code that charges an
- *    allocation to an explicit category.
+ *    allocation to an explicit category;
+ *  - bnbrtResidentConstant / bnbrtReleaseResidentConstant, the device copies
+ *    of a GPU module's constant globals (bnb-gpu-resident-constants).
  *
  * Integer widths follow the LLVM declarations: `index` is int64_t/intptr_t,
  * `i8` flags are uint8_t (never bool, whose ABI is i1).
@@ -56,16 +58,6 @@ BNBRT_API void mgpuLaunchKernel(void *function, intptr_t grid_x,
                                 intptr_t block_z, int32_t smem, void *stream,
                                 void **params, void **extra,
                                 int64_t params_count);
-
-/// `declare void @mgpuLaunchClusterKernel(ptr, i64 x9, i32, ptr, ptr, ptr)`:
-/// launches with thread-block clusters (cluster sizes come first).
-BNBRT_API void mgpuLaunchClusterKernel(void *function, intptr_t cluster_x,
-                                       intptr_t cluster_y, intptr_t cluster_z,
-                                       intptr_t grid_x, intptr_t grid_y,
-                                       intptr_t grid_z, intptr_t block_x,
-                                       intptr_t block_y, intptr_t block_z,
-                                       int32_t smem, void *stream,
-                                       void **params, void **extra);
 
 /// `declare ptr @mgpuStreamCreate()`: a non-blocking stream.
 BNBRT_API void *mgpuStreamCreate(void);
@@ -125,18 +117,24 @@ BNBRT_API void mgpuMemHostRegisterMemRef(int64_t rank, void *descriptor,
 BNBRT_API void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
                                            int64_t element_size_bytes);
 
-/// `declare ptr @mgpuTensorMapEncodeTiledMemref(i64, ptr, i64, i64, i64, i64,
-/// i64, ptr)` (nvgpu.tma.create.descriptor): encodes a TMA descriptor for the
-/// ranked memref `descriptor` with box sizes `box_dims` (outermost first) and
-/// returns a device copy of it. The copies are owned by the runtime.
-BNBRT_API void *mgpuTensorMapEncodeTiledMemref(
-    int64_t rank, void *descriptor, int64_t data_type, int64_t interleave,
-    int64_t swizzle, int64_t l2_promotion, int64_t oob_fill,
-    int64_t *box_dims);
-
 /// bnb extension, `ptr @bnbrtMemAlloc(i64, ptr, i32)`: like mgpuMemAlloc but
 /// charged to `category` (a bnbrt_category). Freed with mgpuMemFree.
 BNBRT_API void *bnbrtMemAlloc(uint64_t bytes, void *stream, int32_t category);
+
+/// bnb extension, `ptr @bnbrtResidentConstant(ptr, i64)`: the device copy of
+/// the `bytes` bytes of constant data at `host` (a constant global of the
+/// calling module). The first call for `host` uploads them, synchronously,
+/// into memory charged to BNBRT_CATEGORY_CONSTANTS; later calls return the
+/// same copy until bnbrtReleaseResidentConstant(host). Returns NULL for zero
+/// bytes, while an error is recorded, or on failure (recorded); asking for
+/// another size than the copy has is an error.
+BNBRT_API void *bnbrtResidentConstant(const void *host, uint64_t bytes);
+
+/// bnb extension, `void @bnbrtReleaseResidentConstant(ptr)`: frees the device
+/// copy of `host`, if there is one. Compiled modules call it for each of their
+/// constants from a destructor, so unloading the module releases them. Runs
+/// even while an error is recorded.
+BNBRT_API void bnbrtReleaseResidentConstant(const void *host);
 
 /*===----------------------------------------------------------------------===*
  * CPU (finalize-memref-to-llvm{use-generic-functions=true}, memref.copy)

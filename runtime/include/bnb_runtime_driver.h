@@ -37,14 +37,6 @@ typedef CUevent bnbrt_cu_event;
 typedef CUdevice_attribute bnbrt_cu_device_attribute;
 typedef CUfunction_attribute bnbrt_cu_function_attribute;
 typedef CUjit_option bnbrt_cu_jit_option;
-typedef CUlaunchAttribute bnbrt_cu_launch_attribute;
-typedef CUlaunchConfig bnbrt_cu_launch_config;
-typedef CUtensorMap bnbrt_cu_tensor_map;
-typedef CUtensorMapDataType bnbrt_cu_tensor_map_data_type;
-typedef CUtensorMapInterleave bnbrt_cu_tensor_map_interleave;
-typedef CUtensorMapSwizzle bnbrt_cu_tensor_map_swizzle;
-typedef CUtensorMapL2promotion bnbrt_cu_tensor_map_l2_promotion;
-typedef CUtensorMapFloatOOBfill bnbrt_cu_tensor_map_oob_fill;
 #else
 /// CUresult: 0 is CUDA_SUCCESS.
 typedef int bnbrt_cu_result;
@@ -62,43 +54,6 @@ typedef struct bnbrt_cu_event_st *bnbrt_cu_event;
 typedef int bnbrt_cu_device_attribute;
 typedef int bnbrt_cu_function_attribute;
 typedef int bnbrt_cu_jit_option;
-typedef int bnbrt_cu_tensor_map_data_type;
-typedef int bnbrt_cu_tensor_map_interleave;
-typedef int bnbrt_cu_tensor_map_swizzle;
-typedef int bnbrt_cu_tensor_map_l2_promotion;
-typedef int bnbrt_cu_tensor_map_oob_fill;
-
-/// CUlaunchAttribute: an id, padding to 8 bytes, and a 64-byte value union.
-typedef struct bnbrt_cu_launch_attribute {
-  int id;
-  char pad[8 - sizeof(int)];
-  union {
-    char bytes[64];
-    struct {
-      unsigned int x, y, z;
-    } clusterDim;
-  } value;
-} bnbrt_cu_launch_attribute;
-
-/// CUlaunchConfig, the argument of cuLaunchKernelEx.
-typedef struct bnbrt_cu_launch_config {
-  unsigned int gridDimX, gridDimY, gridDimZ;
-  unsigned int blockDimX, blockDimY, blockDimZ;
-  unsigned int sharedMemBytes;
-  bnbrt_cu_stream hStream;
-  bnbrt_cu_launch_attribute *attrs;
-  unsigned int numAttrs;
-} bnbrt_cu_launch_config;
-
-/// CUtensorMap: 128 opaque bytes aligned to 128.
-typedef struct bnbrt_cu_tensor_map {
-#ifdef __cplusplus
-  alignas(128)
-#else
-  _Alignas(128)
-#endif
-      uint64_t opaque[16];
-} bnbrt_cu_tensor_map;
 #endif // BNBRT_DRIVER_TYPES_FROM_CUDA_H
 
 /// Driver constants the runtime passes (values from cuda.h).
@@ -116,8 +71,7 @@ enum {
   BNBRT_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
   BNBRT_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
   BNBRT_CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97,
-  BNBRT_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8,
-  BNBRT_CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4
+  BNBRT_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
 };
 
 /// CUDA_SUCCESS and the error codes the runtime names itself.
@@ -140,8 +94,7 @@ enum {
 };
 
 /// Every driver entry point the runtime calls. A table installed with
-/// bnbrt_set_driver_table must fill every field not marked optional; an
-/// optional field left NULL makes only the feature needing it fail.
+/// bnbrt_set_driver_table must fill every field.
 typedef struct bnbrt_driver_table {
   bnbrt_cu_result (*cuInit)(unsigned int flags);
   bnbrt_cu_result (*cuDriverGetVersion)(int *version);
@@ -183,10 +136,6 @@ typedef struct bnbrt_driver_table {
       unsigned int grid_z, unsigned int block_x, unsigned int block_y,
       unsigned int block_z, unsigned int shared_mem_bytes,
       bnbrt_cu_stream stream, void **params, void **extra);
-  /// Optional (CUDA 12.0+): cluster launches.
-  bnbrt_cu_result (*cuLaunchKernelEx)(const bnbrt_cu_launch_config *config,
-                                      bnbrt_cu_function function,
-                                      void **params, void **extra);
   bnbrt_cu_result (*cuMemAlloc_v2)(bnbrt_cu_deviceptr *ptr, size_t bytes);
   bnbrt_cu_result (*cuMemAllocManaged)(bnbrt_cu_deviceptr *ptr, size_t bytes,
                                        unsigned int flags);
@@ -228,16 +177,6 @@ typedef struct bnbrt_driver_table {
   bnbrt_cu_result (*cuEventElapsedTime)(float *milliseconds,
                                         bnbrt_cu_event start,
                                         bnbrt_cu_event end);
-  /// Optional (CUDA 12.0+): TMA descriptors for nvgpu.tma.create.descriptor.
-  bnbrt_cu_result (*cuTensorMapEncodeTiled)(
-      bnbrt_cu_tensor_map *tensor_map, bnbrt_cu_tensor_map_data_type type,
-      uint32_t rank, void *global_address, const uint64_t *global_dim,
-      const uint64_t *global_strides, const uint32_t *box_dim,
-      const uint32_t *element_strides,
-      bnbrt_cu_tensor_map_interleave interleave,
-      bnbrt_cu_tensor_map_swizzle swizzle,
-      bnbrt_cu_tensor_map_l2_promotion l2_promotion,
-      bnbrt_cu_tensor_map_oob_fill oob_fill);
 } bnbrt_driver_table;
 
 /// Makes every later driver call go through a copy of `table` instead of

@@ -3,12 +3,14 @@
 #include "bnb_runtime.h"
 #include "bnb_runtime_driver.h"
 
+#include "DeviceCache.h"
 #include "DeviceMemory.h"
 #include "Driver.h"
 #include "ErrorState.h"
 #include "HostMemory.h"
 #include "KernelRegistry.h"
 #include "MemoryTracker.h"
+#include "ResidentConstants.h"
 
 #include <algorithm>
 #include <atomic>
@@ -159,6 +161,7 @@ const char *bnbrt_category_name(int category) {
   case BNBRT_CATEGORY_ACTIVATIONS: return "activations";
   case BNBRT_CATEGORY_WORKSPACE: return "workspace";
   case BNBRT_CATEGORY_KV_CACHE: return "kv-cache";
+  case BNBRT_CATEGORY_CONSTANTS: return "constants";
   case BNBRT_CATEGORY_TOTAL: return "total";
   default: return "invalid";
   }
@@ -264,16 +267,41 @@ int bnbrt_memset(void *dst, int value, size_t bytes) {
 }
 
 int bnbrt_synchronize(void) {
-  return transfer("cuCtxSynchronize", [](const bnbrt_driver_table &cu) {
+  int r = transfer("cuCtxSynchronize", [](const bnbrt_driver_table &cu) {
     return cu.cuCtxSynchronize();
   });
+  if (r == 0)
+    DeviceCache::get().deviceSynchronized();
+  return r;
 }
 
 int bnbrt_stream_synchronize(void *stream) {
-  return transfer("cuStreamSynchronize", [&](const bnbrt_driver_table &cu) {
+  int r = transfer("cuStreamSynchronize", [&](const bnbrt_driver_table &cu) {
     return cu.cuStreamSynchronize(static_cast<bnbrt_cu_stream>(stream));
   });
+  if (r == 0)
+    DeviceCache::get().streamSynchronized(stream);
+  return r;
 }
+
+int bnbrt_set_device_caching(int enabled) {
+  bool previous = DeviceCache::get().setEnabled(enabled != 0);
+  if (!enabled)
+    releaseDeviceCache();
+  return previous ? 1 : 0;
+}
+
+int bnbrt_device_caching_enabled(void) {
+  return DeviceCache::get().enabled() ? 1 : 0;
+}
+
+uint64_t bnbrt_device_cache_bytes(void) { return DeviceCache::get().bytes(); }
+
+uint64_t bnbrt_device_cache_blocks(void) {
+  return DeviceCache::get().blocks();
+}
+
+uint64_t bnbrt_empty_device_cache(void) { return releaseDeviceCache(); }
 
 void *bnbrt_host_alloc(size_t bytes, size_t alignment, int category) {
   if (!isValidCategory(category)) {
@@ -334,18 +362,23 @@ size_t bnbrt_kernel_report(FILE *out) {
 void bnbrt_reset(void) {
   KernelRegistry::get().reset(Driver::get().ifLoaded());
   KernelRegistry::get().setProfiling(false);
+  releaseDeviceCache();
+  DeviceCache::get().configureFromEnvironment();
   Driver::get().reset();
   MemoryTracker::get().reset();
+  ResidentConstants::get().reset();
   clearError();
 }
 
 void bnbrt_set_driver_path(const char *path) {
   KernelRegistry::get().reset(Driver::get().ifLoaded());
+  releaseDeviceCache();
   Driver::get().setPath(path);
 }
 
 void bnbrt_set_driver_table(const bnbrt_driver_table *table) {
   KernelRegistry::get().reset(Driver::get().ifLoaded());
+  releaseDeviceCache();
   Driver::get().setTable(table);
 }
 

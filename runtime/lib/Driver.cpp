@@ -229,20 +229,12 @@ bnbrt_cu_device Driver::cuDevice() const {
   return ordinal >= 0 && ordinal < kMaxDevices ? cuDevices_[ordinal] : 0;
 }
 
-void Driver::adoptDeviceMemory(bnbrt_cu_deviceptr ptr) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  ownedMemory_.push_back(ptr);
-}
-
 void Driver::unload() {
   if (status_.load() == Status::Ready) {
-    for (bnbrt_cu_deviceptr ptr : ownedMemory_)
-      table_.cuMemFree_v2(ptr);
     for (int i = 0; i < kMaxDevices; ++i)
       if (contexts_[i].load())
         table_.cuDevicePrimaryCtxRelease_v2(cuDevices_[i]);
   }
-  ownedMemory_.clear();
   for (int i = 0; i < kMaxDevices; ++i) {
     contexts_[i].store(nullptr);
     cuDevices_[i] = 0;

@@ -14,7 +14,6 @@
 #include <atomic>
 #include <mutex>
 #include <string>
-#include <vector>
 
 namespace bnb::rt {
 
@@ -67,12 +66,7 @@ public:
     return call + " failed: " + errorText(result);
   }
 
-  /// Keeps a device allocation the runtime itself owns (TMA descriptors);
-  /// released when the driver is forgotten.
-  void adoptDeviceMemory(bnbrt_cu_deviceptr ptr);
-
-  /// Forgets the driver: releases contexts and owned memory when a driver is
-  /// loaded, keeps the table/path settings, and resets the device to 0.
+  /// Forgets the driver: releases contexts when a driver is loaded, keeps the table/path settings, and resets the device to 0.
   void reset();
 
 private:
@@ -102,7 +96,6 @@ private:
   int driverVersion_ = 0;
   std::atomic<bnbrt_cu_context> contexts_[kMaxDevices] = {};
   bnbrt_cu_device cuDevices_[kMaxDevices] = {};
-  std::vector<bnbrt_cu_deviceptr> ownedMemory_;
 };
 
 } // namespace bnb::rt

@@ -8,6 +8,7 @@
 
 #include "bnb_runtime_abi.h"
 
+#include "DeviceCache.h"
 #include "DeviceMemory.h"
 #include "Driver.h"
 #include "ErrorState.h"
@@ -16,7 +17,6 @@
 #include "MemoryTracker.h"
 
 #include <climits>
-#include <cstring>
 #include <string>
 #include <utility>
 
@@ -74,22 +74,21 @@ constexpr int kDefaultSharedMemoryLimit = 48 * 1024;
 struct Geometry {
   unsigned grid[3];
   unsigned block[3];
-  unsigned cluster[3];
 };
 
-bool checkDims(const intptr_t (&dims)[9], Geometry *g, const char *what,
+bool checkDims(const intptr_t (&dims)[6], Geometry *g,
                const std::string &kernel) {
-  for (int i = 0; i < 9; ++i) {
+  for (int i = 0; i < 6; ++i) {
     if (dims[i] < 1 || uintptr_t(dims[i]) > UINT_MAX) {
-      recordError(format("%s(%s): launch dimension %ld out of range", what,
+      recordError(format("mgpuLaunchKernel(%s): launch dimension %ld out of "
+                         "range",
                          kernel.c_str(), static_cast<long>(dims[i])));
       return false;
     }
   }
   for (int i = 0; i < 3; ++i) {
-    g->cluster[i] = unsigned(dims[i]);
-    g->grid[i] = unsigned(dims[3 + i]);
-    g->block[i] = unsigned(dims[6 + i]);
+    g->grid[i] = unsigned(dims[i]);
+    g->block[i] = unsigned(dims[3 + i]);
   }
   return true;
 }
@@ -135,91 +134,6 @@ bool prepareSharedMemory(const bnbrt_driver_table &cu,
   return true;
 }
 
-/// Shared body of the two launch entry points; a cluster of 1x1x1 launches
-/// through cuLaunchKernel.
-void launch(const char *what, void *fn, const intptr_t (&dims)[9],
-            int32_t smem, void *streamPtr, void **params, void **extra,
-            bool clustered) {
-  if (hasError())
-    return;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return;
-  if (!fn) {
-    recordError(format("%s: the kernel function is null (its lookup or its "
-                       "module load failed)",
-                       what));
-    return;
-  }
-  auto function = static_cast<bnbrt_cu_function>(fn);
-  auto stream = static_cast<bnbrt_cu_stream>(streamPtr);
-  KernelRegistry &registry = KernelRegistry::get();
-  KernelRecord *record = registry.recordOf(function);
-  std::string kernel = record ? record->name : "<unknown kernel>";
-  Geometry g;
-  if (!checkDims(dims, &g, what, kernel) ||
-      !prepareSharedMemory(*cu, function, smem, kernel))
-    return;
-  if (clustered && !cu->cuLaunchKernelEx) {
-    recordError(format("%s(%s): the CUDA driver has no cuLaunchKernelEx "
-                       "(cluster launches need CUDA 12.0 or newer)",
-                       what, kernel.c_str()));
-    return;
-  }
-
-  TimedLaunch timed;
-  bool timing = registry.profiling();
-  if (timing && !registry.beginTimed(*cu, record, stream, &timed))
-    return;
-
-  bnbrt_cu_result r;
-  const char *call;
-  if (clustered) {
-    bnbrt_cu_launch_attribute attr;
-    std::memset(&attr, 0, sizeof(attr));
-    attr.id = static_cast<decltype(attr.id)>(
-        BNBRT_CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION);
-    attr.value.clusterDim.x = g.cluster[0];
-    attr.value.clusterDim.y = g.cluster[1];
-    attr.value.clusterDim.z = g.cluster[2];
-    bnbrt_cu_launch_config config;
-    std::memset(&config, 0, sizeof(config));
-    config.gridDimX = g.grid[0];
-    config.gridDimY = g.grid[1];
-    config.gridDimZ = g.grid[2];
-    config.blockDimX = g.block[0];
-    config.blockDimY = g.block[1];
-    config.blockDimZ = g.block[2];
-    config.sharedMemBytes = unsigned(smem);
-    config.hStream = stream;
-    config.attrs = &attr;
-    config.numAttrs = 1;
-    call = "cuLaunchKernelEx";
-    r = cu->cuLaunchKernelEx(&config, function, params, extra);
-  } else {
-    call = "cuLaunchKernel";
-    r = cu->cuLaunchKernel(function, g.grid[0], g.grid[1], g.grid[2],
-                           g.block[0], g.block[1], g.block[2], unsigned(smem),
-                           stream, params, extra);
-  }
-  if (timing)
-    registry.endTimed(*cu, stream, timed, r == 0);
-  if (r != 0) {
-    std::string cluster =
-        clustered ? format(", cluster %ux%ux%u", g.cluster[0], g.cluster[1],
-                           g.cluster[2])
-                  : std::string();
-    recordError(failure(format("%s(%s, grid %ux%ux%u, block %ux%ux%u%s, "
-                               "smem %d bytes)",
-                               call, kernel.c_str(), g.grid[0], g.grid[1],
-                               g.grid[2], g.block[0], g.block[1], g.block[2],
-                               cluster.c_str(), smem),
-                        r));
-    return;
-  }
-  registry.setLastLaunched(record);
-}
-
 /// Loads a module image through `load`, reporting with `call`.
 template <typename Load>
 void *loadModule(const std::string &call, Load load) {
@@ -247,14 +161,6 @@ std::string firstLine(const char *text) {
   if (end != std::string::npos)
     line.resize(end);
   return line;
-}
-
-/// Size of one element of a CUtensorMapDataType.
-int tensorMapElementSize(int64_t dataType) {
-  static const int sizes[] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
-  if (dataType < 0 || dataType >= int64_t(sizeof(sizes) / sizeof(sizes[0])))
-    return 0;
-  return sizes[dataType];
 }
 
 } // namespace
@@ -297,6 +203,8 @@ void mgpuModuleUnload(void *module) {
     return;
   auto mod = static_cast<bnbrt_cu_module>(module);
   KernelRegistry::get().forgetModule(mod);
+  // A model is done with its intermediates when it unloads.
+  releaseDeviceCache();
   const bnbrt_driver_table *cu = Driver::get().acquire();
   if (!cu)
     return;
@@ -332,25 +240,48 @@ void *mgpuModuleGetFunction(void *module, const char *name) {
 
 void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
-                      intptr_t blockZ, int32_t smem, void *stream,
+                      intptr_t blockZ, int32_t smem, void *streamPtr,
                       void **params, void **extra, int64_t paramsCount) {
   (void)paramsCount; // the driver reads the parameters from the kernel image
-  const intptr_t dims[9] = {1,     1,      1,      gridX, gridY,
-                            gridZ, blockX, blockY, blockZ};
-  launch("mgpuLaunchKernel", function, dims, smem, stream, params, extra,
-         /*clustered=*/false);
-}
+  if (hasError())
+    return;
+  const bnbrt_driver_table *cu = Driver::get().acquire();
+  if (!cu)
+    return;
+  if (!function) {
+    recordError("mgpuLaunchKernel: the kernel function is null (its lookup "
+                "or its module load failed)");
+    return;
+  }
+  auto fn = static_cast<bnbrt_cu_function>(function);
+  auto stream = static_cast<bnbrt_cu_stream>(streamPtr);
+  KernelRegistry &registry = KernelRegistry::get();
+  KernelRecord *record = registry.recordOf(fn);
+  std::string kernel = record ? record->name : "<unknown kernel>";
+  const intptr_t dims[6] = {gridX, gridY, gridZ, blockX, blockY, blockZ};
+  Geometry g;
+  if (!checkDims(dims, &g, kernel) ||
+      !prepareSharedMemory(*cu, fn, smem, kernel))
+    return;
 
-void mgpuLaunchClusterKernel(void *function, intptr_t clusterX,
-                             intptr_t clusterY, intptr_t clusterZ,
-                             intptr_t gridX, intptr_t gridY, intptr_t gridZ,
-                             intptr_t blockX, intptr_t blockY, intptr_t blockZ,
-                             int32_t smem, void *stream, void **params,
-                             void **extra) {
-  const intptr_t dims[9] = {clusterX, clusterY, clusterZ, gridX, gridY,
-                            gridZ,    blockX,   blockY,   blockZ};
-  launch("mgpuLaunchClusterKernel", function, dims, smem, stream, params,
-         extra, /*clustered=*/true);
+  TimedLaunch timed;
+  bool timing = registry.profiling();
+  if (timing && !registry.beginTimed(*cu, record, stream, &timed))
+    return;
+  bnbrt_cu_result r = cu->cuLaunchKernel(
+      fn, g.grid[0], g.grid[1], g.grid[2], g.block[0], g.block[1], g.block[2],
+      unsigned(smem), stream, params, extra);
+  if (timing)
+    registry.endTimed(*cu, stream, timed, r == 0);
+  if (r != 0) {
+    recordError(failure(format("cuLaunchKernel(%s, grid %ux%ux%u, block "
+                               "%ux%ux%u, smem %d bytes)",
+                               kernel.c_str(), g.grid[0], g.grid[1], g.grid[2],
+                               g.block[0], g.block[1], g.block[2], smem),
+                        r));
+    return;
+  }
+  registry.setLastLaunched(record);
 }
 
 void *mgpuStreamCreate(void) {
@@ -363,18 +294,21 @@ void *mgpuStreamCreate(void) {
 }
 
 void mgpuStreamDestroy(void *stream) {
-  if (stream)
-    callDriver("cuStreamDestroy_v2", [&](auto &cu) {
+  if (!stream)
+    return;
+  DeviceCache::get().streamDestroyed(stream);
+  callDriver("cuStreamDestroy_v2", [&](auto &cu) {
       return cu.cuStreamDestroy_v2(asStream(stream));
     });
 }
 
 void mgpuStreamSynchronize(void *stream) {
-  if (!hasError())
-    callDriver(
-        "cuStreamSynchronize",
-        [&](auto &cu) { return cu.cuStreamSynchronize(asStream(stream)); },
-        /*noteLaunch=*/true);
+  if (!hasError() &&
+      callDriver(
+          "cuStreamSynchronize",
+          [&](auto &cu) { return cu.cuStreamSynchronize(asStream(stream)); },
+          /*noteLaunch=*/true))
+    DeviceCache::get().streamSynchronized(stream);
 }
 
 void mgpuStreamWaitEvent(void *stream, void *event) {
@@ -416,23 +350,22 @@ void mgpuEventRecord(void *event, void *stream) {
 }
 
 void *mgpuMemAlloc(uint64_t bytes, void *stream, uint8_t isHostShared) {
-  (void)stream; // cuMemAlloc is ordered with respect to all streams
   return deviceAlloc(bytes, (isHostShared & 1) != 0,
-                     MemoryTracker::get().defaultCategory());
+                     MemoryTracker::get().defaultCategory(), stream);
 }
 
 void *bnbrtMemAlloc(uint64_t bytes, void *stream, int32_t category) {
-  (void)stream;
   if (!isValidCategory(category)) {
     recordError(format("bnbrtMemAlloc: invalid memory category %d", category));
     return nullptr;
   }
-  return deviceAlloc(bytes, /*managed=*/false, category);
+  return deviceAlloc(bytes, /*managed=*/false, category, stream);
 }
 
 void mgpuMemFree(void *ptr, void *stream) {
-  (void)stream; // cuMemFree waits for the work using the block
-  deviceFree(ptr);
+  // The block's last use is ordered on `stream`: it is reused there at once,
+  // elsewhere once the host waited for the stream (DeviceCache.h).
+  deviceFree(ptr, stream);
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
@@ -503,74 +436,6 @@ void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
   void *ptr = view.data(elementSize);
   callDriver([&](auto &cu) { return cu.cuMemHostUnregister(ptr); },
              [&] { return format("cuMemHostUnregister(%p)", ptr); });
-}
-
-void *mgpuTensorMapEncodeTiledMemref(int64_t rank, void *descriptor,
-                                     int64_t dataType, int64_t interleave,
-                                     int64_t swizzle, int64_t l2Promotion,
-                                     int64_t oobFill, int64_t *boxDims) {
-  if (hasError())
-    return nullptr;
-  const bnbrt_driver_table *cu = Driver::get().acquire();
-  if (!cu)
-    return nullptr;
-  if (!cu->cuTensorMapEncodeTiled) {
-    recordError("mgpuTensorMapEncodeTiledMemref: the CUDA driver has no "
-                "cuTensorMapEncodeTiled (TMA needs CUDA 12.0 or newer)");
-    return nullptr;
-  }
-  int elementSize = tensorMapElementSize(dataType);
-  if (rank < 1 || rank > 5 || elementSize == 0) {
-    recordError(format("mgpuTensorMapEncodeTiledMemref: unsupported rank %lld "
-                       "or data type %lld",
-                       static_cast<long long>(rank),
-                       static_cast<long long>(dataType)));
-    return nullptr;
-  }
-  // The driver wants dimensions innermost first and the byte strides of all
-  // but the innermost dimension, which must be dense.
-  MemRefView view = MemRefView::of(descriptor, rank);
-  uint64_t globalDim[5], globalStrides[4];
-  uint32_t boxDim[5], elementStrides[5];
-  for (int64_t i = 0; i < rank; ++i) {
-    globalDim[i] = uint64_t(view.sizes[rank - 1 - i]);
-    boxDim[i] = uint32_t(boxDims[rank - 1 - i]);
-    elementStrides[i] = 1;
-  }
-  for (int64_t i = 0; i + 1 < rank; ++i)
-    globalStrides[i] = uint64_t(view.strides[rank - 2 - i]) * elementSize;
-
-  bnbrt_cu_tensor_map map;
-  std::memset(&map, 0, sizeof(map));
-  if (bnbrt_cu_result r = cu->cuTensorMapEncodeTiled(
-          &map, static_cast<bnbrt_cu_tensor_map_data_type>(dataType),
-          uint32_t(rank), view.data(elementSize), globalDim, globalStrides,
-          boxDim, elementStrides,
-          static_cast<bnbrt_cu_tensor_map_interleave>(interleave),
-          static_cast<bnbrt_cu_tensor_map_swizzle>(swizzle),
-          static_cast<bnbrt_cu_tensor_map_l2_promotion>(l2Promotion),
-          static_cast<bnbrt_cu_tensor_map_oob_fill>(oobFill))) {
-    recordError(failure(format("cuTensorMapEncodeTiled(rank %lld, data type "
-                               "%lld)",
-                               static_cast<long long>(rank),
-                               static_cast<long long>(dataType)),
-                        r));
-    return nullptr;
-  }
-  // Kernels read the descriptor from global memory; the copy lives as long
-  // as the driver (it is not a model allocation, so it is not accounted).
-  bnbrt_cu_deviceptr copy = 0;
-  bnbrt_cu_result r = cu->cuMemAlloc_v2(&copy, sizeof(map));
-  if (r != 0) {
-    recordError(failure("cuMemAlloc_v2(tensor map)", r));
-    return nullptr;
-  }
-  Driver::get().adoptDeviceMemory(copy);
-  if ((r = cu->cuMemcpyHtoD_v2(copy, &map, sizeof(map)))) {
-    recordError(failure("cuMemcpyHtoD_v2(tensor map)", r));
-    return nullptr;
-  }
-  return reinterpret_cast<void *>(static_cast<uintptr_t>(copy));
 }
 
 } // extern "C"

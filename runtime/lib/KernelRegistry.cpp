@@ -61,11 +61,6 @@ KernelRecord *KernelRegistry::recordOf(bnbrt_cu_function function) {
   return it == byFunction_.end() ? nullptr : it->second;
 }
 
-std::string KernelRegistry::nameOf(bnbrt_cu_function function) {
-  KernelRecord *record = recordOf(function);
-  return record ? record->name : "<unknown kernel>";
-}
-
 bool KernelRegistry::sharedMemoryRaised(bnbrt_cu_function function,
                                         int smem) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -55,9 +55,6 @@ public:
   /// Returns the record of `function`, or nullptr for an unknown function.
   KernelRecord *recordOf(bnbrt_cu_function function);
 
-  /// Returns the kernel name of `function`, or "<unknown kernel>".
-  std::string nameOf(bnbrt_cu_function function);
-
   /// Returns true when `function` may use `smem` bytes of dynamic shared
   /// memory without raising its limit first; marks it raised otherwise.
   bool sharedMemoryRaised(bnbrt_cu_function function, int smem);

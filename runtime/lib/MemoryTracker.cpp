@@ -32,15 +32,16 @@ MemoryTracker &MemoryTracker::get() {
 }
 
 void MemoryTracker::onAlloc(int pool, const void *ptr, uint64_t bytes,
-                            int category) {
+                            int category, uint64_t bucket) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto [it, inserted] = live_[pool].try_emplace(ptr, Block{bytes, category});
+  auto [it, inserted] =
+      live_[pool].try_emplace(ptr, Block{bytes, category, bucket});
   if (!inserted) {
     // The address was released behind the runtime's back and handed out
     // again; the stale entry must not be counted twice.
     discharge(counters_[pool][it->second.category], it->second.bytes);
     discharge(counters_[pool][kTotal], it->second.bytes);
-    it->second = Block{bytes, category};
+    it->second = Block{bytes, category, bucket};
   }
   charge(counters_[pool][category], bytes);
   charge(counters_[pool][kTotal], bytes);

@@ -21,8 +21,11 @@ namespace bnb::rt {
 
 /// Size and category of one live allocation.
 struct Block {
-  uint64_t bytes = 0;
+  uint64_t bytes = 0; ///< as requested; what the accounting counts
   int category = BNBRT_CATEGORY_ACTIVATIONS;
+  /// The caching allocator's bucket the block came from (0: an exact
+  /// allocation, freed to the driver).
+  uint64_t bucket = 0;
 };
 
 /// Returns true for a real category (not BNBRT_CATEGORY_TOTAL).
@@ -48,8 +51,9 @@ public:
     return defaultCategory_.exchange(category);
   }
 
-  /// Records a new live allocation.
-  void onAlloc(int pool, const void *ptr, uint64_t bytes, int category);
+  /// Records a new live allocation (`bucket`: see Block).
+  void onAlloc(int pool, const void *ptr, uint64_t bytes, int category,
+               uint64_t bucket = 0);
 
   /// Removes `ptr` from the live set of `pool`, charging its size back.
   /// Returns false (and changes nothing) when `ptr` is not live there.

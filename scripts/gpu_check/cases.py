@@ -11,7 +11,10 @@ case's tolerance where floats are summed in another order).
         for the named ones
 """
 import json
+import os
 import pathlib
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -116,6 +119,29 @@ def write(out, name, graph, weights, inputs, cfg, compare, tolerance=None):
         {"compare": compare, "tolerance": tolerance}, indent=2))
 
 
+def write_model(out, name, cfg):
+    """A whole-model case: the tiny LLaMA checkpoint, imported by
+    `python -m bnb_mlir import` (its graph names the checkpoint's weights)."""
+    if ONLY and name not in ONLY:
+        return
+    WRITTEN.add(name)
+    d = out / name
+    d.mkdir(parents=True, exist_ok=True)
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root / "python_frontend"))
+    subprocess.run([sys.executable, str(root / "examples/tiny-llama/make_model.py"),
+                    str(d / "hf")], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "bnb_mlir", "import", str(d / "hf"),
+                    "-o", str(d / "model.mlir")], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    shutil.copy(d / "hf" / "input_ids.safetensors", d / "inputs.safetensors")
+    (d / "config.json").write_text(json.dumps(cfg, indent=2))
+    # f16 logits summed in another order (docs/gpu.md, whole-model bound).
+    (d / "case.json").write_text(json.dumps(
+        {"compare": "tolerance", "tolerance": {"atol": 2e-2, "rtol": 1e-2}},
+        indent=2))
+
+
 ONLY = set()
 WRITTEN = set()
 
@@ -163,6 +189,13 @@ def main(out, only=()):
               config(threshold=threshold), "tolerance",
               {"atol": 2e-2, "rtol": 1e-2})
 
+    # The whole demo model (examples/tiny-llama: LLaMA, f16, GQA, outlier
+    # channels) in every mode, imported by the frontend as users do.
+    for name, cfg in [
+            ("tiny_llama_int8", config(threshold=6.0)),
+            ("tiny_llama_nf4", config(load_in_4bit=True)),
+            ("tiny_llama_nf4_dq", config(load_in_4bit=True, double_quant=True))]:
+        write_model(out, name, cfg)
 
     unknown = ONLY - WRITTEN
     if unknown:

@@ -28,12 +28,14 @@
 // CHECK:         fma.rn.f32 %r{{[0-9]+}}, %r{{[0-9]+}}, 0f38820610, 0f00000000;
 // CHECK-LABEL: .entry bnb_rowquant_bf16(
 // CHECK:         shfl.sync.bfly.b32
-// CHECK:         div.rn.f32
+// CHECK:         rcp.rn.f32 [[INV:%r[0-9]+]],
+// CHECK:         mul.rn.f32 %r{{[0-9]+}}, [[INV]], 0f42FE0000;
 // CHECK:         cvt.rni.f32.f32
 // CHECK-LABEL: .entry bnb_rowquant_f16_outliers(
 // CHECK:         atom.global.or.b32
 // CHECK:         shfl.sync.bfly.b32
-// CHECK:         div.rn.f32
+// CHECK:         rcp.rn.f32 [[INV:%r[0-9]+]],
+// CHECK:         mul.rn.f32 %r{{[0-9]+}}, [[INV]], 0f42FE0000;
 // CHECK:         cvt.rni.f32.f32
 func.func @forward(%x: tensor<2048x4096xf16>, %w: tensor<4096x4096xi8>, %s: tensor<4096xf32>, %b: tensor<4096xf16>,
                    %x2: tensor<1x4096xbf16>, %w2: tensor<11008x4096xi8>, %s2: tensor<11008xf32>)

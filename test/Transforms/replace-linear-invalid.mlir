@@ -13,12 +13,12 @@
 // RUN: bnb-opt %t/not-config.mlir -bnb-replace-linear="load-in-8bit=true" -verify-diagnostics
 
 //--- both.mlir
-// expected-error @below {{load_in_4bit and load_in_8bit are both true, but only one can be used at the same time}}
+// expected-error @below {{load_in_4bit and load_in_8bit are both True, but only one can be used at the same time}}
 module {}
 
 //--- both-attr.mlir
 // Options override the module's config field by field; the result conflicts.
-// expected-error @below {{load_in_4bit and load_in_8bit are both true, but only one can be used at the same time}}
+// expected-error @below {{load_in_4bit and load_in_8bit are both True, but only one can be used at the same time}}
 module attributes {bnb.config = #bnb.config<load_in_4bit = true>} {}
 
 //--- neither.mlir

@@ -14,8 +14,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);
   std::vector<std::string> notes;
-  llvm::Expected<bnb::tools::QuantConfig> config =
-      bnb::tools::parseQuantConfig(text, "fuzz.json", notes);
+  llvm::Expected<bnb::quant::QuantConfig> config =
+      bnb::quant::parseQuantConfig(text, "fuzz.json", notes);
   if (!config) {
     std::string message = llvm::toString(config.takeError());
     // Every error is one line.

@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint64_t sum = 0;
   for (const bnb::SafetensorsTensor &tensor : file->tensors()) {
     llvm::ArrayRef<uint8_t> bytes = file->bytes(tensor);
-    if (bytes.size() != tensor.numElements() * bnb::quant::dtypeSize(tensor.dtype))
+    if (bytes.size() != tensor.numElements() * ::bnb::dtypeSize(tensor.dtype))
       __builtin_trap();
     if (!bytes.empty())
       sum += bytes.front() + bytes.back();

@@ -15,8 +15,8 @@
 
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/IR/BnbAttrs.h"
-#include "bnb/Dialect/Bnb/Transforms/DTypeMapping.h"
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Dialect/Bnb/Utils/DTypeMapping.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 #include "bnb/InitAll.h"
 #include "bnb/Quant/QuantConfig.h"
 #include "bnb/Support/FileSafety.h"
@@ -104,7 +104,7 @@ int fail(const llvm::Twine &message) {
 
 /// The #bnb.config of a validated transformers config.
 mlir::bnb::ConfigAttr toConfigAttr(MLIRContext *ctx,
-                             const ::bnb::tools::QuantConfig &c) {
+                             const ::bnb::quant::QuantConfig &c) {
   Builder b(ctx);
   ArrayAttr skip;
   if (c.llmInt8SkipModules) {
@@ -167,8 +167,8 @@ int main(int argc, char **argv) {
     return fail("cannot read '" + configPath +
                 "': " + configText.getError().message());
   std::vector<std::string> notes;
-  llvm::Expected<::bnb::tools::QuantConfig> config =
-      ::bnb::tools::parseQuantConfig((*configText)->getBuffer(), configPath,
+  llvm::Expected<::bnb::quant::QuantConfig> config =
+      ::bnb::quant::parseQuantConfig((*configText)->getBuffer(), configPath,
                                      notes);
   if (!config)
     return fail(llvm::toString(config.takeError()));

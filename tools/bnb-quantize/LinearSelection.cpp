@@ -2,7 +2,7 @@
 
 #include "LinearSelection.h"
 
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 
 #include "llvm/ADT/StringExtras.h"
 
@@ -75,9 +75,9 @@ Selection LinearSelector::classify(const SafetensorsTensor &tensor) const {
     s.reason = "not 2-D";
     return s;
   }
-  if (tensor.dtype != quant::DType::F16 && tensor.dtype != quant::DType::BF16 &&
-      tensor.dtype != quant::DType::F32) {
-    s.reason = "dtype " + quant::dtypeSafetensorsName(tensor.dtype).str() +
+  if (tensor.dtype != ::bnb::DType::F16 && tensor.dtype != ::bnb::DType::BF16 &&
+      tensor.dtype != ::bnb::DType::F32) {
+    s.reason = "dtype " + ::bnb::dtypeSafetensorsName(tensor.dtype).str() +
                " is not float16, bfloat16 or float32";
     return s;
   }

@@ -3,7 +3,7 @@
 #include "Generate.h"
 #include "Session.h"
 
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 #include "bnb/Target/MemrefArgs.h"
 #include "bnb_runtime.h"
 
@@ -18,7 +18,7 @@
 #include <map>
 
 using namespace bnb;
-using namespace bnb::run;
+using namespace bnb::tools;
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -116,7 +116,7 @@ public:
     int64_t last = spec.numElements() / n - 1;
     std::vector<float> logits(n);
     for (int64_t i = 0; i < n; ++i)
-      logits[i] = quant::loadAsFloat(raw.data(), spec.dtype, last * n + i);
+      logits[i] = ::bnb::loadAsFloat(raw.data(), spec.dtype, last * n + i);
     return logits;
   }
 
@@ -173,11 +173,11 @@ private:
       llvm::Expected<void *> ptr = zeros(spec, BNBRT_CATEGORY_ACTIVATIONS);
       if (!ptr)
         return ptr.takeError();
-      if (spec.name == "input_ids" && spec.dtype == quant::DType::I64 &&
+      if (spec.name == "input_ids" && spec.dtype == ::bnb::DType::I64 &&
           spec.shape.size() == 2 && spec.shape[0] == 1) {
         call.ids = static_cast<int64_t *>(*ptr);
         call.chunk = spec.shape[1];
-      } else if (spec.name == "position" && spec.dtype == quant::DType::I64 &&
+      } else if (spec.name == "position" && spec.dtype == ::bnb::DType::I64 &&
                  spec.numElements() == 1) {
         call.position = static_cast<int64_t *>(*ptr);
       } else {
@@ -198,7 +198,7 @@ private:
           return tensor.takeError();
         llvm::Expected<void *> ptr =
             stage(allocs, cuda, weights->bytes(**tensor),
-                  quant::dtypeSize(spec.dtype), BNBRT_CATEGORY_WEIGHTS,
+                  ::bnb::dtypeSize(spec.dtype), BNBRT_CATEGORY_WEIGHTS,
                   spec.name);
         if (!ptr)
           return ptr.takeError();
@@ -231,7 +231,7 @@ private:
 };
 } // namespace
 
-llvm::Error bnb::run::generate(const Manifest &manifest,
+llvm::Error bnb::tools::generate(const Manifest &manifest,
                                llvm::StringRef artifactDir, bool cuda,
                                const GenerateOptions &o) {
   std::string invalid = o.sampling.validate();
@@ -318,10 +318,12 @@ llvm::Error bnb::run::generate(const Manifest &manifest,
                           decodeMs.size(), decodeTotal / decodeMs.size(),
                           decodeMs.size() / (decodeTotal / 1e3));
     os << llvm::formatv("generated tokens: {0}\n", generated);
-    os << llvm::formatv("peak memory: {0} bytes (kv cache {1}, weights {2})\n",
-                        bnbrt_memory_peak(pool, BNBRT_CATEGORY_TOTAL),
-                        bnbrt_memory_peak(pool, BNBRT_CATEGORY_KV_CACHE),
-                        bnbrt_memory_peak(pool, BNBRT_CATEGORY_WEIGHTS));
+    os << llvm::formatv(
+        "peak memory: {0} bytes (kv cache {1}, weights {2}, constants {3})\n",
+        bnbrt_memory_peak(pool, BNBRT_CATEGORY_TOTAL),
+        bnbrt_memory_peak(pool, BNBRT_CATEGORY_KV_CACHE),
+        bnbrt_memory_peak(pool, BNBRT_CATEGORY_WEIGHTS),
+        bnbrt_memory_peak(pool, BNBRT_CATEGORY_CONSTANTS));
   }
   return llvm::Error::success();
 }

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace bnb::run {
+namespace bnb::tools {
 
 /// What to generate.
 struct GenerateOptions {
@@ -38,6 +38,6 @@ struct GenerateOptions {
 llvm::Error generate(const Manifest &manifest, llvm::StringRef artifactDir,
                      bool cuda, const GenerateOptions &options);
 
-} // namespace bnb::run
+} // namespace bnb::tools
 
 #endif // BNB_TOOLS_BNBRUN_GENERATE_H

@@ -15,7 +15,7 @@
 #include <cstring>
 #include <dlfcn.h>
 
-namespace bnb::run {
+namespace bnb::tools {
 
 /// A one-line error for the user.
 llvm::Error failure(const llvm::Twine &message) {
@@ -30,8 +30,8 @@ std::string shapeString(llvm::ArrayRef<int64_t> shape) {
   return out;
 }
 
-std::string describe(quant::DType dtype, llvm::ArrayRef<int64_t> shape) {
-  return (quant::dtypeSafetensorsName(dtype) + " " + shapeString(shape)).str();
+std::string describe(::bnb::DType dtype, llvm::ArrayRef<int64_t> shape) {
+  return (::bnb::dtypeSafetensorsName(dtype) + " " + shapeString(shape)).str();
 }
 
 /// Verifies every checksum the manifest lists.
@@ -61,7 +61,7 @@ findWeight(const SafetensorsFile &file, const TensorSpec &spec) {
   bool sameView = tensor->dtype == spec.dtype &&
                   llvm::ArrayRef<int64_t>(tensor->shape) ==
                       llvm::ArrayRef(spec.shape);
-  bool packedView = spec.dtype == quant::DType::U8 &&
+  bool packedView = spec.dtype == ::bnb::DType::U8 &&
                     tensor->numBytes() == static_cast<uint64_t>(spec.numBytes());
   if (!sameView && !packedView)
     return failure(file.path() + ": weight '" + spec.name + "' is " +
@@ -74,7 +74,7 @@ llvm::Error checkTokenIds(const SafetensorsFile &file,
                           const SafetensorsTensor &tensor,
                           llvm::StringRef name, int64_t vocabSize) {
   llvm::ArrayRef<uint8_t> bytes = file.bytes(tensor);
-  size_t size = quant::dtypeSize(tensor.dtype);
+  size_t size = ::bnb::dtypeSize(tensor.dtype);
   for (size_t i = 0, e = bytes.size() / size; i < e; ++i) {
     int64_t id;
     if (size == 8) {
@@ -183,4 +183,4 @@ llvm::Expected<EntryFn> lookupEntry(void *handle, const EntryPoint &entry,
   return fn;
 }
 
-} // namespace bnb::run
+} // namespace bnb::tools

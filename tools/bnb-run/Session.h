@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace bnb::run {
+namespace bnb::tools {
 
 /// The packed entry point of a compiled module.
 using EntryFn = void (*)(void **);
@@ -58,7 +58,7 @@ private:
 std::string shapeString(llvm::ArrayRef<int64_t> shape);
 
 /// "F16 [d0, d1]".
-std::string describe(quant::DType dtype, llvm::ArrayRef<int64_t> shape);
+std::string describe(::bnb::DType dtype, llvm::ArrayRef<int64_t> shape);
 
 /// Verifies every checksum the manifest lists.
 llvm::Error verifyChecksums(const Manifest &manifest, llvm::StringRef dir);
@@ -96,6 +96,6 @@ llvm::Expected<void *> loadModule(const Manifest &manifest,
 llvm::Expected<EntryFn> lookupEntry(void *handle, const EntryPoint &entry,
                                     const Manifest &manifest, bool cuda);
 
-} // namespace bnb::run
+} // namespace bnb::tools
 
 #endif // BNB_TOOLS_BNBRUN_SESSION_H

@@ -96,7 +96,7 @@ static cl::list<int64_t>
             cl::desc("Token ids that end generation (comma separated)"),
             cl::cat(generation));
 
-using namespace bnb::run;
+using namespace bnb::tools;
 
 namespace {
 
@@ -132,7 +132,8 @@ void printMemory(bool cuda) {
   os << llvm::formatv("  {0,-14} {1,14} {2,14}\n", "category", "current",
                       "peak");
   for (int category : {BNBRT_CATEGORY_WEIGHTS, BNBRT_CATEGORY_ACTIVATIONS,
-                       BNBRT_CATEGORY_WORKSPACE, BNBRT_CATEGORY_KV_CACHE})
+                       BNBRT_CATEGORY_WORKSPACE, BNBRT_CATEGORY_KV_CACHE,
+                       BNBRT_CATEGORY_CONSTANTS})
     os << llvm::formatv("  {0,-14} {1,14} {2,14}\n",
                         bnbrt_category_name(category),
                         bnbrt_memory_current(pool, category),
@@ -236,7 +237,7 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
     }
     llvm::Expected<void *> ptr =
         stage(allocs, cuda, inputs->bytes(**tensor),
-              quant::dtypeSize(spec.dtype),
+              ::bnb::dtypeSize(spec.dtype),
               spec.kvCache ? BNBRT_CATEGORY_KV_CACHE
                            : BNBRT_CATEGORY_ACTIVATIONS,
               spec.name);
@@ -253,7 +254,7 @@ llvm::Error run(const Manifest &manifest, const EntryPoint &entry, bool cuda,
     mappedWeights += (*tensor)->numBytes();
     llvm::Expected<void *> ptr =
         stage(allocs, cuda, weights->bytes(**tensor),
-              quant::dtypeSize(spec.dtype), BNBRT_CATEGORY_WEIGHTS, spec.name);
+              ::bnb::dtypeSize(spec.dtype), BNBRT_CATEGORY_WEIGHTS, spec.name);
     if (!ptr)
       return ptr.takeError();
     args.add(*ptr, spec.shape);

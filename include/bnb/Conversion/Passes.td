@@ -134,27 +134,59 @@ def BnbGPUDeviceMemory : Pass<"bnb-gpu-device-memory", "::mlir::ModuleOp"> {
   let summary = "Place host buffers in device memory";
   let description = [{
     Runs after kernel outlining and buffer deallocation. In host functions,
-    `memref.alloc`/`memref.dealloc` become `gpu.alloc`/`gpu.dealloc`,
-    `memref.copy` between identity layouts becomes `gpu.memcpy`, and each
-    `memref.get_global` of a constant is uploaded to a device buffer that is
-    freed before the function returns. Every memref a kernel receives is
-    then device memory: function arguments (the caller passes device
-    buffers) or device allocations. A small integer argument (at most 4
-    elements) that only host code reads, such as a generation step's
-    position, is copied once at entry into a stack buffer that those loads
-    then read: one device-to-host copy per call, from which the host
-    computes offsets, sizes and grids. In a generation step (a function
-    with `bnb.kv_cache` arguments) the frees of intermediates move to the
-    return: `cuMemFree` waits for the device, so freeing after each last
-    use would stop the host many times per layer. Host code that would
-    still read or write device memory directly is an error. Public functions get
-    `llvm.emit_c_interface` so that callers use `_mlir_ciface_<name>`.
+    `memref.alloc`/`memref.dealloc` become `gpu.alloc`/`gpu.dealloc`, and
+    `memref.copy` between identity layouts becomes `gpu.memcpy`. A
+    `memref.get_global` of a constant stays as it is and stands for the
+    constant's device copy, which `bnb-gpu-resident-constants` provides in
+    the host lowering (the GPU simulator executes it as it is). Every memref
+    a kernel receives is then device memory: function arguments (the caller
+    passes device buffers), device allocations or resident constants. A
+    small integer argument (at most 4 elements) that only host code reads,
+    such as a generation step's position, is copied once at entry into a
+    stack buffer that those loads then read: one device-to-host copy per
+    call, from which the host computes offsets, sizes and grids. In a
+    generation step (a function with `bnb.kv_cache` arguments) the frees of
+    intermediates move to the return: `cuMemFree` waits for the device, so
+    freeing after each last use would stop the host many times per layer.
+    Host code that would still read or write device memory directly is an
+    error. Public functions get `llvm.emit_c_interface` so that callers use
+    `_mlir_ciface_<name>`.
   }];
   let options = [
     Option<"emitCInterface", "emit-c-interface", "bool", "true",
            "Tag public functions with llvm.emit_c_interface">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def BnbGPUResidentConstants
+    : Pass<"bnb-gpu-resident-constants", "::mlir::ModuleOp"> {
+  let summary = "Keep the constants host code reads resident on the device";
+  let description = [{
+    Runs on the output of `bnb-gpu-device-memory`, where host code reads a
+    constant `memref.global` (a code book, a rotary table) with
+    `memref.get_global` and hands it to kernels. Each host function instead
+    asks libbnb_runtime once, at entry, for the constant's device copy:
+
+    ```mlir
+    %h = memref.get_global @table : memref<4xf32>
+    %d = builtin.unrealized_conversion_cast %h : memref<4xf32> to !llvm.struct<...>
+    %p = llvm.extractvalue %d[1]
+    %dev = llvm.call @bnbrtResidentConstant(%p, %c16) : (!llvm.ptr, i64) -> !llvm.ptr
+    // %d with both pointers replaced by %dev, cast back to memref<4xf32>
+    ```
+
+    The runtime uploads the bytes at their first use and returns the same
+    copy afterwards, so a call makes no allocation or copy for constants. A
+    destructor of the module (`llvm.mlir.global_dtors`) calls
+    `bnbrtReleaseResidentConstant` for each of them, so unloading the model
+    frees them. The casts fold away in `reconcile-unrealized-casts` once
+    the memrefs are lowered to the LLVM dialect. Reading a global that is
+    not a constant with an initial value, or one with a non-identity layout,
+    is an error.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::memref::MemRefDialect"];
 }
 

@@ -1,7 +1,7 @@
 //===- Pipelines.h - bnb pass pipelines ---------------------------*- C++ -*-===//
 //
 // The named pipelines of bnb-opt (bnb-quantize, bnb-lower-to-cpu,
-// bnb-lower-to-nvvm) and their C++ entry points.
+// bnb-gpu-prepare, bnb-lower-to-nvvm) and their C++ entry points.
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,6 +69,25 @@ struct LowerToCPUPipelineOptions
 void buildBnbLowerToCPUPipeline(OpPassManager &pm,
                                 const LowerToCPUPipelineOptions &options);
 
+/// Options of `bnb-gpu-prepare`.
+struct GPUPreparePipelineOptions
+    : public PassPipelineOptions<GPUPreparePipelineOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("Target SM: sm_80 or sm_90"),
+                           llvm::cl::init("sm_90")};
+  Option<bool> externalizeWeights{
+      *this, "externalize-weights",
+      llvm::cl::desc("Turn weight globals into entry-point arguments"),
+      llvm::cl::init(true)};
+};
+
+/// The device half of the GPU pipeline: fused bnb kernels, the rest of the
+/// graph mapped to the GPU, bufferized to caller-provided results, kernels
+/// outlined and host allocations made device allocations; nothing is
+/// lowered to the LLVM or NVVM dialects yet.
+void buildBnbGPUPreparePipeline(OpPassManager &pm,
+                                const GPUPreparePipelineOptions &options);
+
 /// Options of `bnb-lower-to-nvvm`.
 struct LowerToNVVMPipelineOptions
     : public PassPipelineOptions<LowerToNVVMPipelineOptions> {
@@ -88,16 +107,18 @@ struct LowerToNVVMPipelineOptions
       llvm::cl::init(true)};
 };
 
-/// The whole GPU pipeline: fused bnb kernels, the rest of the graph mapped to
-/// the GPU, NVVM, a gpu.binary with PTX (and a cubin when ptxas is there) and
-/// the host side through gpu-to-llvm.
+/// The whole GPU pipeline: bnb-gpu-prepare, then NVVM, a gpu.binary with PTX
+/// (and a cubin when ptxas is there) and the host side through gpu-to-llvm.
 void buildBnbLowerToNVVMPipeline(OpPassManager &pm,
                                  const LowerToNVVMPipelineOptions &options);
 
 /// Registers bnb-quantize and bnb-lower-to-cpu.
 void registerBnbPipelines();
 
-/// Registers bnb-lower-to-nvvm.
+/// Registers bnb-gpu-prepare.
+void registerBnbGPUPreparePipeline();
+
+/// Registers bnb-gpu-prepare and bnb-lower-to-nvvm.
 void registerBnbNVVMPipeline();
 
 } // namespace bnb

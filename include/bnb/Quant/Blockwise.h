@@ -37,8 +37,8 @@
 #ifndef BNB_QUANT_BLOCKWISE_H
 #define BNB_QUANT_BLOCKWISE_H
 
-#include "bnb/Quant/DType.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/DType.h"
+#include "bnb/Support/Float16.h"
 #include "bnb/Quant/QuantType.h"
 #include "bnb/Quant/Tables.h"
 
@@ -94,10 +94,7 @@ inline uint8_t quantizeFP4(float x) {
   unsigned rank = 0;
   for (float threshold : kFP4Thresholds)
     rank += magnitude > threshold;
-  // Rank 0..7 -> magnitude code 000 001 110 111 100 101 010 011: ranks 2, 3,
-  // 6 and 7 (bit 1 set) flip bit 2.
-  unsigned code = rank ^ ((rank & 2u) << 1);
-  return static_cast<uint8_t>(code | sign);
+  return static_cast<uint8_t>(fp4MagnitudeCode(rank) | sign);
 }
 
 /// The code of `qt` for a normalized value.

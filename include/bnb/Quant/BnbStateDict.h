@@ -22,7 +22,7 @@
 #define BNB_QUANT_BNBSTATEDICT_H
 
 #include "bnb/Quant/Blockwise.h"
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 #include "bnb/Support/Safetensors.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -101,6 +101,20 @@ struct Quantized4bit {
   std::vector<float> absmax;
   /// The double-quantized absmax, when compress_statistics is on.
   std::optional<NestedAbsmax> nested;
+
+  /// The description of a weight about to be quantized: everything but the
+  /// packed bytes and the statistics.
+  static Quantized4bit describe(QuantType qt, int64_t blocksize, DType dt,
+                                llvm::ArrayRef<int64_t> shape,
+                                DType quantStorage) {
+    Quantized4bit q;
+    q.quantType = qt;
+    q.blocksize = blocksize;
+    q.dtype = dt;
+    q.shape.assign(shape.begin(), shape.end());
+    q.quantStorage = quantStorage;
+    return q;
+  }
 };
 
 /// True for the quant_storage dtypes transformers accepts (float16, float32,

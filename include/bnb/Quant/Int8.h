@@ -11,8 +11,12 @@
 //  * an element is written as 0 when !(|a| < threshold) in f32 (the kernel's
 //    quantization loop), and a column is an outlier column when some
 //    |a| >= threshold in f32 (the Python wrapper).
-// The scale is 127 / absmax with an IEEE division (the CUDA kernel uses the
-// approximate __fdividef; same policy as reciprocal() in Blockwise.h).
+// The scale is the CUDA kernel's __fdividef(127.0f, absmax), which PTX
+// defines as 127 * (1 / absmax) (div.approx.f32): a reciprocal, then a
+// rounded multiply. It is not an IEEE division: the two differ for about a
+// quarter of fp16 absmax values. The reciprocal is the correctly rounded one
+// (same policy as reciprocal() in Blockwise.h; the GPU's approximate
+// reciprocal is within 1 ulp of it).
 // Values are rounded half to even and converted the way cvt.rni.s32.f32
 // does it (NaN -> 0, saturation to int32), then truncated to int8.
 //
@@ -21,7 +25,7 @@
 #ifndef BNB_QUANT_INT8_H
 #define BNB_QUANT_INT8_H
 
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 
 #include <cstdint>
 #include <vector>
@@ -39,8 +43,12 @@ constexpr float kInt8MatmulDequantScale = 6.200012e-05f;
 /// f32(1/127) (bits 0x3c010204), int8_vectorwise_dequant's constant.
 constexpr float kInt8WeightDequantScale = 7.874015718698502e-3f;
 
-/// 127 / absmax as the row quantization computes it (IEEE division).
-inline float int8Scale(float absmax) { return 127.0f / absmax; }
+/// The row scale, __fdividef(127.0f, absmax) of the CUDA kernel: 127 times the
+/// reciprocal, each rounded to f32. A zero row gives +inf.
+inline float int8Scale(float absmax) {
+  float inverse = 1.0f / absmax;
+  return 127.0f * inverse;
+}
 
 /// Rounds `v` half to even and converts it to int8 the way the CUDA kernel
 /// stores __float2int_rn(v) into an int8: NaN gives 0, values beyond int32

@@ -9,7 +9,7 @@
 #ifndef BNB_QUANT_QUANTCONFIG_H
 #define BNB_QUANT_QUANTCONFIG_H
 
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 #include "bnb/Quant/QuantType.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace bnb::tools {
+namespace bnb::quant {
 
 /// The BitsAndBytesConfig fields, with transformers' defaults.
 struct QuantConfig {
@@ -31,10 +31,10 @@ struct QuantConfig {
   std::optional<std::vector<std::string>> llmInt8SkipModules;
   bool llmInt8EnableFp32CpuOffload = false;
   bool llmInt8HasFp16Weight = false;
-  quant::DType bnb4bitComputeDtype = quant::DType::F32;
-  quant::QuantType bnb4bitQuantType = quant::QuantType::FP4;
+  DType bnb4bitComputeDtype = DType::F32;
+  QuantType bnb4bitQuantType = QuantType::FP4;
   bool bnb4bitUseDoubleQuant = false;
-  quant::DType bnb4bitQuantStorage = quant::DType::U8;
+  DType bnb4bitQuantStorage = DType::U8;
 };
 
 /// Parses and validates the JSON text of `fileName`. Keys transformers does
@@ -52,6 +52,6 @@ llvm::Expected<QuantConfig> parseQuantConfig(llvm::StringRef text,
 std::optional<llvm::StringRef>
 rawJsonValue(llvm::StringRef json, llvm::ArrayRef<llvm::StringRef> path);
 
-} // namespace bnb::tools
+} // namespace bnb::quant
 
 #endif // BNB_QUANT_QUANTCONFIG_H

@@ -18,7 +18,7 @@
 #define BNB_QUANT_REFERENCE_H
 
 #include "bnb/Quant/Blockwise.h"
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 
 #include <cstdint>
 

@@ -40,6 +40,14 @@ extern const float kNF4Thresholds[15];
 /// differ from the exact f32 midpoints), ascending.
 extern const float kFP4Thresholds[7];
 
+/// The FP4 magnitude code (bits 0-2) of a value whose magnitude exceeds
+/// `rank` of the kFP4Thresholds: ranks 0..7 give 000 001 110 111 100 101 010
+/// 011, the order of the FP4 table's magnitudes. Ranks 2, 3, 6 and 7 (bit 1
+/// set) flip bit 2.
+constexpr unsigned fp4MagnitudeCode(unsigned rank) {
+  return rank ^ ((rank & 2u) << 1);
+}
+
 /// The 16-entry code table of `qt` (kNF4Table or kFP4Table).
 const float *codeTable(QuantType qt);
 

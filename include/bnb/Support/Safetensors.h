@@ -27,7 +27,7 @@
 #ifndef BNB_SUPPORT_SAFETENSORS_H
 #define BNB_SUPPORT_SAFETENSORS_H
 
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
@@ -54,7 +54,7 @@ constexpr uint64_t kSafetensorsMaxHeaderSize = 100000000;
 /// One tensor entry of a safetensors header.
 struct SafetensorsTensor {
   std::string name;
-  quant::DType dtype = quant::DType::U8;
+  ::bnb::DType dtype = ::bnb::DType::U8;
   llvm::SmallVector<int64_t, 4> shape;
   /// Byte offsets into the data section, [begin, end).
   uint64_t begin = 0;
@@ -95,7 +95,7 @@ public:
   /// dtype's size.
   template <typename T>
   std::vector<T> copyAs(const SafetensorsTensor &tensor) const {
-    assert(sizeof(T) == quant::dtypeSize(tensor.dtype) && "element size");
+    assert(sizeof(T) == ::bnb::dtypeSize(tensor.dtype) && "element size");
     std::vector<T> out(tensor.numBytes() / sizeof(T));
     if (!out.empty())
       std::memcpy(out.data(), bytes(tensor).data(), tensor.numBytes());
@@ -133,7 +133,7 @@ private:
 /// A tensor to be written: name, dtype and shape (the size follows).
 struct SafetensorsTensorDecl {
   std::string name;
-  quant::DType dtype = quant::DType::U8;
+  ::bnb::DType dtype = ::bnb::DType::U8;
   llvm::SmallVector<int64_t, 4> shape;
 };
 

@@ -11,7 +11,7 @@
 #ifndef BNB_TARGET_MANIFEST_H
 #define BNB_TARGET_MANIFEST_H
 
-#include "bnb/Quant/DType.h"
+#include "bnb/Support/DType.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -30,7 +30,7 @@ constexpr int64_t kArtifactFormatVersion = 2;
 /// A tensor in an entry-point signature.
 struct TensorSpec {
   std::string name;
-  quant::DType dtype = quant::DType::F32;
+  ::bnb::DType dtype = ::bnb::DType::F32;
   llvm::SmallVector<int64_t, 4> shape;
   /// An input that is state the entry point updates in place (a KV cache):
   /// the caller keeps the buffer across calls; it is no output.
@@ -42,7 +42,7 @@ struct TensorSpec {
   /// and numBytes() fit in int64_t).
   int64_t numElements() const;
   /// Number of bytes.
-  int64_t numBytes() const { return numElements() * quant::dtypeSize(dtype); }
+  int64_t numBytes() const { return numElements() * ::bnb::dtypeSize(dtype); }
 };
 
 /// An entry point: `symbol(void **args)` takes pointers to memref descriptors
@@ -117,7 +117,7 @@ std::string entrySignature(llvm::ArrayRef<EntryPoint> entries);
 
 /// The number of bytes of `dtype` x `shape`, or nullopt when a dimension is
 /// negative or the count overflows int64_t.
-std::optional<int64_t> checkedNumBytes(quant::DType dtype,
+std::optional<int64_t> checkedNumBytes(::bnb::DType dtype,
                                        llvm::ArrayRef<int64_t> shape);
 
 /// Parses and validates manifest text; errors name `path` and the field.

@@ -5,22 +5,25 @@
 // per block (absmax by a shuffle reduction, then codes); dequantization one
 // thread per byte (4-bit) or element (8-bit). Numerics are bitsandbytes' with
 // the project's IEEE reciprocal: x = f32(a * (1/absmax)) with 1/absmax
-// correctly rounded, w = T(f32(code * absmax)).
+// correctly rounded, w = T(f32(code * absmax)), emitted by QuantCodegen.
 //
 //===----------------------------------------------------------------------===//
 
 #include "HostUtils.h"
 #include "Kernels.h"
 
+#include "bnb/Conversion/QuantCodegen.h"
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
 
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cfloat>
+
 using namespace mlir;
 using namespace mlir::bnb;
+using namespace mlir::bnb::codegen;
 using namespace mlir::bnb::gpu;
-using arith::CmpFPredicate;
 using arith::CmpIPredicate;
 
 namespace {
@@ -31,12 +34,6 @@ constexpr int64_t kWarpsPerBlock = 8;
 /// Global thread index of a 1-D launch, as an index.
 Value globalThreadIndex(KernelBuilder &b) {
   return b.add(b.mul(b.blockId(), kElementwiseBlock), b.threadId());
-}
-
-/// `1 / absmax` with an IEEE division (the project-wide choice; bitsandbytes
-/// uses an approximate reciprocal).
-Value reciprocal(KernelBuilder &b, Value absmax) {
-  return arith::DivFOp::create(b, b.f32(1.0f), absmax);
 }
 
 //===----------------------------------------------------------------------===//
@@ -54,11 +51,14 @@ void buildDequantize4bit(KernelBuilder &b, ValueRange args, QuantType qt,
     Value e = b.mul(p, 2);
     Value scale = b.load(absmax, b.divu(e, blocksize));
     Value hi = lookupCode4bit(b, qt, b.shru(byte, 4));
-    b.store(b.castFloat(b.fmul(hi, scale), outType), out, e);
+    b.store(b.castFloat(emitDequantizeValue(b, b.getLoc(), hi, scale), outType),
+            out, e);
     Value e1 = b.add(e, 1);
     b.ifThen(b.cmpi(CmpIPredicate::ult, e1, n), [&](KernelBuilder &b) {
       Value lo = lookupCode4bit(b, qt, b.andi(byte, 15));
-      b.store(b.castFloat(b.fmul(lo, scale), outType), out, e1);
+      b.store(
+          b.castFloat(emitDequantizeValue(b, b.getLoc(), lo, scale), outType),
+          out, e1);
     });
   });
 }
@@ -86,8 +86,10 @@ void buildQuantize4bit(KernelBuilder &b, ValueRange args, QuantType qt,
           })[0];
     };
     Value pairs = b.idx(blocksize / 2), step = b.idx(32);
+    // The kernels' start value: a full block of NaN keeps -FLT_MAX; a
+    // partial block's zero padding takes part (loadElement gives 0).
     Value localMax = b.forLoop(
-        lane, pairs, step, ValueRange{b.f32(0.0f)},
+        lane, pairs, step, ValueRange{b.f32(-FLT_MAX)},
         [&](KernelBuilder &b, Value j, ValueRange acc) -> SmallVector<Value> {
           Value e = b.add(base, b.mul(j, 2));
           Value m = b.fmax(acc[0], b.fabs(loadElement(b, e)));
@@ -97,14 +99,16 @@ void buildQuantize4bit(KernelBuilder &b, ValueRange args, QuantType qt,
     b.ifThen(b.cmpi(CmpIPredicate::eq, lane, b.idx(0)), [&](KernelBuilder &b) {
       b.store(blockMax, absmax, block);
     });
-    Value inv = reciprocal(b, blockMax);
+    Location loc = b.getLoc();
+    Value inv = emitReciprocal(b, loc, blockMax);
     b.forLoop(lane, pairs, step, [&](KernelBuilder &b, Value j) {
       Value e = b.add(base, b.mul(j, 2));
       b.ifThen(b.cmpi(CmpIPredicate::ult, e, n), [&](KernelBuilder &b) {
-        Value c0 = quantizeCode4bit(b, qt, b.fmul(loadElement(b, e), inv));
-        Value c1 = quantizeCode4bit(
-            b, qt, b.fmul(loadElement(b, b.add(e, 1)), inv));
-        Value byte = b.ori(b.shl(c0, 4), c1);
+        Value x0 = emitNormalize(b, loc, loadElement(b, e), inv);
+        Value c0 = emitEncode4bit(b, loc, qt, x0);
+        Value x1 = emitNormalize(b, loc, loadElement(b, b.add(e, 1)), inv);
+        Value c1 = emitEncode4bit(b, loc, qt, x1);
+        Value byte = emitPackNibbles(b, loc, c0, c1);
         b.storeByte(b.trunc(byte, b.getI8Type()), packed, b.divu(e, 2));
       });
     });
@@ -114,25 +118,6 @@ void buildQuantize4bit(KernelBuilder &b, ValueRange args, QuantType qt,
 //===----------------------------------------------------------------------===//
 // 8-bit dynamic map
 //===----------------------------------------------------------------------===//
-
-/// The index of the map value nearest to `x`, boundaries at the f32
-/// midpoints, an exact midpoint to the even index, NaN to 0.
-Value quantizeDynamic(KernelBuilder &b, Value x) {
-  Value i = b.i32(0);
-  for (int64_t step = 128; step >= 1; step /= 2) {
-    Value candidate = b.add(i, step);
-    Value c = lookupDynamicMap(b, candidate);
-    i = b.select(b.cmpf(CmpFPredicate::OLE, c, x), candidate, i);
-  }
-  Value next = b.minu(b.add(i, 1), b.i32(255));
-  Value lo = lookupDynamicMap(b, i), hi = lookupDynamicMap(b, next);
-  Value mid = b.fmul(b.fadd(lo, hi), b.f32(0.5f));
-  Value evenPick = b.select(b.cmpi(CmpIPredicate::eq, b.andi(i, 1), 0), i, next);
-  Value r = b.select(b.cmpf(CmpFPredicate::OGT, x, mid), next,
-                     b.select(b.cmpf(CmpFPredicate::OLT, x, mid), i, evenPick));
-  Value isNaN = b.cmpf(CmpFPredicate::UNO, x, x);
-  return b.select(isNaN, b.i32(0), r);
-}
 
 void buildQuantizeBlockwise(KernelBuilder &b, ValueRange args,
                             int64_t blocksize) {
@@ -145,8 +130,10 @@ void buildQuantizeBlockwise(KernelBuilder &b, ValueRange args,
   b.ifThen(b.cmpi(CmpIPredicate::ult, block, numBlocks), [&](KernelBuilder &b) {
     Value base = b.mul(block, blocksize);
     Value size = b.idx(blocksize), step = b.idx(32);
+    // As for 4-bit: -FLT_MAX for a full block of NaN, at least 0 for a
+    // partial block (its zero padding takes part).
     Value localMax = b.forLoop(
-        lane, size, step, ValueRange{b.f32(0.0f)},
+        lane, size, step, ValueRange{b.f32(-FLT_MAX)},
         [&](KernelBuilder &b, Value j, ValueRange acc) -> SmallVector<Value> {
           Value e = b.add(base, j);
           return b.ifThenElse(
@@ -156,19 +143,21 @@ void buildQuantizeBlockwise(KernelBuilder &b, ValueRange args,
                 return {b.fmax(acc[0], a)};
               },
               [&](KernelBuilder &b) -> SmallVector<Value> {
-                return {acc[0]};
+                return {b.fmax(acc[0], b.f32(0.0f))};
               });
         })[0];
     Value blockMax = b.warpMax(localMax);
     b.ifThen(b.cmpi(CmpIPredicate::eq, lane, b.idx(0)), [&](KernelBuilder &b) {
       b.store(blockMax, absmax, block);
     });
-    Value inv = reciprocal(b, blockMax);
+    Location loc = b.getLoc();
+    Value inv = emitReciprocal(b, loc, blockMax);
     b.forLoop(lane, size, step, [&](KernelBuilder &b, Value j) {
       Value e = b.add(base, j);
       b.ifThen(b.cmpi(CmpIPredicate::ult, e, n), [&](KernelBuilder &b) {
-        Value x = b.fmul(b.castFloat(b.load(input, e), f32), inv);
-        Value q = quantizeDynamic(b, x);
+        Value a = b.castFloat(b.load(input, e), f32);
+        Value x = emitNormalize(b, loc, a, inv);
+        Value q = emitEncodeDynamic(b, loc, x, DynamicMapLookup{b});
         b.storeByte(b.trunc(q, b.getI8Type()), codes, e);
       });
     });
@@ -181,8 +170,8 @@ void buildDequantizeBlockwise(KernelBuilder &b, ValueRange args,
   Value e = globalThreadIndex(b);
   b.ifThen(b.cmpi(CmpIPredicate::ult, e, n), [&](KernelBuilder &b) {
     Value q = b.zext(b.loadByte(codes, e), b.getI32Type());
-    Value v = b.fmul(lookupDynamicMap(b, q),
-                     b.load(absmax, b.divu(e, blocksize)));
+    Value v = emitDequantizeValue(b, b.getLoc(), lookupDynamicMap(b, q),
+                                  b.load(absmax, b.divu(e, blocksize)));
     b.store(b.castFloat(v, outType), out, e);
   });
 }

@@ -1,21 +1,27 @@
-//===- Codebooks.cpp - device-side code book lookups and quantizers -------===//
+//===- Codebooks.cpp - device-side code book lookups ----------------------===//
 //
-// Lookups into the NF4/FP4 code books and the dynamic 8-bit map, the 4-bit
-// quantization decision rules, the absmax reconstruction of double
-// quantization, and the target description.
+// Lookups into the NF4/FP4 code books and the dynamic 8-bit map (the GPU's
+// table lookups for QuantCodegen), and the target description.
 //
 //===----------------------------------------------------------------------===//
 
-#include "CodeTables.h"
 #include "Kernels.h"
+
+#include "bnb/Conversion/QuantCodegen.h"
+#include "bnb/Quant/Tables.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 using namespace mlir;
 using namespace mlir::bnb;
 using namespace mlir::bnb::gpu;
-using arith::CmpFPredicate;
-using arith::CmpIPredicate;
+namespace bq = ::bnb::quant;
+
+SmallVector<uint32_t> mlir::bnb::gpu::f32BitPatterns(ArrayRef<float> values) {
+  return llvm::map_to_vector(values, [](float v) {
+    return llvm::bit_cast<uint32_t>(v);
+  });
+}
 
 GPUTarget GPUTarget::get(StringRef chip) {
   GPUTarget target;
@@ -44,53 +50,14 @@ std::string mlir::bnb::gpu::typeTag(Type type) {
 
 Value mlir::bnb::gpu::lookupCode4bit(KernelBuilder &b, QuantType quantType,
                                      Value code) {
-  bool nf4 = quantType == QuantType::nf4;
-  Value table =
-      b.constantTable(nf4 ? "bnb_nf4_code" : "bnb_fp4_code", b.getF32Type(),
-                      nf4 ? ArrayRef<uint32_t>(kNF4Bits)
-                          : ArrayRef<uint32_t>(kFP4Bits));
+  Value table = b.constantTable(
+      quantType == QuantType::nf4 ? "bnb_nf4_code" : "bnb_fp4_code",
+      b.getF32Type(), f32BitPatterns(codegen::codeTable4bit(quantType)));
   return b.load(table, b.toIndex(code));
-}
-
-Value mlir::bnb::gpu::quantizeCode4bit(KernelBuilder &b, QuantType quantType,
-                                       Value x) {
-  Type i32 = b.getI32Type();
-  if (quantType == QuantType::nf4) {
-    // code = #{k : x > T_k}: ties go to the lower code, NaN to 0.
-    Value code = b.i32(0);
-    for (uint32_t bits : kNF4ThresholdBits)
-      code = b.add(code, b.zext(b.cmpf(CmpFPredicate::OGT, x, b.f32Bits(bits)),
-                                i32));
-    return code;
-  }
-  // FP4: sign from x < 0 (so -0.0 and NaN get 0), magnitude index from |x|.
-  Value mag = b.fabs(x);
-  Value m = b.i32(0);
-  for (uint32_t bits : kFP4ThresholdBits)
-    m = b.add(m, b.zext(b.cmpf(CmpFPredicate::OGT, mag, b.f32Bits(bits)), i32));
-  Value code = b.i32(kFP4MagnitudeCode[0]);
-  for (int64_t k = 1; k < 8; ++k)
-    code = b.select(b.cmpi(CmpIPredicate::eq, m, k),
-                    b.i32(kFP4MagnitudeCode[k]), code);
-  Value negative = b.cmpf(CmpFPredicate::OLT, x, b.f32(0.0f));
-  return b.select(negative, b.add(code, 8), code);
 }
 
 Value mlir::bnb::gpu::lookupDynamicMap(KernelBuilder &b, Value code) {
-  Value table =
-      b.constantTable("bnb_dynamic_map", b.getF32Type(), kDynamicMapBits);
+  Value table = b.constantTable("bnb_dynamic_map", b.getF32Type(),
+                                f32BitPatterns(bq::kDynamicMap));
   return b.load(table, b.toIndex(code));
-}
-
-Value mlir::bnb::gpu::loadBlockAbsmax(KernelBuilder &b, Value absmax,
-                                      Value nestedAbsmax,
-                                      std::optional<float> nestedOffset,
-                                      Value blockIndex) {
-  Value index = b.toIndex(blockIndex);
-  if (!nestedAbsmax)
-    return b.load(absmax, index);
-  Value q = b.zext(b.loadByte(absmax, index), b.getI32Type());
-  Value scale = b.load(nestedAbsmax, b.divu(index, 256));
-  Value v = b.fmul(lookupDynamicMap(b, q), scale);
-  return b.fadd(v, b.f32(nestedOffset.value_or(0.0f)));
 }

@@ -17,6 +17,8 @@
 #include "Linear4bitKernels.h"
 #include "Mma.h"
 
+#include "bnb/Conversion/QuantCodegen.h"
+
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
@@ -89,7 +91,9 @@ void buildGemm(KernelBuilder &b, const Linear4bitConfig &config,
               Value byte = b.andi(b.shru(word, 8 * j), 0xff);
               for (Value code : {b.shru(byte, 4), b.andi(byte, 15)})
                 values.push_back(b.castFloat(
-                    b.fmul(b.shuffleIdx(codebook, code), scale), t));
+                    codegen::emitDequantizeValue(
+                        b, b.getLoc(), b.shuffleIdx(codebook, code), scale),
+                    t));
             }
           }
           Value base = b.add(b.mul(row, kRowStride), b.mul(half, 32));

@@ -19,9 +19,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "CodeTables.h"
 #include "Linear4bitKernels.h"
 #include "Mma.h"
+
+#include "bnb/Conversion/QuantCodegen.h"
+#include "bnb/Quant/Blockwise.h"
 
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -106,9 +108,8 @@ static uint32_t roundedBits(uint32_t f32Bits, Type type) {
 
 Value mlir::bnb::gpu::codebookRegister(KernelBuilder &b, QuantType quantType,
                                        Type type) {
-  ArrayRef<uint32_t> codes = quantType == QuantType::nf4
-                                 ? ArrayRef<uint32_t>(kNF4Bits)
-                                 : ArrayRef<uint32_t>(kFP4Bits);
+  SmallVector<uint32_t> codes =
+      f32BitPatterns(codegen::codeTable4bit(quantType));
   Value lane = b.andi(b.laneId(), 15);
   if (type.isF32())
     return lookupCode4bit(b, quantType, lane);
@@ -131,8 +132,10 @@ Value mlir::bnb::gpu::linear4bitBlockScale(KernelBuilder &b,
   if (!config.nested)
     return b.load(args.absmax, b.toIndex(block));
   Value q = b.zext(b.loadByte(args.absmax, b.toIndex(block)), b.getI32Type());
-  Value nested = b.load(args.nested, b.toIndex(b.divu(block, 256)));
-  return b.fadd(b.fmul(lookupDynamicMap(b, q), nested), args.offset);
+  Value nested = b.load(
+      args.nested, b.toIndex(b.divu(block, ::bnb::quant::kNestedBlocksize)));
+  return codegen::emitDoubleQuantAbsmax(b, b.getLoc(), q, nested, args.offset,
+                                        DynamicMapLookup{b});
 }
 
 /// The 32 elements of x from element `index` as 16 i32 registers holding
@@ -391,8 +394,10 @@ void buildGemvSimt(KernelBuilder &b, const Linear4bitConfig &config,
           Value word = vector::ExtractOp::create(b, packed, ArrayRef<int64_t>{wi});
           for (int64_t j = 0; j < 4; ++j) {
             Value byte = b.andi(b.shru(word, 8 * j), 0xff);
-            w.push_back(b.fmul(b.shuffleIdx(codebook, b.shru(byte, 4)), scale));
-            w.push_back(b.fmul(b.shuffleIdx(codebook, b.andi(byte, 15)), scale));
+            Value hi = b.shuffleIdx(codebook, b.shru(byte, 4));
+            w.push_back(codegen::emitDequantizeValue(b, b.getLoc(), hi, scale));
+            Value lo = b.shuffleIdx(codebook, b.andi(byte, 15));
+            w.push_back(codegen::emitDequantizeValue(b, b.getLoc(), lo, scale));
           }
         }
         SmallVector<Value> out(accIn);
@@ -456,12 +461,14 @@ void buildGeneric(KernelBuilder &b, const Linear4bitConfig &config,
           Value e = b.add(wBase, kk);
           Value byte = b.zext(b.loadByte(args.weight, b.divu(e, 2)), i32);
           Value odd = b.cmpi(CmpIPredicate::ne, b.andi(e, 1), b.idx(0));
-          Value code = b.select(odd, b.andi(byte, 15), b.shru(byte, 4));
+          Value code = codegen::emitUnpackNibble(b, b.getLoc(), byte, odd);
           Value scale = linear4bitBlockScale(b, config, args, e);
           // The weight as dequantize_4bit computes it in the compute dtype.
-          Value w = b.castFloat(b.fmul(lookupCode4bit(b, config.quantType, code),
-                                       scale),
-                                config.computeType);
+          Value w = b.castFloat(
+              codegen::emitDequantizeValue(
+                  b, b.getLoc(), lookupCode4bit(b, config.quantType, code),
+                  scale),
+              config.computeType);
           Value x = b.castFloat(b.load(args.x, b.add(xBase, kk)),
                                 config.computeType);
           return {b.fma(b.castFloat(x, f32), b.castFloat(w, f32), a[0])};

@@ -10,7 +10,6 @@
 
 using namespace mlir;
 using namespace mlir::bnb::gpu;
-namespace mgpu = mlir::gpu;
 
 Value mlir::bnb::gpu::hostIndex(OpBuilder &b, Location loc, int64_t value) {
   return arith::ConstantIndexOp::create(b, loc, value);
@@ -76,18 +75,19 @@ Value mlir::bnb::gpu::outputTensor(OpBuilder &b, Location loc, Value buffer) {
 }
 
 void mlir::bnb::gpu::launch(OpBuilder &b, Location loc,
-                            mgpu::GPUFuncOp kernel, Value gridX, Value gridY,
-                            ValueRange args, Value dynamicSharedBytes) {
+                            ::mlir::gpu::GPUFuncOp kernel, Value gridX,
+                            Value gridY, ValueRange args,
+                            Value dynamicSharedBytes) {
   Value one = hostIndex(b, loc, 1);
   std::optional<ArrayRef<int32_t>> known = kernel.getKnownBlockSize();
   int64_t threads = known ? (*known)[0] : 1;
-  mgpu::KernelDim3 grid{gridX, gridY ? gridY : one, one};
-  mgpu::KernelDim3 block{hostIndex(b, loc, threads), one, one};
+  ::mlir::gpu::KernelDim3 grid{gridX, gridY ? gridY : one, one};
+  ::mlir::gpu::KernelDim3 block{hostIndex(b, loc, threads), one, one};
   if (dynamicSharedBytes && !dynamicSharedBytes.getType().isInteger(32))
     dynamicSharedBytes = arith::IndexCastOp::create(b, loc, b.getI32Type(),
                                                     dynamicSharedBytes);
-  mgpu::LaunchFuncOp::create(b, loc, kernel, grid, block, dynamicSharedBytes,
-                             args);
+  ::mlir::gpu::LaunchFuncOp::create(b, loc, kernel, grid, block,
+                                    dynamicSharedBytes, args);
 }
 
 Value mlir::bnb::gpu::hostNumElements(OpBuilder &b, Location loc,

@@ -20,6 +20,8 @@
 #include "Int8Kernels.h"
 #include "Mma.h"
 
+#include "bnb/Conversion/QuantCodegen.h"
+
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -108,9 +110,8 @@ void mlir::bnb::gpu::storeInt8Output(KernelBuilder &b,
           Value dot = b.sub(carried[0], b.mul(qa, qb));
           // subB = T(f32(f32(CB * SCB) * (1/127))), bitsandbytes'
           // int8_vectorwise_dequant of the weight column.
-          Value w = b.fmul(b.fmul(arith::SIToFPOp::create(b, f32, qb),
-                                  colScale),
-                           b.f32Bits(0x3c010204));
+          Value w = codegen::emitDequantizeInt8Weight(b, b.getLoc(), qb,
+                                                      colScale);
           w = b.castFloat(b.castFloat(w, config.outputType), f32);
           Value xv = b.castFloat(b.load(x, b.toIndex(b.add(aRow, c))), f32);
           return {dot, b.fma(xv, w, carried[1])};
@@ -125,8 +126,9 @@ void mlir::bnb::gpu::storeInt8Output(KernelBuilder &b,
     biasF32 = b.castFloat(
         b.castFloat(b.load(bias, b.toIndex(col64)), config.outputType), f32);
   bool fusedBias = bias && config.outputType.isF16();
-  Value v = dequantizeInt8(b, acc, b.load(rowStats, b.toIndex(row64)),
-                           colScale, fusedBias ? biasF32 : Value());
+  Value rowScale = b.load(rowStats, b.toIndex(row64));
+  Value v = codegen::emitDequantizeInt8(b, b.getLoc(), acc, rowScale, colScale,
+                                        fusedBias ? biasF32 : Value());
   if (bias && !fusedBias)
     v = b.castFloat(b.fadd(b.castFloat(v, f32), biasF32), b.getF16Type());
   // int8_scaled_mm returns A's dtype; the outlier product is added to that

@@ -19,7 +19,8 @@ inline constexpr int64_t kRowQuantThreads = 256;
 
 /// Row-wise int8 quantization of x [M, K] (any float type, rounded to f16
 /// first): stats[m] = max |x| over the row's non-outlier elements,
-/// q = round_half_even(x * (127 / stats[m])), outlier elements written as 0.
+/// q = round_half_even(x * (127 * (1 / stats[m]))), outlier elements written
+/// as 0.
 /// With `outliers`, also ORs every column holding an element with
 /// |f16(x)| >= threshold into the bit mask `flags`.
 /// Args: x, q (i8), stats (f32), [flags (i32), threshold (f32)], M, K.
@@ -87,11 +88,6 @@ inline constexpr int64_t kInt8TileK = 64;
 /// kernel arguments.
 void storeInt8Output(KernelBuilder &b, const Int8GemmConfig &config,
                      ValueRange args, Value acc, Value row, Value col);
-
-/// f16(fma(f32(f32(f32(c) * rowStat) * colStat), 1/127^2, bias)): the
-/// dequantization of bitsandbytes' int8_mm_dequant.
-Value dequantizeInt8(KernelBuilder &b, Value c, Value rowStat, Value colStat,
-                     Value bias);
 
 } // namespace mlir::bnb::gpu
 

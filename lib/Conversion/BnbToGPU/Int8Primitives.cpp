@@ -1,8 +1,8 @@
 //===- Int8Primitives.cpp - LLM.int8() quantization kernels ---------------===//
 //
 // Row-wise quantization with outlier detection (one block per row: absmax
-// by warp shuffles and shared memory, 127/absmax with an IEEE division,
-// round-half-even), outlier column compaction (one block: popcounts and a
+// by warp shuffles and shared memory, then QuantCodegen's 127 * (1/absmax)
+// and round-half-even), outlier column compaction (one block: popcounts and a
 // shuffle prefix sum), and the elementwise kernels and patterns of the
 // LLM.int8() primitive ops.
 //
@@ -11,9 +11,9 @@
 #include "HostUtils.h"
 #include "Int8Kernels.h"
 
+#include "bnb/Conversion/QuantCodegen.h"
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
 
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -24,20 +24,6 @@ using namespace mlir::bnb;
 using namespace mlir::bnb::gpu;
 using arith::CmpFPredicate;
 using arith::CmpIPredicate;
-
-//===----------------------------------------------------------------------===//
-// Shared numerics
-//===----------------------------------------------------------------------===//
-
-Value mlir::bnb::gpu::dequantizeInt8(KernelBuilder &b, Value c, Value rowStat,
-                                     Value colStat, Value bias) {
-  Type f32 = b.getF32Type();
-  Value v = arith::SIToFPOp::create(b, f32, c);
-  v = b.fmul(b.fmul(v, rowStat), colStat);
-  // MM_DEQUANT_CONST = 6.200012e-05f = f32(1 / 127^2), one FMA with the bias.
-  v = b.fma(v, b.f32Bits(0x38820610), bias ? bias : b.f32(0.0f));
-  return b.castFloat(v, b.getF16Type());
-}
 
 namespace {
 
@@ -84,16 +70,23 @@ void buildRowQuant(KernelBuilder &b, ValueRange args, bool outliers) {
   Value base = b.mul(row, numCols);
   Value tid = b.threadId(), step = b.idx(kRowQuantThreads);
 
+  // bitsandbytes' kernel leaves `absval < T(threshold)` out of the row
+  // absmax, compared in half precision, while an outlier column and a zeroed
+  // element are `|a| >= threshold` in f32 (they differ for a threshold that
+  // f16 cannot hold, such as 6.103).
+  Value thresholdHalf;
+  if (outliers)
+    thresholdHalf = b.castFloat(b.castFloat(threshold, b.getF16Type()), f32);
   Value local = b.forLoop(
       tid, numCols, step, ValueRange{b.f32(0.0f)},
       [&](KernelBuilder &b, Value j, ValueRange acc) -> SmallVector<Value> {
         Value a = absF16(b, b.load(x, b.add(base, j)));
         if (!outliers)
           return {b.fmax(acc[0], a)};
-        Value isOutlier = b.cmpf(CmpFPredicate::OGE, a, threshold);
-        b.ifThen(isOutlier,
+        b.ifThen(b.cmpf(CmpFPredicate::OGE, a, threshold),
                  [&](KernelBuilder &b) { markColumn(b, flags, j); });
-        return {b.select(isOutlier, acc[0], b.fmax(acc[0], a))};
+        Value excluded = b.cmpf(CmpFPredicate::OGE, a, thresholdHalf);
+        return {b.select(excluded, acc[0], b.fmax(acc[0], a))};
       })[0];
   Value warpMax = b.warpMax(local);
   Value lane = b.laneId(), warp = b.warpId();
@@ -106,16 +99,14 @@ void buildRowQuant(KernelBuilder &b, ValueRange args, bool outliers) {
     rowMax = b.fmax(rowMax, b.load(partial, b.idx(w)));
   b.ifThen(b.cmpi(CmpIPredicate::eq, tid, b.idx(0)),
            [&](KernelBuilder &b) { b.store(rowMax, stats, row); });
-  // An IEEE division (bitsandbytes: __fdividef). A zero row gives inf, then
-  // 0 * inf = NaN, which quantizes to 0 as on NVIDIA hardware.
-  Value scale = arith::DivFOp::create(b, b.f32(127.0f), rowMax);
+  // A zero row gives the scale inf, then 0 * inf = NaN, which quantizes to 0
+  // as on NVIDIA hardware.
+  Location loc = b.getLoc();
+  Value scale = codegen::emitInt8RowScale(b, loc, rowMax);
   b.forLoop(tid, numCols, step, [&](KernelBuilder &b, Value j) {
     Value e = b.add(base, j);
     Value v = b.castFloat(b.castFloat(b.load(x, e), b.getF16Type()), f32);
-    Value r = math::RoundEvenOp::create(b, b.fmul(v, scale));
-    r = b.select(b.cmpf(CmpFPredicate::UNO, r, r), b.f32(0.0f), r);
-    Value qi = b.trunc(arith::FPToSIOp::create(b, b.getI32Type(), r),
-                       b.getI8Type());
+    Value qi = codegen::emitRoundToInt8(b, loc, b.fmul(v, scale));
     if (outliers)
       qi = b.select(b.cmpf(CmpFPredicate::OGE, b.fabs(v), threshold),
                     b.intConst(b.getI8Type(), 0), qi);
@@ -265,8 +256,11 @@ void buildDequantizeInt8(KernelBuilder &b, ValueRange args, bool hasBias) {
     Value col = arith::RemUIOp::create(b, e, numCols);
     Value biasValue =
         bias ? b.castFloat(b.load(bias, col), b.getF32Type()) : Value();
-    b.store(dequantizeInt8(b, b.load(c, e), b.load(rows, row),
-                           b.load(cols, col), biasValue),
+    Value acc = b.load(c, e);
+    Value rowStat = b.load(rows, row);
+    Value colStat = b.load(cols, col);
+    b.store(codegen::emitDequantizeInt8(b, b.getLoc(), acc, rowStat, colStat,
+                                        biasValue),
             out, e);
   });
 }

@@ -15,20 +15,21 @@
 
 using namespace mlir;
 using namespace mlir::bnb::gpu;
-namespace mgpu = mlir::gpu;
 
 //===----------------------------------------------------------------------===//
 // Kernel module and kernels
 //===----------------------------------------------------------------------===//
 
-mgpu::GPUModuleOp mlir::bnb::gpu::getOrCreateKernelModule(ModuleOp module) {
+::mlir::gpu::GPUModuleOp
+mlir::bnb::gpu::getOrCreateKernelModule(ModuleOp module) {
   if (auto existing =
-          module.lookupSymbol<mgpu::GPUModuleOp>(kKernelModuleName))
+          module.lookupSymbol<::mlir::gpu::GPUModuleOp>(kKernelModuleName))
     return existing;
-  module->setAttr(mgpu::GPUDialect::getContainerModuleAttrName(),
+  module->setAttr(::mlir::gpu::GPUDialect::getContainerModuleAttrName(),
                   UnitAttr::get(module.getContext()));
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
-  return mgpu::GPUModuleOp::create(b, module.getLoc(), kKernelModuleName);
+  return ::mlir::gpu::GPUModuleOp::create(b, module.getLoc(),
+                                          kKernelModuleName);
 }
 
 MemRefType mlir::bnb::gpu::kernelBufferType(Type elementType) {
@@ -37,34 +38,32 @@ MemRefType mlir::bnb::gpu::kernelBufferType(Type elementType) {
 
 MemRefType mlir::bnb::gpu::sharedBufferType(ArrayRef<int64_t> shape,
                                             Type elementType) {
-  auto space = mgpu::AddressSpaceAttr::get(elementType.getContext(),
-                                           mgpu::AddressSpace::Workgroup);
+  auto space = ::mlir::gpu::AddressSpaceAttr::get(
+      elementType.getContext(), ::mlir::gpu::AddressSpace::Workgroup);
   return MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(),
                          space);
 }
 
-mgpu::GPUFuncOp mlir::bnb::gpu::getOrBuildKernel(ModuleOp module,
-                                                 StringRef name,
-                                                 TypeRange argTypes,
-                                                 int64_t blockSize,
-                                                 KernelBodyFn body,
-                                                 TypeRange workgroupBuffers) {
-  mgpu::GPUModuleOp kernels = getOrCreateKernelModule(module);
-  if (auto existing = kernels.lookupSymbol<mgpu::GPUFuncOp>(name))
+::mlir::gpu::GPUFuncOp mlir::bnb::gpu::getOrBuildKernel(
+    ModuleOp module, StringRef name, TypeRange argTypes, int64_t blockSize,
+    KernelBodyFn body, TypeRange workgroupBuffers) {
+  ::mlir::gpu::GPUModuleOp kernels = getOrCreateKernelModule(module);
+  if (auto existing = kernels.lookupSymbol<::mlir::gpu::GPUFuncOp>(name))
     return existing;
   MLIRContext *ctx = module.getContext();
   OpBuilder b = OpBuilder::atBlockEnd(kernels.getBody());
   Location loc = kernels.getLoc();
-  auto func = mgpu::GPUFuncOp::create(
+  auto func = ::mlir::gpu::GPUFuncOp::create(
       b, loc, name, FunctionType::get(ctx, argTypes, {}), workgroupBuffers);
-  func->setAttr(mgpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  func->setAttr(::mlir::gpu::GPUDialect::getKernelFuncAttrName(),
+                b.getUnitAttr());
   func.setKnownBlockSizeAttr(DenseI32ArrayAttr::get(
       ctx, {static_cast<int32_t>(blockSize), 1, 1}));
   Block &entry = func.getBody().front();
   KernelBuilder kb(loc, ctx);
   kb.setInsertionPointToStart(&entry);
   body(kb, entry.getArguments());
-  mgpu::ReturnOp::create(kb);
+  ::mlir::gpu::ReturnOp::create(kb);
   return func;
 }
 
@@ -168,7 +167,6 @@ Value KernelBuilder::cmpi(arith::CmpIPredicate pred, Value a, int64_t b) {
 Value KernelBuilder::select(Value cond, Value a, Value b) {
   return arith::SelectOp::create(*this, cond, a, b);
 }
-Value KernelBuilder::andBool(Value a, Value b) { return andi(a, b); }
 Value KernelBuilder::toIndex(Value v) {
   if (v.getType().isIndex())
     return v;
@@ -257,13 +255,13 @@ Value KernelBuilder::castFloat(Value v, Type type) {
 //===----------------------------------------------------------------------===//
 
 Value KernelBuilder::threadId() {
-  return mgpu::ThreadIdOp::create(*this, mgpu::Dimension::x);
+  return ::mlir::gpu::ThreadIdOp::create(*this, ::mlir::gpu::Dimension::x);
 }
-Value KernelBuilder::blockId(mgpu::Dimension dim) {
-  return mgpu::BlockIdOp::create(*this, dim);
+Value KernelBuilder::blockId(::mlir::gpu::Dimension dim) {
+  return ::mlir::gpu::BlockIdOp::create(*this, dim);
 }
-Value KernelBuilder::gridDim(mgpu::Dimension dim) {
-  return mgpu::GridDimOp::create(*this, dim);
+Value KernelBuilder::gridDim(::mlir::gpu::Dimension dim) {
+  return ::mlir::gpu::GridDimOp::create(*this, dim);
 }
 Value KernelBuilder::laneId() { return remu(toI32(threadId()), 32); }
 Value KernelBuilder::warpId() { return shru(toI32(threadId()), 5); }
@@ -318,9 +316,9 @@ Value KernelBuilder::loadBytes16(Value memref, Value index) {
 Value KernelBuilder::constantTable(StringRef name, Type elementType,
                                    ArrayRef<uint32_t> bits) {
   Operation *scope = getInsertionBlock()->getParentOp();
-  auto kernels = isa<mgpu::GPUModuleOp>(scope)
-                     ? cast<mgpu::GPUModuleOp>(scope)
-                     : scope->getParentOfType<mgpu::GPUModuleOp>();
+  auto kernels = isa<::mlir::gpu::GPUModuleOp>(scope)
+                     ? cast<::mlir::gpu::GPUModuleOp>(scope)
+                     : scope->getParentOfType<::mlir::gpu::GPUModuleOp>();
   auto type = MemRefType::get({static_cast<int64_t>(bits.size())},
                               elementType);
   if (!kernels.lookupSymbol<memref::GlobalOp>(name)) {
@@ -344,22 +342,23 @@ Value KernelBuilder::constantTable(StringRef name, Type elementType,
 //===----------------------------------------------------------------------===//
 
 Value KernelBuilder::shuffleXor(Value v, int32_t offset) {
-  return mgpu::ShuffleOp::create(*this, v, offset, 32,
-                                 mgpu::ShuffleMode::XOR)
+  return ::mlir::gpu::ShuffleOp::create(*this, v, offset, 32,
+                                        ::mlir::gpu::ShuffleMode::XOR)
       .getShuffleResult();
 }
 Value KernelBuilder::shuffleDown(Value v, int32_t offset) {
-  return mgpu::ShuffleOp::create(*this, v, offset, 32,
-                                 mgpu::ShuffleMode::DOWN)
+  return ::mlir::gpu::ShuffleOp::create(*this, v, offset, 32,
+                                        ::mlir::gpu::ShuffleMode::DOWN)
       .getShuffleResult();
 }
 Value KernelBuilder::shuffleIdx(Value v, Value lane) {
-  return mgpu::ShuffleOp::create(*this, v, toI32(lane), i32(32),
-                                 mgpu::ShuffleMode::IDX)
+  return ::mlir::gpu::ShuffleOp::create(*this, v, toI32(lane), i32(32),
+                                        ::mlir::gpu::ShuffleMode::IDX)
       .getShuffleResult();
 }
 Value KernelBuilder::shuffleUp(Value v, int32_t offset) {
-  return mgpu::ShuffleOp::create(*this, v, offset, 32, mgpu::ShuffleMode::UP)
+  return ::mlir::gpu::ShuffleOp::create(*this, v, offset, 32,
+                                        ::mlir::gpu::ShuffleMode::UP)
       .getShuffleResult();
 }
 Value KernelBuilder::warpInclusiveScan(Value v) {
@@ -378,11 +377,6 @@ Value KernelBuilder::warpSum(Value v) {
 Value KernelBuilder::warpMax(Value v) {
   for (int32_t off = 16; off >= 1; off /= 2)
     v = fmax(v, shuffleXor(v, off));
-  return v;
-}
-Value KernelBuilder::warpSumInt(Value v) {
-  for (int32_t off = 16; off >= 1; off /= 2)
-    v = add(v, shuffleXor(v, off));
   return v;
 }
 
@@ -443,4 +437,4 @@ SmallVector<Value> KernelBuilder::ifThenElse(
   return SmallVector<Value>(op.getResults());
 }
 
-void KernelBuilder::barrier() { mgpu::BarrierOp::create(*this); }
+void KernelBuilder::barrier() { ::mlir::gpu::BarrierOp::create(*this); }

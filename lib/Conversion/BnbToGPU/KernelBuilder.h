@@ -80,7 +80,6 @@ public:
   Value cmpi(arith::CmpIPredicate pred, Value a, Value b);
   Value cmpi(arith::CmpIPredicate pred, Value a, int64_t b);
   Value select(Value cond, Value a, Value b);
-  Value andBool(Value a, Value b);
   Value toIndex(Value v);
   Value toI32(Value v);
   /// Converts index, i32 (zero-extended) or i64 to i64.
@@ -146,8 +145,6 @@ public:
   Value warpSum(Value v);
   /// Maximum over the warp (fmaxf) by xor shuffles; every lane holds it.
   Value warpMax(Value v);
-  /// Integer sum over the warp by xor shuffles; every lane holds it.
-  Value warpSumInt(Value v);
 
   //===--- Structured control flow -----------------------------------------===//
   void forLoop(Value lb, Value ub, Value step,

@@ -32,22 +32,23 @@ struct GPUTarget {
 /// A short name of a float type for kernel names: f16, bf16, f32.
 std::string typeTag(Type type);
 
+/// The IEEE f32 bit patterns of `values`, as constant tables hold them.
+SmallVector<uint32_t> f32BitPatterns(ArrayRef<float> values);
+
 /// The f32 value of 4-bit code `code` (i32) of `quantType`, from a constant
 /// table.
 Value lookupCode4bit(KernelBuilder &b, QuantType quantType, Value code);
 
-/// The 4-bit code of the normalized value `x` (f32) by bitsandbytes'
-/// thresholds; NaN maps to code 0.
-Value quantizeCode4bit(KernelBuilder &b, QuantType quantType, Value x);
-
 /// The f32 value of 8-bit code `code` (i32) of the signed dynamic map.
 Value lookupDynamicMap(KernelBuilder &b, Value code);
 
-/// The absmax of 4-bit block `blockIndex` (index): the f32 absmax, or under
-/// double quantization `f32(f32(map[q] * nested[block / 256]) + offset)`
-/// (two roundings, as bitsandbytes' unfused reconstruction).
-Value loadBlockAbsmax(KernelBuilder &b, Value absmax, Value nestedAbsmax,
-                      std::optional<float> nestedOffset, Value blockIndex);
+/// lookupDynamicMap as the table lookup QuantCodegen's emitters take.
+struct DynamicMapLookup {
+  KernelBuilder &builder;
+  Value operator()(OpBuilder &, Location, Value code) const {
+    return lookupDynamicMap(builder, code);
+  }
+};
 
 /// Patterns for dequantize_4bit, quantize_4bit, quantize_blockwise and
 /// dequantize_blockwise.

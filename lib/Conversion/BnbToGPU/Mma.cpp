@@ -41,12 +41,6 @@ SmallVector<Value> vectorToAccumulators(KernelBuilder &b, Value d) {
 
 } // namespace
 
-Value mlir::bnb::gpu::packHalves(KernelBuilder &b, Value lo, Value hi) {
-  auto type = VectorType::get({2}, lo.getType());
-  Value v = vector::FromElementsOp::create(b, type, ValueRange{lo, hi});
-  return b.bitcast(v, b.getI32Type());
-}
-
 SmallVector<Value> mlir::bnb::gpu::mmaF16(KernelBuilder &b, Type elementType,
                                           ValueRange a, ValueRange bRegs,
                                           ValueRange c) {

@@ -34,9 +34,6 @@ SmallVector<Value> mmaS8(KernelBuilder &b, ValueRange a, ValueRange bRegs,
 SmallVector<Value> ldmatrix(KernelBuilder &b, Value smem, ValueRange indices,
                             int64_t numTiles);
 
-/// Packs two 16-bit floats into an i32 register, `lo` in the low half.
-Value packHalves(KernelBuilder &b, Value lo, Value hi);
-
 } // namespace mlir::bnb::gpu
 
 #endif // BNB_CONVERSION_BNBTOGPU_MMA_H

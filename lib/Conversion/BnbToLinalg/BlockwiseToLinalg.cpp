@@ -5,64 +5,72 @@
 // blocks over the row-major flattening, the absmax of the kernels, x·(1/absmax)
 // with an IEEE reciprocal, codes as counts of strict threshold comparisons,
 // and dequantization as one f32 multiply rounded once to the result type.
+// The scalar numerics come from QuantCodegen, shared with the GPU kernels.
 //
 //===----------------------------------------------------------------------===//
 
 #include "BnbToLinalgPatterns.h"
 #include "LoweringUtils.h"
 
+#include "bnb/Conversion/QuantCodegen.h"
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
-#include "bnb/Dialect/Bnb/Transforms/TensorBuilders.h"
+#include "bnb/Dialect/Bnb/Utils/TensorBuilders.h"
 #include "bnb/Quant/Tables.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Transforms/DialectConversion.h"
 
-#include <array>
-
 using namespace mlir;
 using namespace mlir::bnb;
+using namespace mlir::bnb::codegen;
 using namespace mlir::bnb::lowering;
 namespace bq = ::bnb::quant;
 
 namespace {
 
-ArrayRef<float> codeTable(QuantType type) {
-  return type == QuantType::nf4 ? ArrayRef<float>(bq::kNF4Table)
-                                : ArrayRef<float>(bq::kFP4Table);
+/// A TableLookupFn over the 1-D tensor constant `table`.
+struct TensorTable {
+  Value table;
+  Value operator()(OpBuilder &b, Location loc, Value index) const {
+    return lookup(b, loc, table, index);
+  }
+};
+
+/// Builds the flat i8 code bytes of a blockwise quantization from the
+/// flattened input `flat` of `n` elements and its block absmax.
+using CodesBuilder = function_ref<Value(OpBuilder &, Location, Value flat,
+                                        Value absmax, int64_t n)>;
+
+/// The skeleton quantize_4bit and quantize_blockwise share: the row-major
+/// flattening, the kernels' block absmax, the codes, and their reshaping to
+/// the op's byte-typed codes result.
+LogicalResult lowerBlockQuantize(Operation *op, Value input, int64_t blocksize,
+                                 ConversionPatternRewriter &rewriter,
+                                 CodesBuilder buildCodes) {
+  auto inputType = cast<RankedTensorType>(input.getType());
+  auto codesType = cast<RankedTensorType>(op->getResult(0).getType());
+  if (!inputType.hasStaticShape() || !codesType.hasStaticShape())
+    return rewriter.notifyMatchFailure(op, "dynamic shape");
+  Location loc = op->getLoc();
+  int64_t n = inputType.getNumElements();
+  Value flat = flatten(rewriter, loc, input);
+  Value absmax = blockAbsmax(rewriter, loc, flat, n, blocksize);
+  Value codes = buildCodes(rewriter, loc, flat, absmax, n);
+  Value shaped = unflatten(rewriter, loc, codes,
+                           codesType.clone(rewriter.getI8Type()));
+  rewriter.replaceOp(op, {bitcastBytes(rewriter, loc, shaped,
+                                       codesType.getElementType()),
+                          absmax});
+  return success();
 }
 
-/// The 4-bit code of a normalized value (NaN gets code 0).
-Value encode4bit(OpBuilder &b, Location loc, Value x, QuantType type) {
-  if (type == QuantType::nf4)
-    return countBelow(b, loc, x, bq::kNF4Thresholds);
-  // FP4: a sign bit for x < 0 (so -0.0 keeps sign 0) and a 3-bit magnitude
-  // code picked by the count of the kernel's literal thresholds below |x|.
-  Type i32 = b.getI32Type();
-  Value magnitude = math::AbsFOp::create(b, loc, x);
-  Value rank = countBelow(b, loc, magnitude, bq::kFP4Thresholds);
-  static constexpr std::array<int32_t, 8> kMagnitudeCode = {0b000, 0b001, 0b110,
-                                                            0b111, 0b100, 0b101,
-                                                            0b010, 0b011};
-  Value code = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
-  for (int32_t r = 1; r < 8; ++r) {
-    Value hit = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::eq, rank,
-        arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(r)));
-    code = arith::SelectOp::create(
-        b, loc, hit,
-        arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(kMagnitudeCode[r])),
-        code);
-  }
-  Value negative = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x,
-                                         f32Constant(b, loc, 0.0f));
-  Value sign = arith::SelectOp::create(
-      b, loc, negative, arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(8)),
-      arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0)));
-  (void)i32;
-  return arith::OrIOp::create(b, loc, code, sign);
+/// Element `e` of `flat` as f32, normalized by its block's absmax.
+Value normalizedElement(OpBuilder &b, Location loc, Value x, Value absmax,
+                        Value e, int64_t blocksize) {
+  Value inverse =
+      emitReciprocal(b, loc, blockAbsmaxOf(b, loc, absmax, e, blocksize));
+  return emitNormalize(b, loc, x, inverse);
 }
 
 struct Quantize4bitLowering : public OpConversionPattern<Quantize4bitOp> {
@@ -71,52 +79,43 @@ struct Quantize4bitLowering : public OpConversionPattern<Quantize4bitOp> {
   LogicalResult
   matchAndRewrite(Quantize4bitOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    auto inputType = op.getInput().getType();
-    if (!inputType.hasStaticShape() ||
-        !op.getPacked().getType().hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "dynamic shape");
-    int64_t n = inputType.getNumElements();
     int64_t blocksize = op.getBlocksize();
     QuantType type = op.getQuantType();
-    Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
-    Value flat = flatten(rewriter, loc, adaptor.getInput());
-    Value absmax = blockAbsmax(rewriter, loc, flat, n, blocksize);
-    int64_t numBytes = (n + 1) / 2;
-
-    Value bytes = generateTensor(
-        rewriter, loc, {numBytes}, rewriter.getI8Type(), ValueRange{},
-        [&](OpBuilder &b, Location l, ValueRange idx) {
-          auto codeAt = [&](Value e) {
-            // The element past an odd end is the zero padding of the last
-            // block.
-            Value inBounds = arith::CmpIOp::create(
-                b, l, arith::CmpIPredicate::ult, e, indexConstant(b, l, n));
-            Value safe = arith::SelectOp::create(b, l, inBounds, e,
-                                                 indexConstant(b, l, n - 1));
-            Value x = castFloatScalar(
-                b, l, tensor::ExtractOp::create(b, l, flat, safe), f32);
-            x = arith::SelectOp::create(b, l, inBounds, x,
-                                        f32Constant(b, l, 0.0f));
-            Value scale = blockAbsmaxOf(b, l, absmax, safe, blocksize);
-            return encode4bit(b, l, normalize(b, l, x, scale), type);
-          };
-          Value even = arith::MulIOp::create(b, l, idx[0], indexConstant(b, l, 2));
-          Value odd = arith::AddIOp::create(b, l, even, indexConstant(b, l, 1));
-          Value high = arith::ShLIOp::create(
-              b, l, codeAt(even),
-              arith::ConstantOp::create(b, l, b.getI32IntegerAttr(4)));
-          Value byte = arith::OrIOp::create(b, l, high, codeAt(odd));
-          (void)i32;
-          return arith::TruncIOp::create(b, l, b.getI8Type(), byte).getResult();
+    return lowerBlockQuantize(
+        op, adaptor.getInput(), blocksize, rewriter,
+        [&](OpBuilder &rb, Location loc, Value flat, Value absmax,
+            int64_t n) {
+          Type f32 = rb.getF32Type();
+          return generateTensor(
+              rb, loc, {(n + 1) / 2}, rb.getI8Type(), ValueRange{},
+              [&](OpBuilder &b, Location l, ValueRange idx) {
+                auto codeAt = [&](Value e) {
+                  // The element past an odd end is the zero padding of the
+                  // last block.
+                  Value inBounds = arith::CmpIOp::create(
+                      b, l, arith::CmpIPredicate::ult, e,
+                      indexConstant(b, l, n));
+                  Value safe = arith::SelectOp::create(
+                      b, l, inBounds, e, indexConstant(b, l, n - 1));
+                  Value x = castFloatScalar(
+                      b, l, tensor::ExtractOp::create(b, l, flat, safe), f32);
+                  x = arith::SelectOp::create(b, l, inBounds, x,
+                                              f32Constant(b, l, 0.0f));
+                  return emitEncode4bit(
+                      b, l, type,
+                      normalizedElement(b, l, x, absmax, safe, blocksize));
+                };
+                Value even =
+                    arith::MulIOp::create(b, l, idx[0], indexConstant(b, l, 2));
+                Value odd =
+                    arith::AddIOp::create(b, l, even, indexConstant(b, l, 1));
+                Value high = codeAt(even);
+                Value low = codeAt(odd);
+                Value byte = emitPackNibbles(b, l, high, low);
+                return arith::TruncIOp::create(b, l, b.getI8Type(), byte)
+                    .getResult();
+              });
         });
-    Value packed = tensor::ExpandShapeOp::create(
-        rewriter, loc, RankedTensorType::get({numBytes, 1}, rewriter.getI8Type()),
-        bytes, ArrayRef<ReassociationIndices>{{0, 1}});
-    packed = bitcastBytes(rewriter, loc, packed,
-                          op.getPacked().getType().getElementType());
-    rewriter.replaceOp(op, {packed, absmax});
-    return success();
   }
 };
 
@@ -132,10 +131,11 @@ struct Dequantize4bitLowering : public OpConversionPattern<Dequantize4bitOp> {
       return rewriter.notifyMatchFailure(op, "dynamic shape");
     int64_t n = resultType.getNumElements();
     int64_t blocksize = op.getBlocksize();
-    Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
+    Type i32 = rewriter.getI32Type();
     Value packed = bitcastBytes(rewriter, loc, adaptor.getPacked(),
                                 rewriter.getI8Type());
-    Value table = f32TableConstant(rewriter, loc, codeTable(op.getQuantType()));
+    Value table =
+        f32TableConstant(rewriter, loc, codeTable4bit(op.getQuantType()));
     Value absmax = adaptor.getAbsmax();
     Value flat = generateTensor(
         rewriter, loc, {n}, resultType.getElementType(), ValueRange{},
@@ -149,67 +149,16 @@ struct Dequantize4bitLowering : public OpConversionPattern<Dequantize4bitOp> {
           Value isOdd = arith::CmpIOp::create(
               b, l, arith::CmpIPredicate::ne,
               arith::RemUIOp::create(b, l, e, two), indexConstant(b, l, 0));
-          // The first (even) element sits in the high nibble.
-          Value shift = arith::SelectOp::create(
-              b, l, isOdd, arith::ConstantOp::create(b, l, b.getI32IntegerAttr(0)),
-              arith::ConstantOp::create(b, l, b.getI32IntegerAttr(4)));
-          Value code = arith::AndIOp::create(
-              b, l, arith::ShRUIOp::create(b, l, wide, shift),
-              arith::ConstantOp::create(b, l, b.getI32IntegerAttr(15)));
+          Value code = emitUnpackNibble(b, l, wide, isOdd);
           Value value = lookup(b, l, table, code);
           Value scale = blockAbsmaxOf(b, l, absmax, e, blocksize);
-          Value w = arith::MulFOp::create(b, l, value, scale);
-          (void)f32;
+          Value w = emitDequantizeValue(b, l, value, scale);
           return castFloatScalar(b, l, w, resultType.getElementType());
         });
     rewriter.replaceOp(op, unflatten(rewriter, loc, flat, resultType));
     return success();
   }
 };
-
-/// f32 midpoints between neighbouring entries of the dynamic map.
-std::array<float, 255> dynamicMapMidpoints() {
-  std::array<float, 255> mids;
-  for (size_t i = 0; i < mids.size(); ++i)
-    mids[i] = (bq::kDynamicMap[i] + bq::kDynamicMap[i + 1]) * 0.5f;
-  return mids;
-}
-
-/// The dynamic-map index of a normalized value: the nearest entry with
-/// boundaries at the f32 midpoints, a value exactly on a midpoint going to
-/// the even index, NaN to 0 (what the kernel's binary search yields).
-Value encodeDynamic(OpBuilder &b, Location loc, Value x, Value mids) {
-  // pos = number of midpoints strictly below x, by binary search.
-  Value pos = indexConstant(b, loc, 0);
-  for (int64_t step = 128; step >= 1; step /= 2) {
-    Value next = arith::AddIOp::create(b, loc, pos, indexConstant(b, loc, step));
-    Value fits = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, next,
-                                       indexConstant(b, loc, 255));
-    Value probe = arith::SubIOp::create(
-        b, loc, arith::MinUIOp::create(b, loc, next, indexConstant(b, loc, 255)),
-        indexConstant(b, loc, 1));
-    Value mid = tensor::ExtractOp::create(b, loc, mids, probe);
-    Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, mid, x);
-    Value take = arith::AndIOp::create(b, loc, fits, below);
-    pos = arith::SelectOp::create(b, loc, take, next, pos);
-  }
-  // A tie with the midpoint above goes up when that makes the index even.
-  Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, pos,
-                                        indexConstant(b, loc, 255));
-  Value safe = arith::MinUIOp::create(b, loc, pos, indexConstant(b, loc, 254));
-  Value mid = tensor::ExtractOp::create(b, loc, mids, safe);
-  Value tie = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, mid);
-  Value odd = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::ne,
-      arith::RemUIOp::create(b, loc, pos, indexConstant(b, loc, 2)),
-      indexConstant(b, loc, 0));
-  Value up = arith::AndIOp::create(
-      b, loc, inRange, arith::AndIOp::create(b, loc, tie, odd));
-  pos = arith::SelectOp::create(
-      b, loc, up, arith::AddIOp::create(b, loc, pos, indexConstant(b, loc, 1)),
-      pos);
-  return arith::IndexCastUIOp::create(b, loc, b.getI8Type(), pos);
-}
 
 struct QuantizeBlockwiseLowering
     : public OpConversionPattern<QuantizeBlockwiseOp> {
@@ -218,32 +167,26 @@ struct QuantizeBlockwiseLowering
   LogicalResult
   matchAndRewrite(QuantizeBlockwiseOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
-    auto inputType = op.getInput().getType();
-    if (!inputType.hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "dynamic shape");
-    int64_t n = inputType.getNumElements();
     int64_t blocksize = op.getBlocksize();
-    Type f32 = rewriter.getF32Type();
-    Value flat = flatten(rewriter, loc, adaptor.getInput());
-    Value absmax = blockAbsmax(rewriter, loc, flat, n, blocksize);
-    std::array<float, 255> midValues = dynamicMapMidpoints();
-    Value mids = f32TableConstant(rewriter, loc, midValues);
-    Value codes = generateTensor(
-        rewriter, loc, {n}, rewriter.getI8Type(), ValueRange{},
-        [&](OpBuilder &b, Location l, ValueRange idx) {
-          Value x = castFloatScalar(
-              b, l, tensor::ExtractOp::create(b, l, flat, idx[0]), f32);
-          Value scale = blockAbsmaxOf(b, l, absmax, idx[0], blocksize);
-          return encodeDynamic(b, l, normalize(b, l, x, scale), mids);
+    return lowerBlockQuantize(
+        op, adaptor.getInput(), blocksize, rewriter,
+        [&](OpBuilder &rb, Location loc, Value flat, Value absmax,
+            int64_t n) {
+          Type f32 = rb.getF32Type();
+          TensorTable map{f32TableConstant(rb, loc, bq::kDynamicMap)};
+          return generateTensor(
+              rb, loc, {n}, rb.getI8Type(), ValueRange{},
+              [&](OpBuilder &b, Location l, ValueRange idx) {
+                Value x = castFloatScalar(
+                    b, l, tensor::ExtractOp::create(b, l, flat, idx[0]), f32);
+                Value code = emitEncodeDynamic(
+                    b, l,
+                    normalizedElement(b, l, x, absmax, idx[0], blocksize),
+                    map);
+                return arith::TruncIOp::create(b, l, b.getI8Type(), code)
+                    .getResult();
+              });
         });
-    auto resultType = op.getResult().getType();
-    Value shaped = unflatten(rewriter, loc, codes,
-                             resultType.clone(rewriter.getI8Type()));
-    rewriter.replaceOp(op, {bitcastBytes(rewriter, loc, shaped,
-                                         resultType.getElementType()),
-                            absmax});
-    return success();
   }
 };
 
@@ -271,7 +214,8 @@ struct DequantizeBlockwiseLowering
           Value q = tensor::ExtractOp::create(b, l, codes, idx[0]);
           Value code = arith::ExtUIOp::create(b, l, b.getI32Type(), q);
           Value scale = blockAbsmaxOf(b, l, absmax, idx[0], blocksize);
-          Value value = arith::MulFOp::create(b, l, lookup(b, l, map, code), scale);
+          Value value =
+              emitDequantizeValue(b, l, lookup(b, l, map, code), scale);
           return castFloatScalar(b, l, value, resultType.getElementType());
         });
     rewriter.replaceOp(op, unflatten(rewriter, loc, flat, resultType));

@@ -3,16 +3,18 @@
 // quantize_rowwise, outlier_split, int8_matmul and dequantize_int8 as linalg
 // on tensors, with bitsandbytes' numerics (bnb-numerics.md §1): the threshold
 // is compared after rounding it to f16, the row absmax skips outlier and NaN
-// elements, the scale is the IEEE quotient 127/absmax, rounding is half to
-// even, and the dequantization is one FMA with 6.200012e-05 and the bias.
+// elements, the scale is 127 * (1/absmax), rounding is half to even, and the
+// dequantization is one FMA with 6.200012e-05 and the bias. The scalar
+// numerics come from QuantCodegen, shared with the GPU kernels.
 //
 //===----------------------------------------------------------------------===//
 
 #include "BnbToLinalgPatterns.h"
 #include "LoweringUtils.h"
 
+#include "bnb/Conversion/QuantCodegen.h"
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
-#include "bnb/Dialect/Bnb/Transforms/TensorBuilders.h"
+#include "bnb/Dialect/Bnb/Utils/TensorBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -22,12 +24,10 @@
 
 using namespace mlir;
 using namespace mlir::bnb;
+using namespace mlir::bnb::codegen;
 using namespace mlir::bnb::lowering;
 
 namespace {
-
-/// 1/(127·127) as the CUDA kernel spells it (f32 bits 0x38820610).
-constexpr float kMatmulDequantScale = 6.200012e-05f;
 
 /// The threshold as the kernels compare it: rounded to f16, widened to f32.
 float thresholdAsHalf(FloatAttr threshold) {
@@ -40,7 +40,9 @@ float thresholdAsHalf(FloatAttr threshold) {
   return value.convertToFloat();
 }
 
-/// `|x| >= threshold` for the f32 widening of an f16 value.
+/// `|x| >= threshold` for the f32 widening of an f16 value (the threshold
+/// f32, or rounded to f16 by thresholdAsHalf where the kernel compares in
+/// half precision).
 Value isOutlier(OpBuilder &b, Location loc, Value xf, float threshold) {
   Value magnitude = math::AbsFOp::create(b, loc, xf);
   return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, magnitude,
@@ -87,7 +89,11 @@ struct QuantizeRowwiseLowering : public OpConversionPattern<QuantizeRowwiseOp> {
     int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
     Type f32 = rewriter.getF32Type();
     bool sparse = !op.getThreshold().isZero();
-    float threshold = thresholdAsHalf(op.getThresholdAttr());
+    // The row absmax leaves out |x| >= f16(threshold) (the kernel compares
+    // in half precision); a zeroed element and an outlier column are
+    // |x| >= threshold in f32. They differ for a threshold f16 cannot hold.
+    float thresholdHalf = thresholdAsHalf(op.getThresholdAttr());
+    float threshold = op.getThreshold().convertToFloat();
 
     // Row absmax over non-outlier, non-NaN elements, starting from 0.
     auto statsType = RankedTensorType::get({rows}, f32);
@@ -112,7 +118,7 @@ struct QuantizeRowwiseLowering : public OpConversionPattern<QuantizeRowwiseOp> {
               Value candidate = magnitude;
               if (sparse)
                 candidate = arith::SelectOp::create(
-                    b, l, isOutlier(b, l, xf, threshold),
+                    b, l, isOutlier(b, l, xf, thresholdHalf),
                     f32Constant(b, l, 0.0f), magnitude);
               linalg::YieldOp::create(
                   b, l, arith::MaxNumFOp::create(b, l, args[1], candidate)
@@ -141,29 +147,17 @@ struct QuantizeRowwiseLowering : public OpConversionPattern<QuantizeRowwiseOp> {
                                           utils::IteratorType::parallel},
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value xf = castFloatScalar(b, l, args[0], f32);
-              Value scale =
-                  arith::DivFOp::create(b, l, f32Constant(b, l, 127.0f), args[1]);
-              Value v = arith::MulFOp::create(b, l, xf, scale);
-              Value rounded = math::RoundEvenOp::create(b, l, v);
-              // |v| <= 127 for every value that is kept; the clamp only keeps
-              // the conversion defined.
-              Value clamped = arith::MinimumFOp::create(
-                  b, l,
-                  arith::MaximumFOp::create(b, l, rounded,
-                                            f32Constant(b, l, -128.0f)),
-                  f32Constant(b, l, 127.0f));
-              Value isNaN = arith::CmpFOp::create(
-                  b, l, arith::CmpFPredicate::UNO, v, v);
-              Value zero = f32Constant(b, l, 0.0f);
-              Value keep = arith::SelectOp::create(b, l, isNaN, zero, clamped);
+              Value scale = emitInt8RowScale(b, l, args[1]);
+              Value q = emitRoundToInt8(
+                  b, l, arith::MulFOp::create(b, l, xf, scale));
               if (sparse) {
                 Value drop = arith::OrIOp::create(
                     b, l, isOutlier(b, l, xf, threshold), args[2]);
-                keep = arith::SelectOp::create(b, l, drop, zero, keep);
+                q = arith::SelectOp::create(
+                    b, l, drop,
+                    arith::ConstantOp::create(b, l, b.getI8IntegerAttr(0)), q);
               }
-              linalg::YieldOp::create(
-                  b, l, arith::FPToSIOp::create(b, l, b.getI8Type(), keep)
-                            .getResult());
+              linalg::YieldOp::create(b, l, q);
             })
             .getResult(0);
     rewriter.replaceOp(op, {result, stats});
@@ -184,7 +178,7 @@ struct OutlierSplitLowering : public OpConversionPattern<OutlierSplitOp> {
       return rewriter.notifyMatchFailure(op, "dynamic shape");
     int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
     Value mask =
-        outlierColumnMask(rewriter, loc, x, thresholdAsHalf(op.getThresholdAttr()));
+        outlierColumnMask(rewriter, loc, x, op.getThreshold().convertToFloat());
 
     // Count the outlier columns, then list them in ascending order.
     Value zero = indexConstant(rewriter, loc, 0);
@@ -309,16 +303,12 @@ struct DequantizeInt8Lowering : public OpConversionPattern<DequantizeInt8Op> {
             ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
                                           utils::IteratorType::parallel},
             [&](OpBuilder &b, Location l, ValueRange args) {
-              Value c = arith::SIToFPOp::create(b, l, f32, args[0]);
-              Value scaled = arith::MulFOp::create(b, l, c, args[1]);
-              scaled = arith::MulFOp::create(b, l, scaled, args[2]);
               Value bias = adaptor.getBias()
                                ? castFloatScalar(b, l, args[3], f32)
-                               : f32Constant(b, l, 0.0f);
-              Value fma = math::FmaOp::create(
-                  b, l, scaled, f32Constant(b, l, kMatmulDequantScale), bias);
+                               : Value();
               linalg::YieldOp::create(
-                  b, l, castFloatScalar(b, l, fma, b.getF16Type()));
+                  b, l,
+                  emitDequantizeInt8(b, l, args[0], args[1], args[2], bias));
             })
             .getResult(0);
     rewriter.replaceOp(op, result);

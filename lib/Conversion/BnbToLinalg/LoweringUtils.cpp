@@ -2,7 +2,7 @@
 
 #include "LoweringUtils.h"
 
-#include "bnb/Dialect/Bnb/Transforms/TensorBuilders.h"
+#include "bnb/Dialect/Bnb/Utils/TensorBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -141,26 +141,7 @@ Value lowering::blockAbsmaxOf(OpBuilder &b, Location loc, Value absmax,
   return tensor::ExtractOp::create(b, loc, absmax, block);
 }
 
-Value lowering::normalize(OpBuilder &b, Location loc, Value x, Value absmax) {
-  Value inv =
-      arith::DivFOp::create(b, loc, f32Constant(b, loc, 1.0f), absmax);
-  return arith::MulFOp::create(b, loc, x, inv);
-}
-
 Value lowering::lookup(OpBuilder &b, Location loc, Value table, Value code) {
   Value index = arith::IndexCastUIOp::create(b, loc, b.getIndexType(), code);
   return tensor::ExtractOp::create(b, loc, table, index);
-}
-
-Value lowering::countBelow(OpBuilder &b, Location loc, Value x,
-                         ArrayRef<float> thresholds) {
-  Type i32 = b.getI32Type();
-  Value count = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0));
-  for (float threshold : thresholds) {
-    Value above = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
-                                        f32Constant(b, loc, threshold));
-    count = arith::AddIOp::create(
-        b, loc, count, arith::ExtUIOp::create(b, loc, i32, above));
-  }
-  return count;
 }

@@ -44,16 +44,9 @@ Value blockAbsmax(OpBuilder &b, Location loc, Value flat, int64_t n,
 Value blockAbsmaxOf(OpBuilder &b, Location loc, Value absmax, Value e,
                     int64_t blocksize);
 
-/// x · (1/absmax): the normalization of the blockwise kernels (IEEE
-/// reciprocal, then a multiply).
-Value normalize(OpBuilder &b, Location loc, Value x, Value absmax);
-
-/// The code-book value `table[code]` for an i32 code.
+/// The code-book value `table[code]` for an i32 code: the CPU lowering's
+/// table lookup for QuantCodegen.
 Value lookup(OpBuilder &b, Location loc, Value table, Value code);
-
-/// Number of `thresholds` strictly below x, as i32 (NaN counts none).
-Value countBelow(OpBuilder &b, Location loc, Value x,
-                 ArrayRef<float> thresholds);
 
 } // namespace mlir::bnb::lowering
 

@@ -11,7 +11,7 @@
 #include "UkernelCall.h"
 
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
-#include "bnb/Dialect/Bnb/Transforms/TensorBuilders.h"
+#include "bnb/Dialect/Bnb/Utils/TensorBuilders.h"
 #include "bnb/Quant/Blockwise.h"
 #include "bnb/Quant/Tables.h"
 

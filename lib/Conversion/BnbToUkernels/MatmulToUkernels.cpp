@@ -12,7 +12,7 @@
 #include "Patterns.h"
 #include "UkernelCall.h"
 
-#include "bnb/Dialect/Bnb/Transforms/TensorBuilders.h"
+#include "bnb/Dialect/Bnb/Utils/TensorBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"

@@ -13,7 +13,7 @@
 #define BNB_RUNTIME_LIB_UKERNELS_KERNELS_H
 
 #include <cstddef>
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 
 #include <cstdint>
 #include <cstring>
@@ -64,13 +64,13 @@ inline uint32_t bitsOf(float f) {
 // inlined everywhere: an out-of-line copy compiled in an AVX-512 file could
 // be picked by the linker for the portable code (checked: the Kernels*.o
 // objects define no weak symbols).
-using quant::bfloat16ToFloat;
-using quant::floatToBFloat16;
-using quant::floatToHalf;
-using quant::halfToFloat;
+using ::bnb::bfloat16ToFloat;
+using ::bnb::floatToBFloat16;
+using ::bnb::floatToHalf;
+using ::bnb::halfToFloat;
 
 /// The float of some bits.
-inline float floatOf(uint32_t u) { return quant::floatFromBits(u); }
+inline float floatOf(uint32_t u) { return ::bnb::floatFromBits(u); }
 
 /// Rounds `v` to compute dtype `compute` and back to f32.
 inline float roundTo(float v, int compute) {

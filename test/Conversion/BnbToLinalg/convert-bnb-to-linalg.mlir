@@ -61,14 +61,18 @@ func.func @dequantize_nf4(%p: tensor<32x1xui8>, %a: tensor<1xf32>) -> tensor<4x1
 
 // -----
 
-// quantize_blockwise: a binary search over the 255 f32 midpoints of the
-// dynamic map, ties to the even index; dequantize_blockwise looks the codes up.
+// quantize_blockwise: a binary search over the dynamic map, then the nearer
+// neighbour split at the f32 midpoint, ties to the even index;
+// dequantize_blockwise looks the codes up.
 // CHECK-LABEL: func.func @blockwise
-// CHECK: %[[MIDS:.+]] = arith.constant dense<{{.+}}> : tensor<255xf32>
-// CHECK: tensor.extract %[[MIDS]]
+// CHECK: %[[QMAP:.+]] = arith.constant dense<{{.+}}> : tensor<256xf32>
+// CHECK: tensor.extract %[[QMAP]]
+// CHECK: arith.cmpf ole
+// CHECK: arith.addf
+// CHECK: arith.mulf
 // CHECK: arith.cmpf olt
-// CHECK: arith.cmpf oeq
-// CHECK: arith.index_castui {{.+}} : index to i8
+// CHECK: arith.cmpf ogt
+// CHECK: arith.trunci {{.+}} : i32 to i8
 // CHECK: %[[MAP:.+]] = arith.constant dense<{{.+}}> : tensor<256xf32>
 // CHECK: tensor.extract %[[MAP]]
 func.func @blockwise(%x: tensor<300xf32>) -> tensor<300xf32> {
@@ -80,7 +84,7 @@ func.func @blockwise(%x: tensor<300xf32>) -> tensor<300xf32> {
 // -----
 
 // quantize_rowwise with outliers: the row absmax skips |x| >= f16(threshold)
-// and NaN, the scale is the IEEE 127/absmax, rounding is half to even, and
+// and NaN, the scale is 127 * (1/absmax), rounding is half to even, and
 // elements of outlier columns (any row) are written as 0.
 // CHECK-LABEL: func.func @rowwise
 // CHECK: %[[STATS:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "reduction"]}
@@ -91,7 +95,8 @@ func.func @blockwise(%x: tensor<300xf32>) -> tensor<300xf32> {
 // CHECK: arith.divf
 // CHECK: math.roundeven
 // CHECK: arith.cmpf uno
-// CHECK: arith.fptosi {{.+}} : f32 to i8
+// CHECK: arith.fptosi {{.+}} : f32 to i32
+// CHECK: arith.trunci {{.+}} : i32 to i8
 func.func @rowwise(%x: tensor<4x16xf16>) -> (tensor<4x16xi8>, tensor<4xf32>) {
   %q, %s = bnb.quantize_rowwise %x {threshold = 6.0 : f32} : tensor<4x16xf16> -> tensor<4x16xi8>, tensor<4xf32>
   return %q, %s : tensor<4x16xi8>, tensor<4xf32>

@@ -10,20 +10,18 @@ gpu.module @kernels {
 }
 
 // Allocations and frees move to the device, copies become gpu.memcpy, a
-// constant global is uploaded once at entry and freed before returning,
-// and the public function gets a C interface.
+// constant global is read as it is (bnb-gpu-resident-constants gives it a
+// device copy in the host lowering: no per-call upload), and the public
+// function gets a C interface.
 // CHECK-LABEL: func.func @host
 // CHECK-SAME:    attributes {llvm.emit_c_interface}
-// CHECK:         %[[G:.*]] = memref.get_global @table
-// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<4xf32>
-// CHECK:         gpu.memcpy %[[DEV]], %[[G]]
 // CHECK:         %[[BUF:.*]] = gpu.alloc () : memref<4xf32>
-// CHECK:         gpu.launch_func @kernels::@k {{.*}} args(%[[DEV]] : memref<4xf32>, %[[BUF]] : memref<4xf32>)
-// CHECK:         %[[OUT:.*]] = gpu.alloc () : memref<4xf32>
-// CHECK:         gpu.memcpy %[[OUT]], %[[BUF]]
-// CHECK:         gpu.dealloc %[[BUF]]
-// CHECK:         gpu.dealloc %[[DEV]]
-// CHECK:         return %[[OUT]]
+// CHECK-NEXT:    %[[G:.*]] = memref.get_global @table
+// CHECK-NEXT:    gpu.launch_func @kernels::@k {{.*}} args(%[[G]] : memref<4xf32>, %[[BUF]] : memref<4xf32>)
+// CHECK-NEXT:    %[[OUT:.*]] = gpu.alloc () : memref<4xf32>
+// CHECK-NEXT:    gpu.memcpy %[[OUT]], %[[BUF]]
+// CHECK-NEXT:    gpu.dealloc %[[BUF]]
+// CHECK-NEXT:    return %[[OUT]]
 func.func @host() -> memref<4xf32> {
   %c1 = arith.constant 1 : index
   %buf = memref.alloc() : memref<4xf32>
@@ -43,6 +41,18 @@ func.func @host_read(%a: memref<4xf32>) -> f32 {
   %c0 = arith.constant 0 : index
   // expected-error @+1 {{'memref.load' op accesses device memory from host code; only kernels may read or write GPU buffers}}
   %v = memref.load %a[%c0] : memref<4xf32>
+  return %v : f32
+}
+
+// -----
+
+// So is host code reading a constant: constants live on the device.
+memref.global "private" constant @scale : memref<1xf32> = dense<2.0>
+func.func @host_read_constant() -> f32 {
+  %c0 = arith.constant 0 : index
+  %g = memref.get_global @scale : memref<1xf32>
+  // expected-error @+1 {{'memref.load' op accesses device memory from host code; only kernels may read or write GPU buffers}}
+  %v = memref.load %g[%c0] : memref<1xf32>
   return %v : f32
 }
 

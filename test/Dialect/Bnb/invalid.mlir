@@ -4,7 +4,7 @@
 // #bnb.config
 //===----------------------------------------------------------------------===//
 
-// expected-error @+1 {{load_in_4bit and load_in_8bit are both true, but only one can be used at the same time}}
+// expected-error @+1 {{load_in_4bit and load_in_8bit are both True, but only one can be used at the same time}}
 module attributes {bnb.config = #bnb.config<load_in_8bit = true, load_in_4bit = true>} {}
 
 // -----

@@ -95,9 +95,14 @@ def int8_linear(x, cb, scb, threshold, bias, dtype="F16"):
     big = np.abs(x16) >= threshold if threshold > 0 \
         else np.zeros(x2.shape, bool)
     outliers = big.any(axis=0)
-    row = np.where(big, F32(0), np.abs(x16)).max(axis=1).astype(F32)
+    # The row absmax leaves out |x| >= f16(threshold) (a half compare).
+    excluded = np.abs(x16) >= F32(np.float16(threshold)) if threshold > 0 \
+        else big
+    row = np.where(excluded, F32(0), np.abs(x16)).max(axis=1).astype(F32)
     with np.errstate(divide="ignore"):
-        scale = np.where(row > 0, F32(127) / row, F32(0)).astype(F32)
+        # __fdividef(127, r) = 127 * (1 / r) (PTX div.approx), each rounded.
+        inverse = (F32(1) / np.where(row > 0, row, F32(1))).astype(F32)
+        scale = np.where(row > 0, F32(127) * inverse, F32(0)).astype(F32)
     ca = np.rint(np.where(big, F32(0), x16) * scale[:, None])
     ca[:, outliers] = 0
     c = ca.astype(np.float64) @ cb.T.astype(np.float64)  # exact int32 sums

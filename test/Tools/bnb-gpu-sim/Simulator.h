@@ -5,9 +5,12 @@
 // arith, math, memref, vector, gpu, nvgpu, nvvm mma.sync). The threads of a
 // block execute in lockstep, one operation at a time for all lanes under an
 // activity mask; warp-collective operations (shuffles, ldmatrix, mma.sync)
-// require their whole warp to be active, as the hardware does. Memory
-// accesses are bounds-, alignment- and lifetime-checked, so tests catch
-// out-of-range indexing, misaligned vector loads and use after free.
+// require their whole warp to be active, as the hardware does, and
+// gpu.barrier its whole block. Memory accesses are bounds-, alignment- and
+// lifetime-checked. Workgroup memory is checked for data races between
+// barriers, and asynchronous copies land only when a wait retires their
+// group, so that reading their destination too early is an error rather
+// than a lucky success of lockstep execution.
 //
 // Floating point follows IEEE arithmetic of each type with round to nearest
 // even (APFloat), matching PTX's .rn operations; tensor-core products are
@@ -25,6 +28,8 @@
 #include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/DenseMap.h"
 
+#include <deque>
+#include <string>
 #include <unordered_map>
 
 namespace bnb::sim {
@@ -50,6 +55,44 @@ using Mask = llvm::BitVector;
 struct Buffer {
   std::vector<uint8_t> bytes;
   bool freed = false;
+  /// Workgroup (shared) memory of one block: its accesses are checked for
+  /// races and pending asynchronous copies.
+  bool workgroup = false;
+  /// How errors name the buffer, e.g. "workgroup buffer 0".
+  std::string name;
+};
+
+/// What happened to one byte of workgroup memory. Thread fields hold a
+/// linear thread index, `none` or `several`.
+struct ByteAccess {
+  static constexpr int32_t none = -1, several = -2;
+  /// The barrier phase `writer`, `reader` and `atomic` belong to; older
+  /// phases count as no access.
+  uint32_t phase = 0;
+  int32_t writer = none, reader = none, atomic = none;
+  /// The thread whose asynchronous copy to this byte has not landed yet
+  /// (whatever the phase).
+  int32_t pending = none;
+};
+
+/// An issued asynchronous copy: its destination and the bytes it will land
+/// (read from the source at issue, zero fill included).
+struct AsyncCopy {
+  unsigned buffer = 0;
+  int64_t offset = 0;
+  std::vector<uint8_t> bytes;
+};
+
+/// The synchronization state of a running block.
+struct BlockState {
+  /// Incremented at every gpu.barrier.
+  uint32_t phase = 1;
+  /// Per workgroup buffer, the accesses to each of its bytes.
+  llvm::DenseMap<unsigned, std::vector<ByteAccess>> accesses;
+  /// Per thread, copies not yet committed to a group, and the committed
+  /// groups still in flight, oldest first.
+  std::vector<std::vector<AsyncCopy>> uncommitted;
+  std::vector<std::deque<std::vector<AsyncCopy>>> groups;
 };
 
 /// A strided view of a buffer.
@@ -72,6 +115,9 @@ struct Frame {
   std::vector<std::array<int64_t, 3>> threadIds;
   std::array<int64_t, 3> blockId{0, 0, 0}, blockDim{1, 1, 1},
       gridDim{1, 1, 1};
+  /// The kernel running, empty in host code.
+  std::string kernel;
+  BlockState block;
   /// Node-based, so that references to values stay valid while results are
   /// added.
   std::unordered_map<mlir::Value, LaneValues, ValueHash> values;
@@ -107,7 +153,8 @@ private:
                             const Mask &mask);
   mlir::LogicalResult launch(mlir::Operation *launchOp, Frame &host);
 
-  unsigned newBuffer(size_t bytes, uint8_t fill);
+  /// A fresh buffer of `bytes` bytes set to `fill`, named `name` in errors.
+  unsigned newBuffer(size_t bytes, uint8_t fill, std::string name);
   /// Copies the elements `desc` views into a dense array of `type`.
   mlir::FailureOr<NpyArray> readDescriptor(unsigned desc, mlir::Type type);
   unsigned newDescriptor(Descriptor d);

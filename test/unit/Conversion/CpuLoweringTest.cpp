@@ -11,7 +11,7 @@
 #include "bnb/InitAll.h"
 #include "bnb/Pipelines/Pipelines.h"
 #include "bnb/Quant/Blockwise.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 #include "bnb/Quant/Int8.h"
 #include "bnb/Quant/BnbStateDict.h"
 #include "bnb/Quant/Reference.h"
@@ -36,7 +36,7 @@
 
 using namespace mlir;
 namespace q = ::bnb::quant;
-using q::DType;
+using ::bnb::DType;
 
 namespace {
 
@@ -94,7 +94,7 @@ std::vector<uint8_t> randomFloats(DType dt, size_t n, uint32_t seed,
                                   bool specials, int64_t zeroBlock = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.5f);
-  std::vector<uint8_t> out(n * q::dtypeSize(dt));
+  std::vector<uint8_t> out(n * ::bnb::dtypeSize(dt));
   for (size_t i = 0; i < n; ++i) {
     float v = normal(rng);
     if (i % 17 == 3)
@@ -106,7 +106,7 @@ std::vector<uint8_t> randomFloats(DType dt, size_t n, uint32_t seed,
       v = NAN;
     if (specials && i % 131 == 70)
       v = (i % 2) ? INFINITY : -INFINITY;
-    q::storeFromFloat(out.data(), dt, i, v);
+    ::bnb::storeFromFloat(out.data(), dt, i, v);
   }
   return out;
 }
@@ -119,15 +119,15 @@ std::vector<uint8_t> randomFloats(DType dt, size_t n, uint32_t seed,
                                       DType dt) {
   if (actual.size() != expected.size())
     return ::testing::AssertionFailure() << "sizes differ";
-  size_t n = actual.size() / q::dtypeSize(dt);
+  size_t n = actual.size() / ::bnb::dtypeSize(dt);
   for (size_t i = 0; i < n; ++i) {
-    float a = q::loadAsFloat(actual.data(), dt, i);
-    float e = q::loadAsFloat(expected.data(), dt, i);
+    float a = ::bnb::loadAsFloat(actual.data(), dt, i);
+    float e = ::bnb::loadAsFloat(expected.data(), dt, i);
     if (std::isnan(a) && std::isnan(e))
       continue;
-    if (std::memcmp(actual.data() + i * q::dtypeSize(dt),
-                    expected.data() + i * q::dtypeSize(dt),
-                    q::dtypeSize(dt)) != 0)
+    if (std::memcmp(actual.data() + i * ::bnb::dtypeSize(dt),
+                    expected.data() + i * ::bnb::dtypeSize(dt),
+                    ::bnb::dtypeSize(dt)) != 0)
       return ::testing::AssertionFailure()
              << "element " << i << ": " << a << " vs expected " << e;
   }
@@ -230,7 +230,7 @@ TEST_P(Quantize4bitTest, MatchesLibrary) {
   EXPECT_EQ(outputs[0].bytes, packed);
   std::vector<uint32_t> got = view<uint32_t>(outputs[1]);
   for (int64_t b = 0; b < blocks; ++b)
-    EXPECT_EQ(got[b], q::floatBits(absmax[b])) << "block " << b;
+    EXPECT_EQ(got[b], ::bnb::floatBits(absmax[b])) << "block " << b;
 
   // Dequantize the library's bytes with the compiled op, to every dtype.
   for (DType out : {DType::F16, DType::BF16, DType::F32}) {
@@ -244,9 +244,9 @@ TEST_P(Quantize4bitTest, MatchesLibrary) {
     std::vector<Buffer> deqIn = {makeBuffer(packed, {bytes, 1}),
                                  makeBuffer(absmax, {blocks})};
     std::vector<Buffer> deqOut = {
-        zeroBuffer(n * q::dtypeSize(out), {c.rows, c.cols})};
+        zeroBuffer(n * ::bnb::dtypeSize(out), {c.rows, c.cols})};
     run(deq, deqIn, deqOut);
-    std::vector<uint8_t> expected(n * q::dtypeSize(out));
+    std::vector<uint8_t> expected(n * ::bnb::dtypeSize(out));
     q::dequantize4bit(packed.data(), absmax.data(), n, qt, c.blocksize, out,
                       expected.data());
     EXPECT_TRUE(sameFloats(deqOut[0].bytes, expected, out))
@@ -312,7 +312,7 @@ std::vector<uint16_t> activations(int64_t rows, int64_t cols, uint32_t seed) {
         v *= 9.0f; // outliers in some columns, some rows
       if (r == 1)
         v = 0.0f; // a zero row
-      out[r * cols + c] = q::floatToHalf(v);
+      out[r * cols + c] = ::bnb::floatToHalf(v);
     }
   return out;
 }
@@ -357,7 +357,7 @@ TEST_F(CpuLoweringTest, Int8MatmulAndDequantMatchLibrary) {
     v = stat(rng);
   std::vector<uint16_t> bias(n);
   for (uint16_t &v : bias)
-    v = q::floatToHalf(stat(rng) - 4.0f);
+    v = ::bnb::floatToHalf(stat(rng) - 4.0f);
   std::string source = llvm::formatv(
       R"mlir(func.func @f(%a: tensor<{0}x{2}xi8>, %b: tensor<{1}x{2}xi8>, %r: tensor<{0}xf32>, %c: tensor<{1}xf32>, %bias: tensor<{1}xf16>) -> (tensor<{0}x{1}xi32>, tensor<{0}x{1}xf16>, tensor<{0}x{1}xf16>) attributes {{llvm.emit_c_interface} {
   %acc = bnb.int8_matmul %a, %b : tensor<{0}x{2}xi8>, tensor<{1}x{2}xi8> -> tensor<{0}x{1}xi32>
@@ -403,9 +403,9 @@ TEST_P(LinearInt8Test, MatchesReferenceForward) {
   LayerCase c = GetParam();
   int64_t m = 4, k = 40, n = 24;
   std::vector<uint16_t> xh = activations(m, k, 9);
-  std::vector<uint8_t> x(m * k * q::dtypeSize(c.x));
+  std::vector<uint8_t> x(m * k * ::bnb::dtypeSize(c.x));
   for (int64_t i = 0; i < m * k; ++i)
-    q::storeFromFloat(x.data(), c.x, i, q::halfToFloat(xh[i]));
+    ::bnb::storeFromFloat(x.data(), c.x, i, ::bnb::halfToFloat(xh[i]));
   std::vector<uint8_t> w = randomFloats(DType::F16, n * k, 13, false);
   q::QuantizedInt8 weight = q::quantizeLinear8bit(w.data(), DType::F16, n, k);
   std::vector<uint8_t> bias = randomFloats(c.x, n, 17, false);
@@ -423,9 +423,9 @@ TEST_P(LinearInt8Test, MatchesReferenceForward) {
                                 makeBuffer(weight.scb, {n})};
   if (c.bias)
     inputs.push_back(Buffer{bias, {n}});
-  std::vector<Buffer> outputs = {zeroBuffer(m * n * q::dtypeSize(c.x), {m, n})};
+  std::vector<Buffer> outputs = {zeroBuffer(m * n * ::bnb::dtypeSize(c.x), {m, n})};
   run(source, inputs, outputs);
-  std::vector<uint8_t> expected(m * n * q::dtypeSize(c.x));
+  std::vector<uint8_t> expected(m * n * ::bnb::dtypeSize(c.x));
   q::linearInt8Reference(x.data(), c.x, m, k, weight.cb.data(),
                          weight.scb.data(), n, c.bias ? bias.data() : nullptr,
                          c.x, c.threshold, expected.data());
@@ -494,9 +494,9 @@ TEST_P(Linear4bitTest, MatchesReferenceForward) {
 })mlir",
       m, k, n, t, numel / 2, absmaxArgs, biasArg, absmaxUse, biasUse,
       c.quantType, mlirType(c.compute), offsetAttr);
-  std::vector<Buffer> outputs = {zeroBuffer(m * n * q::dtypeSize(c.x), {m, n})};
+  std::vector<Buffer> outputs = {zeroBuffer(m * n * ::bnb::dtypeSize(c.x), {m, n})};
   run(source, inputs, outputs);
-  std::vector<uint8_t> expected(m * n * q::dtypeSize(c.x));
+  std::vector<uint8_t> expected(m * n * ::bnb::dtypeSize(c.x));
   if (c.nested)
     q::linear4bitReferenceNested(
         x.data(), c.x, m, k, weight.packed.data(), weight.nested->codes.data(),
@@ -544,7 +544,7 @@ TEST_P(LinearInt8FloatWeightTest, MatchesReferenceForward) {
   std::vector<uint8_t> w = randomFloats(c.w, n * k, 37, false);
   // The layer stores a Conv1D weight as [k, n].
   std::vector<uint8_t> stored = w;
-  size_t elem = q::dtypeSize(c.w);
+  size_t elem = ::bnb::dtypeSize(c.w);
   if (c.conv1d)
     for (int64_t r = 0; r < n; ++r)
       for (int64_t col = 0; col < k; ++col)

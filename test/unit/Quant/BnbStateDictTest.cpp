@@ -1,7 +1,7 @@
 //===- BnbStateDictTest.cpp - bitsandbytes' serialized layer format -------===//
 
 #include "bnb/Quant/BnbStateDict.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"

@@ -1,14 +1,14 @@
 //===- DTypeTest.cpp - dtype names and element access ---------------------===//
 
-#include "bnb/Quant/DType.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/DType.h"
+#include "bnb/Support/Float16.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-using namespace bnb::quant;
+using namespace bnb;
 
 namespace {
 

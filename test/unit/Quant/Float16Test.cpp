@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <random>
 #include <vector>
 
-using namespace bnb::quant;
+using namespace bnb;
 
 namespace {
 

@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Quant/Int8.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 
 #include "llvm/Support/ThreadPool.h"
 
@@ -15,6 +15,7 @@
 #include <cmath>
 #include <vector>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 namespace {

@@ -8,13 +8,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Quant/Reference.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 namespace {

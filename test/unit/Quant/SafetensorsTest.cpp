@@ -20,7 +20,6 @@
 #include <iterator>
 
 using namespace bnb;
-using namespace bnb::quant;
 
 namespace {
 

@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Quant/Tables.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 
 #include <gtest/gtest.h>
 
@@ -14,6 +14,7 @@
 #include <cmath>
 #include <vector>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 namespace {

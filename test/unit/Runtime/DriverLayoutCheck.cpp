@@ -8,5 +8,3 @@
 #include "DriverLayout.h"
 
 BNB_CHECK_DRIVER_LAYOUT();
-static_assert(sizeof(bnbrt_cu_launch_attribute::value) == 64,
-              "CUlaunchAttributeValue is 64 bytes");

@@ -38,7 +38,6 @@ TEST_F(GpuAbiTest, LoadLookupAndLaunchPassParametersThrough) {
   EXPECT_EQ(*static_cast<float *>(l.params[0]), 2.5f);
   EXPECT_EQ(*static_cast<int64_t *>(l.params[1]), 1000);
   EXPECT_EQ(l.extra, nullptr);
-  EXPECT_FALSE(l.extended);
   // Small shared memory needs no opt-in.
   EXPECT_TRUE(fake().funcAttributes.empty());
 
@@ -157,45 +156,6 @@ TEST_F(GpuAbiTest, LaunchDimensionsOutOfRangeAreRejected) {
   bnbrt_clear_error();
   mgpuLaunchKernel(fn, 1, 1, 1, 0, 1, 1, 0, nullptr, nullptr, nullptr, 0);
   EXPECT_EQ(error(), "mgpuLaunchKernel(scale): launch dimension 0 out of range");
-  mgpuModuleUnload(module);
-}
-
-TEST_F(GpuAbiTest, ClusterLaunchUsesLaunchKernelExWithTheClusterAttribute) {
-  char image[] = "fake:tile";
-  void *module = mgpuModuleLoad(image, sizeof(image));
-  void *fn = mgpuModuleGetFunction(module, "tile");
-  int x = 7;
-  void *params[] = {&x};
-  mgpuLaunchClusterKernel(fn, 2, 1, 1, 8, 4, 1, 128, 2, 1, 1024, nullptr,
-                          params, nullptr);
-  ASSERT_EQ(error(), "");
-  ASSERT_EQ(fake().launches.size(), 1u);
-  const FakeLaunch &l = fake().launches[0];
-  EXPECT_TRUE(l.extended);
-  EXPECT_EQ(l.cluster[0], 2u);
-  EXPECT_EQ(l.cluster[1], 1u);
-  EXPECT_EQ(l.grid[0], 8u);
-  EXPECT_EQ(l.grid[1], 4u);
-  EXPECT_EQ(l.block[0], 128u);
-  EXPECT_EQ(l.block[1], 2u);
-  EXPECT_EQ(l.smem, 1024u);
-  EXPECT_EQ(l.params, params);
-  mgpuModuleUnload(module);
-}
-
-TEST_F(GpuAbiTest, ClusterLaunchWithoutLaunchKernelExIsACleanError) {
-  bnbrt_driver_table table = fakeDriverTable();
-  table.cuLaunchKernelEx = nullptr; // a CUDA 11 driver
-  install(table);
-  char image[] = "fake:tile";
-  void *module = mgpuModuleLoad(image, sizeof(image));
-  void *fn = mgpuModuleGetFunction(module, "tile");
-  mgpuLaunchClusterKernel(fn, 2, 1, 1, 8, 1, 1, 32, 1, 1, 0, nullptr, nullptr,
-                          nullptr);
-  EXPECT_EQ(error(), "mgpuLaunchClusterKernel(tile): the CUDA driver has no "
-                     "cuLaunchKernelEx (cluster launches need CUDA 12.0 or "
-                     "newer)");
-  EXPECT_TRUE(fake().launches.empty());
   mgpuModuleUnload(module);
 }
 
@@ -366,35 +326,6 @@ TEST_F(GpuAbiTest, HostRegisterUsesTheDataOfTheMemref) {
   EXPECT_EQ(error(), "mgpuMemHostRegisterMemRef: only contiguous memrefs can "
                      "be registered");
   EXPECT_EQ(fake().hostRegistered.size(), 1u);
-}
-
-TEST_F(GpuAbiTest, TensorMapIsEncodedInnermostFirstAndCopiedToTheDevice) {
-  std::vector<uint16_t> data(64 * 256);
-  // A 64x128 f16 view with a row pitch of 256 elements.
-  Desc2D d{data.data(), data.data(), 0, {64, 128}, {256, 1}};
-  int64_t box[2] = {16, 32};
-  void *map = mgpuTensorMapEncodeTiledMemref(2, &d, /*f16=*/6, 0, 1, 2, 0, box);
-  ASSERT_NE(map, nullptr) << error();
-  ASSERT_EQ(fake().tensorMaps.size(), 1u);
-  const FakeTensorMapCall &c = fake().tensorMaps[0];
-  EXPECT_EQ(c.dataType, 6);
-  EXPECT_EQ(c.rank, 2u);
-  EXPECT_EQ(c.address, data.data());
-  EXPECT_EQ(c.dims, (std::vector<uint64_t>{128, 64}));
-  EXPECT_EQ(c.strides, (std::vector<uint64_t>{512}));
-  EXPECT_EQ(c.box, (std::vector<uint32_t>{32, 16}));
-  EXPECT_EQ(c.elementStrides, (std::vector<uint32_t>{1, 1}));
-  EXPECT_EQ(c.swizzle, 1);
-  EXPECT_EQ(c.l2, 2);
-  // The returned pointer is a device copy of the encoded descriptor.
-  auto *words = static_cast<uint64_t *>(map);
-  EXPECT_EQ(words[0], 0xABCD0000u);
-  EXPECT_EQ(words[15], 0xABCD000Fu);
-  // Runtime-owned: not a model allocation, released with the driver.
-  EXPECT_EQ(bnbrt_outstanding_allocations(), 0u);
-  EXPECT_EQ(fake().liveBlocks.size(), 1u);
-  bnbrt_reset();
-  EXPECT_TRUE(fake().liveBlocks.empty());
 }
 
 } // namespace

@@ -86,7 +86,8 @@ TEST_F(MemoryAccountingTest, PeaksAreKeptPerCategoryAndForTheSum) {
 TEST_F(MemoryAccountingTest, InvalidQueriesAndCategoriesAreRejected) {
   bnbrt_memory_stats s;
   EXPECT_EQ(bnbrt_get_memory_stats(2, 0, &s), -1);
-  EXPECT_EQ(bnbrt_get_memory_stats(BNBRT_POOL_DEVICE, 4, &s), -1);
+  EXPECT_EQ(
+      bnbrt_get_memory_stats(BNBRT_POOL_DEVICE, BNBRT_NUM_CATEGORIES, &s), -1);
   EXPECT_EQ(bnbrt_get_memory_stats(BNBRT_POOL_DEVICE, -2, &s), -1);
   EXPECT_EQ(bnbrt_set_category(7), -1);
   EXPECT_EQ(bnbrt_get_category(), BNBRT_CATEGORY_ACTIVATIONS);

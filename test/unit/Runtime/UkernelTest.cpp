@@ -13,7 +13,7 @@
 #include "ukernels/TestHooks.h"
 
 #include "bnb/Quant/Blockwise.h"
-#include "bnb/Quant/Float16.h"
+#include "bnb/Support/Float16.h"
 #include "bnb/Quant/Tables.h"
 
 #include <gtest/gtest.h>
@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+using namespace bnb;
 using namespace bnb::quant;
 
 namespace {

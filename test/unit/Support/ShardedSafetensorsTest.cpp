@@ -51,7 +51,7 @@ protected:
       const std::vector<std::pair<std::string, std::vector<uint8_t>>> &tensors) {
     std::vector<bnb::SafetensorsTensorDecl> decls;
     for (const auto &[key, bytes] : tensors)
-      decls.push_back({key, bnb::quant::DType::U8, {int64_t(bytes.size())}});
+      decls.push_back({key, ::bnb::DType::U8, {int64_t(bytes.size())}});
     auto writer = bnb::SafetensorsWriter::create(file(name), decls);
     ASSERT_TRUE(bool(writer)) << llvm::toString(writer.takeError());
     for (const auto &[key, bytes] : tensors)

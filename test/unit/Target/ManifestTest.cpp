@@ -8,13 +8,13 @@ using namespace bnb;
 
 namespace {
 TEST(Manifest, CheckedNumBytes) {
-  EXPECT_EQ(checkedNumBytes(quant::DType::F32, {2, 3}), 24);
-  EXPECT_EQ(checkedNumBytes(quant::DType::F32, {}), 4);
-  EXPECT_EQ(checkedNumBytes(quant::DType::F16, {0, int64_t(1) << 62}), 0);
-  EXPECT_FALSE(checkedNumBytes(quant::DType::F32,
+  EXPECT_EQ(checkedNumBytes(::bnb::DType::F32, {2, 3}), 24);
+  EXPECT_EQ(checkedNumBytes(::bnb::DType::F32, {}), 4);
+  EXPECT_EQ(checkedNumBytes(::bnb::DType::F16, {0, int64_t(1) << 62}), 0);
+  EXPECT_FALSE(checkedNumBytes(::bnb::DType::F32,
                                {int64_t(1) << 32, int64_t(1) << 32}));
-  EXPECT_FALSE(checkedNumBytes(quant::DType::F64, {int64_t(1) << 61}));
-  EXPECT_FALSE(checkedNumBytes(quant::DType::U8, {-1}));
+  EXPECT_FALSE(checkedNumBytes(::bnb::DType::F64, {int64_t(1) << 61}));
+  EXPECT_FALSE(checkedNumBytes(::bnb::DType::U8, {-1}));
 }
 
 TEST(Manifest, SignatureIsCanonical) {
@@ -23,7 +23,7 @@ TEST(Manifest, SignatureIsCanonical) {
   entry.symbol = "bnb_entry_forward";
   TensorSpec ids;
   ids.name = "input_ids";
-  ids.dtype = quant::DType::I64;
+  ids.dtype = ::bnb::DType::I64;
   ids.shape = {1, 8};
   ids.vocabSize = 256;
   entry.inputs.push_back(ids);

@@ -2,6 +2,7 @@
 
 #include "bnb/Dialect/Bnb/IR/BnbAttrs.h"
 #include "bnb/Dialect/Bnb/IR/BnbDialect.h"
+#include "bnb/Quant/ConfigRules.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -106,9 +107,8 @@ ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                    QuantType /*quantType*/, bool /*useDoubleQuant*/,
                    Type quantStorage) {
   if (loadIn8bit && loadIn4bit)
-    return emitError() << "load_in_4bit and load_in_8bit are both true, but "
-                          "only one can be used at the same time";
-  if (threshold.isNaN() || threshold.isNegative())
+    return emitError() << ::bnb::quant::kBothLoadsMessage;
+  if (!::bnb::quant::isValidThreshold(threshold.convertToDouble()))
     return emitError() << "llm_int8_threshold must be a float >= 0";
   if (skipModules) {
     for (Attribute entry : skipModules)
@@ -119,8 +119,7 @@ ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!computeDtype || !isValidComputeDtype(computeDtype))
     return emitError() << "bnb_4bit_compute_dtype must be f16, bf16 or f32";
   if (!quantStorage || !isValidQuantStorage(quantStorage))
-    return emitError() << "bnb_4bit_quant_storage must be one of float16, "
-                          "float32, int8, uint8, float64, bfloat16";
+    return emitError() << ::bnb::quant::quantStorageMessage();
   return success();
 }
 

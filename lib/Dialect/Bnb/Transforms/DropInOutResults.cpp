@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"

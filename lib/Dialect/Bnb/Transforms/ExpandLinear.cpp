@@ -9,7 +9,7 @@
 
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
-#include "bnb/Dialect/Bnb/Transforms/TensorBuilders.h"
+#include "bnb/Dialect/Bnb/Utils/TensorBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"

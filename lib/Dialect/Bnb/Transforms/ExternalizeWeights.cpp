@@ -9,7 +9,7 @@
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"

@@ -161,8 +161,26 @@ bool mlir::bnb::feedsFunctionResult(Operation *root) {
   return false;
 }
 
+GlobalLoadCounts::GlobalLoadCounts(Operation *symbolTableOp) {
+  // The uses inside the symbol table's regions (the Operation overload
+  // stops at `symbolTableOp` itself, being a symbol table).
+  for (Region &region : symbolTableOp->getRegions()) {
+    std::optional<SymbolTable::UseRange> uses =
+        SymbolTable::getSymbolUses(&region);
+    if (!uses)
+      continue;
+    for (const SymbolTable::SymbolUse &use : *uses)
+      ++counts[{use.getUser()->getParentOfType<FunctionOpInterface>(),
+                use.getSymbolRef().getRootReference()}];
+  }
+}
+
+unsigned GlobalLoadCounts::count(Operation *func, StringAttr global) const {
+  return counts.lookup({func, global});
+}
+
 bool mlir::bnb::isTiedWeight(const LinearMatch &match,
-                             SymbolTableCollection &symbols) {
+                             const GlobalLoadCounts &loads) {
   // Another use of the loaded value (an embedding gather, say) ties it.
   for (Operation *user : match.weight.getUsers())
     if (user != match.matmul && !isa<linalg::TransposeOp>(user))
@@ -172,15 +190,7 @@ bool mlir::bnb::isTiedWeight(const LinearMatch &match,
   // So does another load of the same global in the same function. The
   // entry points of one model (forward, prefill, decode) each load every
   // weight once: that is one parameter seen three times, not a tie.
-  Operation *symbolTableOp =
-      SymbolTable::getNearestSymbolTable(match.weightRef.global);
-  std::optional<SymbolTable::UseRange> uses =
-      SymbolTable::getSymbolUses(match.weightRef.global, symbolTableOp);
-  if (!uses)
-    return false;
   auto func = match.matmul->getParentOfType<FunctionOpInterface>();
-  return llvm::count_if(*uses, [&](const SymbolTable::SymbolUse &use) {
-           return use.getUser()->getParentOfType<FunctionOpInterface>() ==
-                  func;
-         }) > 1;
+  ml_program::GlobalOp global = match.weightRef.global;
+  return loads.count(func, global.getSymNameAttr()) > 1;
 }

@@ -1,7 +1,7 @@
 //===- PrepareEntryPoints.cpp - bnb-prepare-entry-points -------------------===//
 
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 

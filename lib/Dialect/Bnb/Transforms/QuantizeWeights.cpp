@@ -9,29 +9,27 @@
 // the whole stored state dict of a layer that was already quantized (a
 // pre-quantized checkpoint: no dequantize/re-quantize round trip). Tensors
 // stream one at a time from the memory-mapped input; inline constant weights
-// fold into packed constants.
+// fold into packed constants. This file plans the layers and rewrites the
+// IR; WeightWriter reads the input and writes the new file.
 //
 //===----------------------------------------------------------------------===//
 
-#include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
-#include "bnb/Dialect/Bnb/Transforms/DTypeMapping.h"
-#include "bnb/Dialect/Bnb/Transforms/Passes.h"
 #include "bnb/Dialect/Bnb/IR/BnbOps.h"
+#include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
+#include "bnb/Dialect/Bnb/Utils/DTypeMapping.h"
+#include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/WeightWriter.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
+#include "bnb/Quant/BnbStateDict.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
-#include "bnb/Quant/BnbStateDict.h"
-#include "bnb/Support/ShardedSafetensors.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CheckedArithmetic.h"
-#include "llvm/Support/Path.h"
-#include "llvm/Support/ThreadPool.h"
 
 namespace mlir::bnb {
 #define GEN_PASS_DEF_BNBQUANTIZEWEIGHTS
@@ -44,21 +42,11 @@ namespace q = ::bnb::quant;
 
 namespace {
 
-/// One layer whose float weight gets quantized.
-struct LayerPlan {
+/// One layer whose float weight gets quantized: the quantization the
+/// weight writer needs, and the IR it comes from.
+struct LayerPlan : QuantizedLayer {
   Operation *op = nullptr;
   WeightRef weight;
-  /// State-dict prefix of the layer, e.g. "model.layers.0.mlp.up_proj.".
-  std::string prefix;
-  bool is4bit = false;
-  q::QuantType quantType = q::QuantType::NF4;
-  int64_t blocksize = 64;
-  bool nested = false;
-  q::DType storage = q::DType::U8;
-  q::DType dtype = q::DType::F16;
-  int64_t outFeatures = 0, inFeatures = 0;
-  bool conv1d = false;
-  std::optional<float> offset;
   /// The first layer quantizing the same weight global the same way (the
   /// same linear seen by another entry point: forward, prefill, decode):
   /// this layer then loads that layer's state instead of making its own.
@@ -82,13 +70,6 @@ struct LayerPlan {
            dtype == other.dtype && outFeatures == other.outFeatures &&
            inFeatures == other.inFeatures && conv1d == other.conv1d;
   }
-};
-
-/// Weight bytes in [N, K] row-major order: a view into the mapping, or an
-/// owned copy (transposed Conv1D weights, inline constants).
-struct WeightBytes {
-  ArrayRef<uint8_t> view;
-  std::vector<uint8_t> storage;
 };
 
 /// The largest inline weight constant expanded into bytes: inline weights
@@ -135,19 +116,8 @@ FailureOr<std::vector<uint8_t>> elementBytes(ElementsAttr attr, Location loc) {
   return emitError(loc) << "unsupported inline weight attribute";
 }
 
-/// Transposes a [rows, cols] matrix of `elemBytes`-byte elements.
-std::vector<uint8_t> transposeBytes(ArrayRef<uint8_t> in, int64_t rows,
-                                    int64_t cols, size_t elemBytes) {
-  std::vector<uint8_t> out(in.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c)
-      std::memcpy(out.data() + (c * rows + r) * elemBytes,
-                  in.data() + (r * cols + c) * elemBytes, elemBytes);
-  return out;
-}
-
 /// A ranked tensor type of `dtype` and `shape`.
-RankedTensorType tensorType(MLIRContext *ctx, q::DType dtype,
+RankedTensorType tensorType(MLIRContext *ctx, ::bnb::DType dtype,
                             ArrayRef<int64_t> shape) {
   return RankedTensorType::get(shape, fromDType(ctx, dtype));
 }
@@ -172,15 +142,13 @@ public:
   WeightQuantizer(ModuleOp module, StringRef weightsPath, StringRef outputPath,
                   unsigned numThreads)
       : module(module), weightsPath(weightsPath), outputPath(outputPath),
-        pool(std::make_unique<llvm::DefaultThreadPool>(
-            llvm::hardware_concurrency(numThreads))) {}
+        writer(numThreads) {}
 
   ModuleOp module;
   std::string weightsPath, outputPath;
   SymbolTableCollection symbols;
-  std::optional<::bnb::ShardedSafetensors> input;
-  std::string inputPath;
-  std::unique_ptr<llvm::ThreadPoolInterface> pool;
+  /// The input and output weights files, and the quantizers' thread pool.
+  WeightWriter writer;
   /// Set when planning reported an error.
   bool planningFailed = false;
 
@@ -228,30 +196,19 @@ public:
     for (LayerPlan &plan : plans)
       if (plan.isExternal() &&
           failed(checkFileTensor(plan.weight.global,
-                                 input->lookup(plan.weight.key))))
+                                 writer.lookup(plan.weight.key))))
         return failure();
 
     // The nested offset of a double-quantized layer goes into its state
     // blob, whose size the file header needs before any data is written.
-    for (LayerPlan &plan : plans) {
-      if (!plan.is4bit || !plan.nested || !plan.isExternal() || plan.primary)
-        continue;
-      FailureOr<WeightBytes> bytes = readWeight(plan);
-      if (failed(bytes))
-        return failure();
-      int64_t n = plan.outFeatures * plan.inFeatures;
-      std::vector<float> absmax(q::numBlocks(n, plan.blocksize));
-      q::computeAbsmax(bytes->view.data(), plan.dtype, n, plan.blocksize,
-                       absmax.data(), pool.get());
-      plan.offset = q::absmaxMean(absmax.data(), absmax.size());
-      // Streaming: the resident set holds one weight at a time, not the
-      // whole mapped checkpoint.
-      input->releaseMappedPages();
-    }
+    for (LayerPlan &plan : plans)
+      if (plan.is4bit && plan.nested && plan.isExternal() && !plan.primary)
+        plan.offset = writer.computeNestedOffset(plan);
     for (LayerPlan &plan : plans)
       if (plan.primary)
         plan.offset = plan.primary->offset;
 
+    countSymbolUses();
     llvm::MapVector<StringRef, LayerPlan *> quantizedGlobals;
     for (LayerPlan &plan : plans)
       if (failed(plan.isExternal() ? rewriteExternal(plan, quantizedGlobals)
@@ -314,14 +271,18 @@ public:
     }
     plan.weight = *ref;
     plan.external = plan.weight.isExternal();
+    plan.weightKey = ref->key;
     plan.dtype = *toDType(cast<ShapedType>(weight.getType()).getElementType());
+    ArrayRef<int64_t> shape =
+        cast<ShapedType>(ref->producer->getResult(0).getType()).getShape();
+    plan.weightShape.assign(shape.begin(), shape.end());
     if (!plan.prefix.empty())
       plan.prefix += ".";
     return plan;
   }
 
   LogicalResult openInput() {
-    inputPath = weightsPath;
+    std::string inputPath = weightsPath;
     if (inputPath.empty()) {
       auto attr = module->getAttrOfType<StringAttr>(kWeightsFileAttr);
       if (!attr)
@@ -330,35 +291,25 @@ public:
                << kWeightsFileAttr << "' attribute and no weights= option";
       inputPath = attr.str();
     }
-    llvm::Expected<::bnb::ShardedSafetensors> file =
-        ::bnb::ShardedSafetensors::open(inputPath);
-    if (!file)
-      return module.emitError() << llvm::toString(file.takeError());
-    input.emplace(std::move(*file));
+    if (llvm::Error error = writer.openInput(inputPath))
+      return module.emitError() << llvm::toString(std::move(error));
     return success();
   }
 
-  /// The layer's float weight in [N, K] order.
-  FailureOr<WeightBytes> readWeight(LayerPlan &plan) {
+  /// The float weight of an inline layer in [N, K] order.
+  FailureOr<WeightBytes> readInlineWeight(LayerPlan &plan) {
     WeightBytes result;
     auto type = cast<RankedTensorType>(plan.weight.producer->getResult(0).getType());
-    if (plan.isExternal()) {
-      const ::bnb::SafetensorsTensor *tensor = input->lookup(plan.weight.key);
-      if (failed(checkFileTensor(plan.weight.global, tensor)))
-        return failure();
-      result.view = input->bytes(*tensor);
-    } else {
-      FailureOr<std::vector<uint8_t>> bytes =
-          elementBytes(plan.weight.getInlineValue(), plan.op->getLoc());
-      if (failed(bytes))
-        return failure();
-      result.storage = std::move(*bytes);
-      result.view = result.storage;
-    }
+    FailureOr<std::vector<uint8_t>> bytes =
+        elementBytes(plan.weight.getInlineValue(), plan.op->getLoc());
+    if (failed(bytes))
+      return failure();
+    result.storage = std::move(*bytes);
+    result.view = result.storage;
     if (plan.conv1d) {
       result.storage = transposeBytes(result.view, type.getDimSize(0),
                                       type.getDimSize(1),
-                                      q::dtypeSize(plan.dtype));
+                                      ::bnb::dtypeSize(plan.dtype));
       result.view = result.storage;
     }
     return result;
@@ -369,15 +320,16 @@ public:
                                 const ::bnb::SafetensorsTensor *tensor) {
     if (!tensor)
       return global.emitOpError()
-             << "weights file '" << inputPath << "' has no tensor '"
+             << "weights file '" << writer.getInputPath() << "' has no tensor '"
              << global.getSymName() << "'";
     auto type = cast<RankedTensorType>(global.getType());
-    std::optional<q::DType> dtype = toDType(type.getElementType());
+    std::optional<::bnb::DType> dtype = toDType(type.getElementType());
     if (!dtype || *dtype != tensor->dtype ||
         ArrayRef<int64_t>(tensor->shape) != type.getShape())
       return global.emitOpError()
-             << "tensor '" << global.getSymName() << "' in '" << inputPath
-             << "' is " << q::dtypeSafetensorsName(tensor->dtype) << " ["
+             << "tensor '" << global.getSymName() << "' in '"
+             << writer.getInputPath() << "' is "
+             << ::bnb::dtypeSafetensorsName(tensor->dtype) << " ["
              << llvm::make_range(tensor->shape.begin(), tensor->shape.end())
              << "] but the global is " << type;
     return success();
@@ -399,11 +351,9 @@ public:
     if (existing) {
       bool ownWeight = existing == plan.weight.global &&
                        plan.weight.producer->getResult(0).hasOneUse();
-      std::optional<SymbolTable::UseRange> uses =
-          SymbolTable::getSymbolUses(existing, module);
+      std::optional<int64_t> uses = countUses(existing);
       // The loads of this layer and of the layers sharing its state.
-      if (!ownWeight || !uses ||
-          int64_t(llvm::range_size(*uses)) != 1 + plan.aliases)
+      if (!ownWeight || !uses || *uses != 1 + plan.aliases)
         return plan.op->emitOpError()
                << "cannot store the quantized '" << key
                << "': the module already uses a tensor of that name";
@@ -423,7 +373,6 @@ public:
   LogicalResult
   rewriteExternal(LayerPlan &plan,
                   llvm::MapVector<StringRef, LayerPlan *> &quantizedGlobals) {
-    MLIRContext *ctx = module.getContext();
     OpBuilder b(plan.op);
     Location loc = plan.op->getLoc();
     SmallVector<std::pair<std::string, RankedTensorType>> irTensors =
@@ -432,8 +381,7 @@ public:
     if (plan.primary) {
       // The primary layer (rewritten first, in walk order) made the state.
       for (auto &[key, type] : irTensors)
-        loads.push_back(ml_program::GlobalLoadConstOp::create(
-            b, loc, type, FlatSymbolRefAttr::get(ctx, key)));
+        loads.push_back(createLoad(b, loc, type, key));
       replaceLayer(plan, loads);
       return success();
     }
@@ -442,15 +390,14 @@ public:
       if (failed(global))
         return failure();
       quantizedGlobals[global->getSymName()] = &plan;
-      loads.push_back(ml_program::GlobalLoadConstOp::create(
-          b, loc, type, FlatSymbolRefAttr::get(ctx, key)));
+      loads.push_back(createLoad(b, loc, type, key));
     }
     replaceLayer(plan, loads);
     return success();
   }
 
   LogicalResult rewriteInline(LayerPlan &plan) {
-    FailureOr<WeightBytes> bytes = readWeight(plan);
+    FailureOr<WeightBytes> bytes = readInlineWeight(plan);
     if (failed(bytes))
       return failure();
     OpBuilder b(plan.op);
@@ -464,7 +411,7 @@ public:
       q4 = q::quantizeLinear4bit(bytes->view.data(), plan.dtype,
                                  {plan.outFeatures, plan.inFeatures},
                                  plan.quantType, plan.blocksize, plan.nested,
-                                 plan.storage, pool.get());
+                                 plan.storage, &writer.getPool());
       plan.offset = q4.nested ? std::optional<float>(q4.nested->offset)
                               : std::nullopt;
       data.push_back(q4.packed);
@@ -476,7 +423,8 @@ public:
       }
     } else {
       q8 = q::quantizeLinear8bit(bytes->view.data(), plan.dtype,
-                                 plan.outFeatures, plan.inFeatures, pool.get());
+                                 plan.outFeatures, plan.inFeatures,
+                                 &writer.getPool());
       data.push_back(asBytes(q8.cb));
       data.push_back(asBytes(q8.scb));
     }
@@ -501,23 +449,23 @@ public:
     int64_t n = plan.outFeatures * plan.inFeatures;
     if (!plan.is4bit) {
       out.push_back({plan.prefix + "weight",
-                     tensorType(ctx, q::DType::I8,
+                     tensorType(ctx, ::bnb::DType::I8,
                                 {plan.outFeatures, plan.inFeatures})});
       out.push_back({plan.prefix + "SCB",
-                     tensorType(ctx, q::DType::F32, {plan.outFeatures})});
+                     tensorType(ctx, ::bnb::DType::F32, {plan.outFeatures})});
       return out;
     }
     int64_t blocks = q::numBlocks(n, plan.blocksize);
     // The IR views packed codes as bytes whatever quant_storage serializes
     // them as.
     out.push_back({plan.prefix + "weight",
-                   tensorType(ctx, q::DType::U8, {(n + 1) / 2, 1})});
+                   tensorType(ctx, ::bnb::DType::U8, {(n + 1) / 2, 1})});
     out.push_back({plan.prefix + "weight.absmax",
-                   tensorType(ctx, plan.nested ? q::DType::U8 : q::DType::F32,
+                   tensorType(ctx, plan.nested ? ::bnb::DType::U8 : ::bnb::DType::F32,
                               {blocks})});
     if (plan.nested)
       out.push_back({plan.prefix + "weight.nested_absmax",
-                     tensorType(ctx, q::DType::F32,
+                     tensorType(ctx, ::bnb::DType::F32,
                                 {static_cast<int64_t>(
                                     q::numBlocks(blocks, 256))})});
     return out;
@@ -545,16 +493,78 @@ public:
     }
     plan.op->getResult(0).replaceAllUsesWith(newOp->getResult(0));
     Operation *producer = plan.weight.producer;
+    adjustSymbolUses(newOp, +1);
+    adjustSymbolUses(plan.op, -1);
     plan.op->erase();
-    if (producer->use_empty())
+    if (producer->use_empty()) {
+      adjustSymbolUses(producer, -1);
       producer->erase();
+    }
     plan.op = newOp;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Symbol use counts
+  //===--------------------------------------------------------------------===//
+
+  /// Uses of every symbol of the module by name, counted in one walk before
+  /// the rewrite and kept up to date by it (createLoad, replaceLayer): asking
+  /// SymbolTable for one symbol's uses walks the whole module, and doing that
+  /// per layer took seconds on a 7B graph. Unset when the module has nested
+  /// symbol tables (where names can be shadowed) or ops of unknown symbol
+  /// semantics; the queries then walk as before.
+  std::optional<llvm::DenseMap<StringAttr, int64_t>> symbolUses;
+
+  void countSymbolUses() {
+    bool nested = false;
+    module.walk([&](Operation *op) {
+      if (op != module && op->hasTrait<OpTrait::SymbolTable>())
+        nested = true;
+    });
+    std::optional<SymbolTable::UseRange> uses =
+        SymbolTable::getSymbolUses(&module.getBodyRegion());
+    if (nested || !uses)
+      return;
+    symbolUses.emplace();
+    for (const SymbolTable::SymbolUse &use : *uses)
+      ++(*symbolUses)[use.getSymbolRef().getRootReference()];
+  }
+
+  /// The number of uses of `global` in the module.
+  std::optional<int64_t> countUses(ml_program::GlobalOp global) {
+    if (symbolUses)
+      return symbolUses->lookup(global.getSymNameAttr());
+    std::optional<SymbolTable::UseRange> uses =
+        SymbolTable::getSymbolUses(global, module);
+    if (!uses)
+      return std::nullopt;
+    return int64_t(llvm::range_size(*uses));
+  }
+
+  /// Adds `delta` uses for each symbol reference in `op`'s attributes (the
+  /// ops created and erased here have no regions).
+  void adjustSymbolUses(Operation *op, int64_t delta) {
+    if (!symbolUses)
+      return;
+    op->getAttrDictionary().walk([&](SymbolRefAttr ref) {
+      (*symbolUses)[ref.getRootReference()] += delta;
+    });
+  }
+
+  /// A constant load of the global `key`.
+  Value createLoad(OpBuilder &b, Location loc, RankedTensorType type,
+                   StringRef key) {
+    auto load = ml_program::GlobalLoadConstOp::create(
+        b, loc, type, FlatSymbolRefAttr::get(b.getContext(), key));
+    adjustSymbolUses(load, +1);
+    return load;
   }
 
   void eraseDeadWeights() {
     for (auto global : llvm::make_early_inc_range(
              module.getOps<ml_program::GlobalOp>()))
-      if (SymbolTable::symbolKnownUseEmpty(global, module))
+      if (symbolUses ? symbolUses->lookup(global.getSymNameAttr()) == 0
+                     : SymbolTable::symbolKnownUseEmpty(global, module))
         global.erase();
   }
 
@@ -562,121 +572,68 @@ public:
   // Writing the weights file
   //===--------------------------------------------------------------------===//
 
-  std::string defaultOutputPath() {
-    llvm::SmallString<256> path(inputPath);
-    StringRef ext = llvm::sys::path::extension(path);
-    if (ext == ".safetensors")
-      llvm::sys::path::replace_extension(path, "");
-    path += ".bnb.safetensors";
-    return path.str().str();
+  /// Emits `error` at the module, or at its layer for a LayerWriteError.
+  LogicalResult reportWriteError(llvm::Error error,
+                                 ArrayRef<LayerPlan *> layers) {
+    llvm::Error rest = llvm::handleErrors(
+        std::move(error), [&](const LayerWriteError &layerError) {
+          layers[layerError.getLayer()]->op->emitOpError()
+              << layerError.getMessage();
+        });
+    if (rest)
+      module.emitError() << llvm::toString(std::move(rest));
+    return failure();
   }
 
   LogicalResult
   writeWeights(MutableArrayRef<LayerPlan> plans,
                llvm::MapVector<StringRef, LayerPlan *> &quantizedGlobals) {
-    std::string output = outputPath.empty() ? defaultOutputPath()
-                                            : std::string(outputPath);
-    if (llvm::sys::fs::equivalent(output, inputPath))
-      return module.emitError() << "bnb-quantize-weights would overwrite its "
-                                   "input '"
-                                << inputPath << "'";
-
     // Declarations: every layer's state dict, then the copied tensors.
-    std::vector<::bnb::SafetensorsTensorDecl> decls;
-    llvm::StringSet<> declared;
+    SmallVector<LayerPlan *> layers;
+    std::vector<QuantizedLayer> quantized;
     for (LayerPlan &plan : plans) {
       if (!plan.isExternal() || plan.primary)
         continue;
-      if (plan.is4bit) {
-        llvm::Expected<std::vector<::bnb::SafetensorsTensorDecl>> layerDecls =
-            q::linear4bitDecls(plan.prefix, plan.quantType, plan.blocksize,
-                               plan.dtype, {plan.outFeatures, plan.inFeatures},
-                               plan.storage, plan.nested, plan.offset);
-        if (!layerDecls)
-          return plan.op->emitOpError() << llvm::toString(layerDecls.takeError());
-        llvm::append_range(decls, *layerDecls);
-      } else {
-        llvm::append_range(decls, q::linear8bitDecls(plan.prefix,
-                                                     plan.outFeatures,
-                                                     plan.inFeatures));
-      }
+      layers.push_back(&plan);
+      quantized.push_back(plan);
     }
-    for (auto &decl : decls)
-      declared.insert(decl.name);
-    SmallVector<ml_program::GlobalOp> copies;
-    llvm::StringMap<q::DType> packedStorage = prequantizedPackedStorage();
+    if (llvm::Error error =
+            writer.declareLayers(outputPath, std::move(quantized)))
+      return reportWriteError(std::move(error), layers);
+    llvm::StringMap<::bnb::DType> packedStorage = prequantizedPackedStorage();
     for (auto global : module.getOps<ml_program::GlobalOp>()) {
       if (!global.getValue() || !isa<ml_program::ExternAttr>(*global.getValue()) ||
           quantizedGlobals.contains(global.getSymName()))
         continue;
       const ::bnb::SafetensorsTensor *tensor =
-          input->lookup(global.getSymName());
+          writer.lookup(global.getSymName());
       auto storage = packedStorage.find(global.getSymName());
       if (failed(storage != packedStorage.end()
                      ? checkPackedTensor(global, tensor, storage->second)
                      : checkFileTensor(global, tensor)))
         return failure();
-      if (!declared.insert(global.getSymName()).second)
+      if (!writer.declareCopy(global.getSymName()))
         return global.emitOpError()
                << "tensor '" << global.getSymName()
                << "' clashes with a quantized layer's state";
-      decls.push_back({tensor->name, tensor->dtype, tensor->shape});
-      copies.push_back(global);
     }
     // Layers that came quantized keep the rest of their state dict (quant
     // maps, quant_state blob, weight_format) as the checkpoint stored it.
-    std::vector<const ::bnb::SafetensorsTensor *> companions;
-    for (const ::bnb::SafetensorsTensor *tensor : prequantizedCompanions())
-      if (declared.insert(tensor->name).second) {
-        decls.push_back({tensor->name, tensor->dtype, tensor->shape});
-        companions.push_back(tensor);
-      }
+    for (const std::string &key : prequantizedCompanions())
+      writer.declareCompanion(key);
 
-    llvm::Expected<std::unique_ptr<::bnb::SafetensorsWriter>> writer =
-        ::bnb::SafetensorsWriter::create(output, decls, {{"format", "pt"}});
-    if (!writer)
-      return module.emitError() << llvm::toString(writer.takeError());
-    auto check = [&](llvm::Error error) -> LogicalResult {
-      if (error)
-        return module.emitError() << llvm::toString(std::move(error));
-      return success();
-    };
-    for (ml_program::GlobalOp global : copies) {
-      const ::bnb::SafetensorsTensor *tensor =
-          input->lookup(global.getSymName());
-      if (failed(check((*writer)->write(tensor->name, input->bytes(*tensor)))))
-        return failure();
-      input->releaseMappedPages();
-    }
-    for (const ::bnb::SafetensorsTensor *tensor : companions)
-      if (failed(check((*writer)->write(tensor->name, input->bytes(*tensor)))))
-        return failure();
-    for (LayerPlan &plan : plans) {
-      if (!plan.isExternal() || plan.primary)
-        continue;
-      FailureOr<WeightBytes> bytes = readWeightForWrite(plan);
-      if (failed(bytes))
-        return failure();
-      llvm::Expected<std::vector<q::StateTensor>> state = quantizeState(plan, *bytes);
-      if (!state)
-        return plan.op->emitOpError() << llvm::toString(state.takeError());
-      for (q::StateTensor &tensor : *state)
-        if (failed(check((*writer)->write(tensor.key, tensor.bytes))))
-          return failure();
-      input->releaseMappedPages();
-    }
-    if (failed(check((*writer)->commit())))
-      return failure();
-    module->setAttr(kWeightsFileAttr,
-                    StringAttr::get(module.getContext(), output));
+    if (llvm::Error error = writer.write())
+      return reportWriteError(std::move(error), layers);
+    module->setAttr(kWeightsFileAttr, StringAttr::get(module.getContext(),
+                                                      writer.getOutputPath()));
     return success();
   }
 
   /// The packed weights of layers quantized before this pass ran whose
   /// bytes are stored as another quant_storage dtype than uint8 (the IR
   /// views them as ui8), by global name.
-  llvm::StringMap<q::DType> prequantizedPackedStorage() {
-    llvm::StringMap<q::DType> out;
+  llvm::StringMap<::bnb::DType> prequantizedPackedStorage() {
+    llvm::StringMap<::bnb::DType> out;
     module.walk([&](Linear4bitOp layer) {
       std::optional<Type> storage = layer.getQuantStorage();
       if (!layer.isQuantized() || !storage)
@@ -692,7 +649,7 @@ public:
   /// serialized as `storage`: the same bytes, bitsandbytes' [n, 1] shape.
   LogicalResult checkPackedTensor(ml_program::GlobalOp global,
                                   const ::bnb::SafetensorsTensor *tensor,
-                                  q::DType storage) {
+                                  ::bnb::DType storage) {
     if (!tensor)
       return checkFileTensor(global, tensor);
     auto type = cast<RankedTensorType>(global.getType());
@@ -701,25 +658,24 @@ public:
         int64_t(tensor->numBytes()) != type.getNumElements())
       return global.emitOpError()
              << "packed weight '" << global.getSymName() << "' in '"
-             << inputPath << "' is "
-             << q::dtypeSafetensorsName(tensor->dtype) << " ["
+             << writer.getInputPath() << "' is "
+             << ::bnb::dtypeSafetensorsName(tensor->dtype) << " ["
              << llvm::make_range(tensor->shape.begin(), tensor->shape.end())
              << "] but the layer's quant_storage "
-             << q::dtypeSafetensorsName(storage) << " needs "
+             << ::bnb::dtypeSafetensorsName(storage) << " needs "
              << type.getNumElements() << " bytes as ["
-             << type.getNumElements() / int64_t(q::dtypeSize(storage))
+             << type.getNumElements() / int64_t(::bnb::dtypeSize(storage))
              << ", 1]";
     return success();
   }
 
-  /// The input's state-dict tensors that no layer op takes but that belong
-  /// to a layer quantized before this pass ran (a pre-quantized checkpoint):
-  /// `weight.quant_map`, `weight.nested_quant_map`,
+  /// The names of the input's state-dict tensors that no layer op takes but
+  /// that may belong to a layer quantized before this pass ran (a
+  /// pre-quantized checkpoint): `weight.quant_map`, `weight.nested_quant_map`,
   /// `weight.quant_state.bitsandbytes__*` and `weight_format`.
-  std::vector<const ::bnb::SafetensorsTensor *> prequantizedCompanions() {
-    std::vector<const ::bnb::SafetensorsTensor *> out;
+  std::vector<std::string> prequantizedCompanions() {
+    std::vector<std::string> keys;
     module.walk([&](Operation *op) {
-      SmallVector<std::string> keys;
       Value weight;
       if (auto layer = dyn_cast<LinearInt8Op>(op); layer && layer.isQuantized())
         weight = layer.getWeight();
@@ -739,48 +695,8 @@ public:
                                  ".quant_state.bitsandbytes__fp4"})
           keys.push_back(ref->key + suffix.str());
       }
-      for (const std::string &key : keys)
-        if (const ::bnb::SafetensorsTensor *tensor = input->lookup(key))
-          out.push_back(tensor);
     });
-    return out;
-  }
-
-  /// The float weight of an external layer, read again from the mapping for
-  /// the streaming write (the layer op was already rewritten).
-  FailureOr<WeightBytes> readWeightForWrite(LayerPlan &plan) {
-    WeightBytes result;
-    const ::bnb::SafetensorsTensor *tensor = input->lookup(plan.weight.key);
-    if (!tensor)
-      return module.emitError() << "weights file '" << inputPath
-                                << "' has no tensor '" << plan.weight.key
-                                << "'";
-    result.view = input->bytes(*tensor);
-    if (plan.conv1d) {
-      result.storage =
-          transposeBytes(result.view, plan.inFeatures, plan.outFeatures,
-                         q::dtypeSize(plan.dtype));
-      result.view = result.storage;
-    }
-    return result;
-  }
-
-  llvm::Expected<std::vector<q::StateTensor>>
-  quantizeState(LayerPlan &plan, WeightBytes &bytes) {
-    if (!plan.is4bit) {
-      q::QuantizedInt8 q8 = q::quantizeLinear8bit(
-          bytes.view.data(), plan.dtype, plan.outFeatures, plan.inFeatures,
-          pool.get());
-      return q::linear8bitTensors(plan.prefix, q8);
-    }
-    q::Quantized4bit q4 = q::quantizeLinear4bit(
-        bytes.view.data(), plan.dtype, {plan.outFeatures, plan.inFeatures},
-        plan.quantType, plan.blocksize, plan.nested, plan.storage, pool.get());
-    if (q4.nested && (!plan.offset ||
-                      llvm::bit_cast<uint32_t>(*plan.offset) !=
-                          llvm::bit_cast<uint32_t>(q4.nested->offset)))
-      return llvm::createStringError("nested offset changed between passes");
-    return q::linear4bitTensors(plan.prefix, q4);
+    return keys;
   }
 };
 

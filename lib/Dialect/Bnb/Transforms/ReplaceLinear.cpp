@@ -30,7 +30,7 @@ namespace {
 /// Why a linear keeps its 16-bit weight, or an empty string.
 std::string skipReason(LinearMatch &match, ConfigAttr config,
                        const SkipList &userList,
-                       SymbolTableCollection &symbols) {
+                       const GlobalLoadCounts &loads) {
   if (config.getLlmInt8SkipModules()) {
     StringRef pattern = userList.match(match.moduleName);
     if (!pattern.empty())
@@ -44,7 +44,7 @@ std::string skipReason(LinearMatch &match, ConfigAttr config,
     return "lm_head is skipped by default";
   if (feedsFunctionResult(match.getRoot()))
     return "the output embedding is skipped by default";
-  if (isTiedWeight(match, symbols))
+  if (isTiedWeight(match, loads))
     return "tied weights are skipped by default";
   return "";
 }
@@ -66,30 +66,15 @@ struct BnbReplaceLinearPass
     : public mlir::bnb::impl::BnbReplaceLinearBase<BnbReplaceLinearPass> {
   using Base::Base;
 
+  // Reads the generated (protected) option members.
+  template <typename OptionsT>
+  friend ConfigOverrides mlir::bnb::overridesFromOptions(const OptionsT &);
+
+  /// Set when a pipeline builds the pass from its own parsed options.
+  std::optional<ConfigOverrides> preset;
+
   ConfigOverrides getOverrides() {
-    ConfigOverrides o;
-    if (loadIn8bit.hasValue())
-      o.loadIn8bit = loadIn8bit;
-    if (loadIn4bit.hasValue())
-      o.loadIn4bit = loadIn4bit;
-    if (llmInt8Threshold.hasValue())
-      o.threshold = llmInt8Threshold;
-    if (llmInt8SkipModules.hasValue())
-      o.skipModules = std::vector<std::string>(llmInt8SkipModules.begin(),
-                                               llmInt8SkipModules.end());
-    if (llmInt8EnableFp32CpuOffload.hasValue())
-      o.enableFp32CpuOffload = llmInt8EnableFp32CpuOffload;
-    if (llmInt8HasFp16Weight.hasValue())
-      o.hasFp16Weight = llmInt8HasFp16Weight;
-    if (bnb4bitComputeDtype.hasValue())
-      o.computeDtype = bnb4bitComputeDtype;
-    if (bnb4bitQuantType.hasValue())
-      o.quantType = bnb4bitQuantType;
-    if (bnb4bitUseDoubleQuant.hasValue())
-      o.useDoubleQuant = bnb4bitUseDoubleQuant;
-    if (bnb4bitQuantStorage.hasValue())
-      o.quantStorage = bnb4bitQuantStorage;
-    return o;
+    return preset ? *preset : overridesFromOptions(*this);
   }
 
   void runOnOperation() override {
@@ -119,6 +104,7 @@ struct BnbReplaceLinearPass
     module->setAttr(ConfigAttr::getModuleAttrName(), *config);
 
     SymbolTableCollection symbols;
+    GlobalLoadCounts loads(module);
     SmallVector<LinearMatch> linears;
     unsigned unnamed = 0;
     module.walk([&](linalg::MatmulOp matmul) {
@@ -127,7 +113,7 @@ struct BnbReplaceLinearPass
         return;
       if (match->moduleName.empty())
         match->moduleName = "linear_" + std::to_string(unnamed++);
-      if (!skipReason(*match, *config, *userList, symbols).empty())
+      if (!skipReason(*match, *config, *userList, loads).empty())
         return;
       linears.push_back(std::move(*match));
     });
@@ -187,3 +173,13 @@ struct BnbReplaceLinearPass
   }
 };
 } // namespace
+
+std::unique_ptr<Pass>
+mlir::bnb::createBnbReplaceLinear(const ConfigOverrides &overrides,
+                                  int64_t blocksize) {
+  BnbReplaceLinearOptions options;
+  options.blocksize = blocksize;
+  auto pass = std::make_unique<BnbReplaceLinearPass>(options);
+  pass->preset = overrides;
+  return pass;
+}

@@ -12,24 +12,26 @@ import numpy as np
 
 f16, f32, f64 = np.float16, np.float32, np.float64
 
-BUFFERIZE = ("--one-shot-bufferize=bufferize-function-boundaries "
-             "function-boundary-type-conversion=identity-layout-map")
+# The device half of bnb-lower-to-nvvm, registered as its own pipeline: the
+# kernels the simulator runs are the ones the compiler ships.
+PREPARE = ["--bnb-gpu-prepare"]
 
-# The device-side part of bnb-lower-to-nvvm: everything before the lowering
-# to the LLVM dialect.
-# Caches updated in place stay arguments only (drop-equivalent-buffer-results,
-# bnb-drop-inout-results).
-PREPARE = [
-    "--bnb-outline-layers=inline=true", "--convert-bnb-to-gpu", BUFFERIZE,
-    "--drop-equivalent-buffer-results", "--bnb-drop-inout-results",
-    "--pass-pipeline=builtin.module(buffer-results-to-out-params{"
-    "hoist-static-allocs modify-public-functions},"
-    "func.func(bnb-gpu-reductions-innermost,convert-linalg-to-parallel-loops,"
-    "bnb-gpu-map-host-compute,convert-parallel-loops-to-gpu),"
-    "gpu-kernel-outlining,lower-affine,canonicalize,"
-    "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-    "bnb-gpu-device-memory,canonicalize,cse)",
-]
+# Functions with dynamically shaped results (a data-dependent outlier column
+# count, a dynamic batch) cannot take the shipped calling convention, whose
+# results are buffers the caller sizes: they are lowered op by op and return
+# their results.
+OP_LEVEL = ["--convert-bnb-to-gpu",
+            "--one-shot-bufferize=bufferize-function-boundaries "
+            "function-boundary-type-conversion=identity-layout-map"]
+
+
+def has_dynamic_results(text):
+    """Whether a function of `text` returns a dynamically shaped value."""
+    for line in text.splitlines():
+        if line.lstrip().startswith("func.func") and "->" in line and \
+                "?" in line.split("->", 1)[1]:
+            return True
+    return False
 
 
 class Runner:
@@ -50,14 +52,7 @@ class Runner:
             f.write(text)
         out = self._path("out.mlir")
         if passes is None:
-            passes = ["--convert-bnb-to-gpu", BUFFERIZE]
-        if passes and "--convert-bnb-to-gpu" in passes and \
-                passes[-1].startswith("--pass-pipeline"):
-            # A textual pipeline cannot be mixed with pass flags: run twice.
-            mid = self._path("mid.mlir")
-            subprocess.run(["bnb-opt", src] + passes[:-1] + ["-o", mid],
-                           check=True)
-            src, passes = mid, passes[-1:]
+            passes = OP_LEVEL if has_dynamic_results(text) else PREPARE
         subprocess.run(["bnb-opt", src] + passes + ["-o", out], check=True)
         return out
 
@@ -172,14 +167,34 @@ NF4 = from_bits([
     0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f,
     0xbdba7871, 0x00000000, 0x3da2faff, 0x3e24cae3, 0x3e7c04dd, 0x3ead033a,
     0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000])
-# Thresholds: the f32 midpoints of adjacent values (equal to the kernel
-# literals per the specification).
-NF4_THRESHOLDS = ((NF4[:-1] + NF4[1:]) * f32(0.5)).astype(f32)
+
+
+def f32_literal(text):
+    """A CUDA float literal: the decimal rounded once, directly to float32
+    (not through a double, which rounds four NF4 thresholds differently)."""
+    return f32_round_fraction(fractions.Fraction(text))
+
+
+# Thresholds: the decimal literals of bitsandbytes' kQuantizeBlockwise
+# decision tree. Four of them are one ulp away from the f32 midpoints of
+# adjacent NF4 values.
+NF4_THRESHOLDS = np.array([f32_literal(t) for t in (
+    "-0.8480964004993439", "-0.6106329262256622", "-0.4599952697753906",
+    "-0.33967943489551544", "-0.23460740596055984", "-0.13791173323988914",
+    "-0.045525018125772476", "0.03979014977812767", "0.1202552504837513",
+    "0.2035212516784668", "0.2920137718319893", "0.3893125355243683",
+    "0.5016634166240692", "0.6427869200706482", "0.8614784181118011")],
+    dtype=f32)
+_midpoints = ((NF4[:-1] + NF4[1:]) * f32(0.5)).astype(f32)
+assert np.sum(NF4_THRESHOLDS != _midpoints) == 4
+assert np.all(np.abs(NF4_THRESHOLDS.view(np.int32) -
+                     _midpoints.view(np.int32)) <= 1)
 
 _fp4_raw = np.array([0, 0.0625, 8, 12, 4, 6, 2, 3], dtype=f32) / f32(12)
 FP4 = np.concatenate([_fp4_raw, -_fp4_raw]).astype(f32)
-FP4_THRESHOLDS = np.array([0.00260417, 0.0859375, 0.20833333, 0.29166667,
-                           0.4166667, 0.583333, 0.8333333], dtype=f32)
+FP4_THRESHOLDS = np.array([f32_literal(t) for t in (
+    "0.00260417", "0.0859375", "0.20833333", "0.29166667", "0.4166667",
+    "0.583333", "0.8333333")], dtype=f32)
 FP4_MAGNITUDE = np.array([0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010,
                           0b011], dtype=np.uint8)
 
@@ -219,6 +234,13 @@ def code_table(quant_type):
 # Blockwise quantization
 # ---------------------------------------------------------------------------
 
+def block_absmax(blocks):
+    """The kernels' block absmax: the largest |v| ignoring NaN (fmaxf),
+    starting from -FLT_MAX; rows hold a partial block's zero padding."""
+    return np.fmax.reduce(np.abs(blocks), axis=1,
+                          initial=-np.finfo(f32).max).astype(f32)
+
+
 def quantize_4bit(a, blocksize, quant_type):
     """bitsandbytes quantize_4bit with an IEEE reciprocal: packed codes
     [(n+1)/2, 1] (first element in the high nibble) and the f32 absmax."""
@@ -228,7 +250,7 @@ def quantize_4bit(a, blocksize, quant_type):
     padded = np.zeros(nblocks * blocksize + 1, dtype=f32)
     padded[:n] = x
     blocks = padded[:nblocks * blocksize].reshape(nblocks, blocksize)
-    absmax = np.abs(blocks).max(axis=1).astype(f32)
+    absmax = block_absmax(blocks)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = (f32(1) / absmax).astype(f32)
         scale = np.append(np.repeat(inv, blocksize), inv[-1])
@@ -287,7 +309,7 @@ def quantize_blockwise(a, blocksize):
     nblocks = -(-n // blocksize)
     padded = np.zeros(nblocks * blocksize, dtype=f32)
     padded[:n] = x
-    absmax = np.abs(padded.reshape(nblocks, blocksize)).max(axis=1)
+    absmax = block_absmax(padded.reshape(nblocks, blocksize))
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = (f32(1) / absmax).astype(f32)
         xn = (x * np.repeat(inv, blocksize)[:n]).astype(f32)
@@ -321,9 +343,13 @@ def quantize_rowwise(x16, threshold):
     xf = np.asarray(x16, dtype=f16).astype(f32)
     a = np.abs(xf)
     outlier = (a >= f32(threshold)) if threshold > 0 else np.zeros_like(a, bool)
-    rowmax = np.where(outlier, f32(0), a).max(axis=1).astype(f32)
+    # The kernel leaves |a| >= f16(threshold) out of the row absmax (a half
+    # compare); zeroing and outlier columns compare with the f32 threshold.
+    excluded = (a >= f32(f16(threshold))) if threshold > 0 else outlier
+    rowmax = np.where(excluded, f32(0), a).max(axis=1).astype(f32)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = (f32(127) / rowmax).astype(f32)
+        # __fdividef(127, r) = 127 * (1 / r) (PTX div.approx), each rounded.
+        s = (f32(127) * (f32(1) / rowmax).astype(f32)).astype(f32)
         v = (xf * s[:, None]).astype(f32)
     q = np.rint(v)
     q = np.where(np.isnan(q) | outlier, 0, q).astype(np.int8)

@@ -203,7 +203,9 @@ def linear8bit(prefix, a2d):
     h = a2d.astype(np.float16).astype(np.float32)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         row = np.where(np.isnan(h), F32(0), np.abs(h)).max(axis=1)
-        scale = (F32(127.0) / row).astype(np.float32)
+        # __fdividef(127, r) = 127 * (1 / r) (PTX div.approx), each rounded.
+        scale = (F32(127.0) * (F32(1.0) / row).astype(np.float32)
+                 ).astype(np.float32)
         q = np.rint(h * scale[:, None])
     q = np.where(np.isnan(q), 0, q).astype(np.int64).astype(np.int8)
     return {prefix + "weight": q, prefix + "SCB": row.astype(np.float32),

@@ -154,8 +154,9 @@ def Bnb_Linear4bitOp : Bnb_Op<"linear_4bit",
 def Bnb_QuantizeRowwiseOp : Bnb_Op<"quantize_rowwise", [Pure]> {
   let summary = "vector-wise int8 quantization (bitsandbytes int8_vectorwise_quant)";
   let description = [{
-    Quantizes each row of an f16 matrix to int8 with scale `127 / absmax`,
-    rounding half to even. With `threshold > 0`, elements with
+    Quantizes each row of an f16 matrix to int8 with scale
+    `127 * (1 / absmax)` (the CUDA kernel's `__fdividef(127, absmax)`: a
+    reciprocal and a multiply, each rounded to f32), rounding half to even. With `threshold > 0`, elements with
     `|x| >= threshold` are left out of the row absmax and written as 0, and
     every column that holds such an element is zeroed in all rows. `stats`
     is the per-row absmax in f32 (bitsandbytes' `SCA`/`SCB`).

@@ -24,6 +24,31 @@ struct ConfigOverrides {
   std::optional<std::string> quantStorage;
 };
 
+/// The config fields given in `options`: the options of bnb-replace-linear or
+/// of the bnb-quantize pipeline, which name them alike. One conversion for
+/// both, so the pipeline hands the pass a struct instead of an option string.
+template <typename OptionsT>
+ConfigOverrides overridesFromOptions(const OptionsT &options) {
+  ConfigOverrides o;
+  auto take = [](auto &field, const auto &option) {
+    if (option.hasValue())
+      field = option.getValue();
+  };
+  take(o.loadIn8bit, options.loadIn8bit);
+  take(o.loadIn4bit, options.loadIn4bit);
+  take(o.threshold, options.llmInt8Threshold);
+  if (options.llmInt8SkipModules.hasValue())
+    o.skipModules = std::vector<std::string>(options.llmInt8SkipModules.begin(),
+                                             options.llmInt8SkipModules.end());
+  take(o.enableFp32CpuOffload, options.llmInt8EnableFp32CpuOffload);
+  take(o.hasFp16Weight, options.llmInt8HasFp16Weight);
+  take(o.computeDtype, options.bnb4bitComputeDtype);
+  take(o.quantType, options.bnb4bitQuantType);
+  take(o.useDoubleQuant, options.bnb4bitUseDoubleQuant);
+  take(o.quantStorage, options.bnb4bitQuantStorage);
+  return o;
+}
+
 /// The module's `bnb.config` (or the defaults) with `overrides` applied and
 /// validated as transformers validates a BitsAndBytesConfig. Errors are
 /// reported at the module's location.

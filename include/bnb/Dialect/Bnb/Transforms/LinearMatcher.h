@@ -11,7 +11,7 @@
 #ifndef BNB_DIALECT_BNB_TRANSFORMS_LINEARMATCHER_H
 #define BNB_DIALECT_BNB_TRANSFORMS_LINEARMATCHER_H
 
-#include "bnb/Dialect/Bnb/Transforms/WeightRef.h"
+#include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 
 namespace mlir::bnb {
@@ -55,8 +55,21 @@ std::optional<LinearMatch> matchLinear(linalg::MatmulOp matmul,
 /// reshapes and casts only, i.e. the layer is the model's output embedding.
 bool feedsFunctionResult(Operation *root);
 
+/// How many times each function loads each global, from one walk of the
+/// module: the tie check of every linear reads it instead of walking the
+/// module's symbol uses again (a 7B graph has hundreds of linears).
+class GlobalLoadCounts {
+public:
+  explicit GlobalLoadCounts(Operation *symbolTableOp);
+  /// Uses of `global` inside `func`.
+  unsigned count(Operation *func, StringAttr global) const;
+
+private:
+  DenseMap<std::pair<Operation *, Attribute>, unsigned> counts;
+};
+
 /// True when the weight is shared with another use (tied weights).
-bool isTiedWeight(const LinearMatch &match, SymbolTableCollection &symbols);
+bool isTiedWeight(const LinearMatch &match, const GlobalLoadCounts &loads);
 
 } // namespace mlir::bnb
 

@@ -19,6 +19,14 @@ namespace bnb {
 #define GEN_PASS_DECL
 #include "bnb/Dialect/Bnb/Transforms/Passes.h.inc"
 
+struct ConfigOverrides;
+
+/// bnb-replace-linear with the config fields of `overrides` (the others keep
+/// the module's values) and the 4-bit `blocksize`: what pipelines build it
+/// with, sharing their parsed options instead of printing them back.
+std::unique_ptr<Pass> createBnbReplaceLinear(const ConfigOverrides &overrides,
+                                             int64_t blocksize);
+
 /// Adds the patterns that expand bnb.linear_int8 / bnb.linear_4bit into the
 /// primitive bnb ops and linalg.
 void populateBnbExpandPatterns(RewritePatternSet &patterns);
