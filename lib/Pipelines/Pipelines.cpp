@@ -6,6 +6,7 @@
 #include "bnb/Conversion/Passes.h"
 #include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/PendingWeightsWrite.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -49,11 +50,17 @@ void mlir::bnb::addBufferizeToOutParams(OpPassManager &pm) {
 
 void mlir::bnb::buildBnbQuantizePipeline(OpPassManager &pm,
                                          const QuantizePipelineOptions &o) {
+  buildBnbQuantizePipeline(pm, o, /*pending=*/nullptr);
+}
+
+void mlir::bnb::buildBnbQuantizePipeline(
+    OpPassManager &pm, const QuantizePipelineOptions &o,
+    std::unique_ptr<PendingWeightsWrite> *pending) {
   pm.addPass(createBnbReplaceLinear(overridesFromOptions(o), o.blocksize));
   BnbQuantizeWeightsOptions quantize;
   quantize.weightsPath = o.weightsPath;
   quantize.outputPath = o.outputPath;
-  pm.addPass(createBnbQuantizeWeights(quantize));
+  pm.addPass(createBnbQuantizeWeights(quantize, pending));
 }
 
 void mlir::bnb::buildBnbLowerToCPUPipeline(
@@ -112,7 +119,9 @@ void mlir::bnb::registerBnbPipelines() {
       "bnb-quantize",
       "Replace linear layers and quantize their weights (bnb-replace-linear, "
       "bnb-quantize-weights)",
-      buildBnbQuantizePipeline);
+      [](OpPassManager &pm, const QuantizePipelineOptions &options) {
+        buildBnbQuantizePipeline(pm, options);
+      });
   PassPipelineRegistration<LowerToCPUPipelineOptions>(
       "bnb-lower-to-cpu",
       "Lower a quantized model graph to the LLVM dialect for the host CPU",

@@ -9,6 +9,7 @@
 #include "bnb/Config.h"
 #include "bnb/Dialect/Bnb/Transforms/MemoryReport.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/PendingWeightsWrite.h"
 #include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 #include "bnb/Pipelines/Pipelines.h"
 #include "bnb/Support/BoundedJson.h"
@@ -26,6 +27,7 @@
 #include "llvm/Support/Path.h"
 
 #include <chrono>
+#include <thread>
 
 using namespace mlir;
 namespace fs = llvm::sys::fs;
@@ -120,6 +122,57 @@ llvm::Error addLowering(OpPassManager &pm, llvm::StringRef target) {
   return llvm::Error::success();
 }
 
+/// The weights file, written and checksummed on a thread of its own while
+/// the module is lowered and compiled: the quantized IR is final before a
+/// byte is written, and nothing downstream reads the file.
+class WeightsWriteThread {
+public:
+  /// Starts writing `pending`; `seconds` gives the time for progress.
+  WeightsWriteThread(std::unique_ptr<mlir::bnb::PendingWeightsWrite> pending,
+                     std::function<double()> seconds)
+      : pending(std::move(pending)) {
+    thread = std::thread([this, seconds = std::move(seconds)] {
+      result = this->pending->write();
+      if (!result)
+        checksum = ::bnb::checksumFile(this->pending->getOutputPath());
+      finishedAt = seconds();
+    });
+  }
+
+  /// On an early return (a failed lowering), stops the writing and waits.
+  ~WeightsWriteThread() {
+    if (!thread.joinable())
+      return;
+    pending->cancel();
+    thread.join();
+    llvm::consumeError(std::move(result));
+    if (!checksum)
+      llvm::consumeError(checksum.takeError());
+  }
+
+  /// Waits for the file: its checksum, or the write error, located at the
+  /// layer op it is about as the pass would have reported it.
+  llvm::Expected<std::string> join(ModuleOp module) {
+    thread.join();
+    if (result)
+      return firstErrorOf(module, "quantization", [&] {
+        pending->emit(std::move(result));
+        return failure();
+      });
+    return std::move(checksum);
+  }
+
+  /// When the file was complete, in the `seconds` clock.
+  double getFinishedAt() const { return finishedAt; }
+
+private:
+  std::unique_ptr<mlir::bnb::PendingWeightsWrite> pending;
+  std::thread thread;
+  llvm::Error result = llvm::Error::success();
+  llvm::Expected<std::string> checksum = std::string();
+  double finishedAt = 0;
+};
+
 /// The manifest's memory plan: the weights file size and the memory
 /// report's totals.
 llvm::json::Object memoryPlan(llvm::json::Object weightTotals,
@@ -177,14 +230,16 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   };
   std::string weightsFile = inTemp("weights.safetensors");
 
-  // 1. Replace and quantize the linears, weights into the artifact.
+  // 1. Replace the linears and plan their quantization; the weights go into
+  // the artifact on a thread of their own while steps 2-3 run.
   progress("quantizing weights");
+  std::unique_ptr<mlir::bnb::PendingWeightsWrite> pending;
   {
     PassManager pm(module.getContext());
     mlir::bnb::QuantizePipelineOptions quantize;
     quantize.weightsPath = o.weightsPath;
     quantize.outputPath = weightsFile;
-    mlir::bnb::buildBnbQuantizePipeline(pm, quantize);
+    mlir::bnb::buildBnbQuantizePipeline(pm, quantize, &pending);
     pm.addPass(mlir::bnb::createBnbExternalizeWeights());
     pm.addPass(mlir::bnb::createBnbPrepareEntryPoints());
     if (o.printMemoryReport)
@@ -200,10 +255,11 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
         return failure(report.failed());
       }))
     return e;
-  if (!fs::exists(weightsFile))
-    if (llvm::Error e = writeEmptyWeights(weightsFile))
-      return e;
-  progress(llvm::formatv("quantized weights ({0:f1}s)", elapsed()));
+  std::optional<WeightsWriteThread> weightsWrite;
+  if (pending)
+    weightsWrite.emplace(std::move(pending), elapsed);
+  else if (llvm::Error e = writeEmptyWeights(weightsFile))
+    return e;
 
   llvm::Expected<std::vector<::bnb::EntryPoint>> entries =
       ::bnb::collectEntryPoints(module);
@@ -247,6 +303,18 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   if (llvm::Error e = build(module, o.target, "model.so"))
     return e;
 
+  std::optional<std::string> weightsChecksum;
+  if (weightsWrite) {
+    llvm::Expected<std::string> sum = weightsWrite->join(module);
+    if (!sum)
+      return sum.takeError();
+    weightsChecksum = *sum;
+    progress(llvm::formatv("quantized weights ({0:f1}s)",
+                           weightsWrite->getFinishedAt()));
+  } else {
+    progress(llvm::formatv("quantized weights ({0:f1}s)", elapsed()));
+  }
+
   // 4. The manifest.
   ::bnb::Manifest manifest;
   manifest.compilerVersion = BNB_VERSION_STRING;
@@ -284,6 +352,10 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
   for (llvm::StringRef file : files) {
     if (file.empty())
       continue;
+    if (file == manifest.weightsFile && weightsChecksum) {
+      manifest.checksums.push_back({file.str(), *weightsChecksum});
+      continue;
+    }
     llvm::Expected<std::string> sum = ::bnb::checksumFile(inTemp(file));
     if (!sum)
       return sum.takeError();

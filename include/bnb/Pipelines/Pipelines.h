@@ -10,9 +10,12 @@
 
 #include "mlir/Pass/PassOptions.h"
 
+#include <memory>
+
 namespace mlir {
 class OpPassManager;
 namespace bnb {
+class PendingWeightsWrite;
 
 /// Options of the `bnb-quantize` pipeline (bnb-replace-linear then
 /// bnb-quantize-weights): the BitsAndBytesConfig fields and the sidecar paths.
@@ -43,6 +46,12 @@ struct QuantizePipelineOptions
 /// bnb-replace-linear followed by bnb-quantize-weights.
 void buildBnbQuantizePipeline(OpPassManager &pm,
                               const QuantizePipelineOptions &options);
+
+/// The same, with bnb-quantize-weights leaving the writing of the weights
+/// file in `*pending` (see PendingWeightsWrite.h).
+void buildBnbQuantizePipeline(OpPassManager &pm,
+                              const QuantizePipelineOptions &options,
+                              std::unique_ptr<PendingWeightsWrite> *pending);
 
 /// Options of `bnb-lower-to-cpu`.
 struct LowerToCPUPipelineOptions

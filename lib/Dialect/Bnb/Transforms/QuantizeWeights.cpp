@@ -18,6 +18,7 @@
 #include "bnb/Dialect/Bnb/Transforms/ConfigResolution.h"
 #include "bnb/Dialect/Bnb/Utils/DTypeMapping.h"
 #include "bnb/Dialect/Bnb/Transforms/Passes.h"
+#include "bnb/Dialect/Bnb/Transforms/PendingWeightsWrite.h"
 #include "bnb/Dialect/Bnb/Transforms/WeightWriter.h"
 #include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 #include "bnb/Quant/BnbStateDict.h"
@@ -140,15 +141,22 @@ ArrayRef<uint8_t> asBytes(const std::vector<T> &values) {
 class WeightQuantizer {
 public:
   WeightQuantizer(ModuleOp module, StringRef weightsPath, StringRef outputPath,
-                  unsigned numThreads)
+                  unsigned numThreads,
+                  std::unique_ptr<PendingWeightsWrite> *pending)
       : module(module), weightsPath(weightsPath), outputPath(outputPath),
-        writer(numThreads) {}
+        pending(pending),
+        writerStorage(std::make_unique<WeightWriter>(numThreads)),
+        writer(*writerStorage) {}
 
   ModuleOp module;
   std::string weightsPath, outputPath;
+  /// Where the writing goes when the caller writes the file (else null).
+  std::unique_ptr<PendingWeightsWrite> *pending;
   SymbolTableCollection symbols;
-  /// The input and output weights files, and the quantizers' thread pool.
-  WeightWriter writer;
+  /// The input and output weights files, and the quantizers' thread pool
+  /// (handed to `*pending` with the writing).
+  std::unique_ptr<WeightWriter> writerStorage;
+  WeightWriter &writer;
   /// Set when planning reported an error.
   bool planningFailed = false;
 
@@ -622,6 +630,17 @@ public:
     for (const std::string &key : prequantizedCompanions())
       writer.declareCompanion(key);
 
+    if (pending) {
+      std::vector<PendingWeightsWrite::LayerSite> sites;
+      for (LayerPlan *plan : layers)
+        sites.push_back({plan->op->getLoc(), plan->op->getName()});
+      module->setAttr(kWeightsFileAttr,
+                      StringAttr::get(module.getContext(),
+                                      writer.getOutputPath()));
+      *pending = std::make_unique<PendingWeightsWrite>(
+          std::move(writerStorage), std::move(sites), module.getLoc());
+      return success();
+    }
     if (llvm::Error error = writer.write())
       return reportWriteError(std::move(error), layers);
     module->setAttr(kWeightsFileAttr, StringAttr::get(module.getContext(),
@@ -704,11 +723,56 @@ struct BnbQuantizeWeightsPass
     : public mlir::bnb::impl::BnbQuantizeWeightsBase<BnbQuantizeWeightsPass> {
   using Base::Base;
 
+  BnbQuantizeWeightsPass(const BnbQuantizeWeightsOptions &options,
+                         std::unique_ptr<PendingWeightsWrite> *pending)
+      : Base(options), pending(pending) {}
+
   void runOnOperation() override {
     WeightQuantizer quantizer(getOperation(), weightsPath, outputPath,
-                              numThreads);
+                              numThreads, pending);
     if (failed(quantizer.run()))
       signalPassFailure();
   }
+
+  /// Where the writing goes when the caller writes the file (else null).
+  std::unique_ptr<PendingWeightsWrite> *pending = nullptr;
 };
 } // namespace
+
+std::unique_ptr<Pass> mlir::bnb::createBnbQuantizeWeights(
+    const BnbQuantizeWeightsOptions &options,
+    std::unique_ptr<PendingWeightsWrite> *pending) {
+  return std::make_unique<BnbQuantizeWeightsPass>(options, pending);
+}
+
+//===----------------------------------------------------------------------===//
+// PendingWeightsWrite
+//===----------------------------------------------------------------------===//
+
+PendingWeightsWrite::PendingWeightsWrite(std::unique_ptr<WeightWriter> writer,
+                                         std::vector<LayerSite> layers,
+                                         Location module)
+    : writer(std::move(writer)), layers(std::move(layers)), module(module) {}
+
+PendingWeightsWrite::~PendingWeightsWrite() = default;
+
+llvm::Error PendingWeightsWrite::write() { return writer->write(); }
+
+void PendingWeightsWrite::cancel() { writer->cancel(); }
+
+llvm::StringRef PendingWeightsWrite::getOutputPath() const {
+  return writer->getOutputPath();
+}
+
+void PendingWeightsWrite::emit(llvm::Error error) const {
+  llvm::Error rest = llvm::handleErrors(
+      std::move(error), [&](const LayerWriteError &layerError) {
+        const LayerSite &site = layers[layerError.getLayer()];
+        // The text emitOpError gives.
+        mlir::emitError(site.loc)
+            << "'" << site.name.getStringRef() << "' op "
+            << layerError.getMessage();
+      });
+  if (rest)
+    mlir::emitError(module) << llvm::toString(std::move(rest));
+}

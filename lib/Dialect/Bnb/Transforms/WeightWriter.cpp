@@ -161,7 +161,15 @@ llvm::Error WeightWriter::write() {
       ::bnb::SafetensorsWriter::create(outputPath, decls, {{"format", "pt"}});
   if (!writer)
     return writer.takeError();
+  auto checkCancelled = [&]() -> llvm::Error {
+    if (cancelled.load(std::memory_order_relaxed))
+      return llvm::createStringError("writing '" + outputPath +
+                                     "' was cancelled");
+    return llvm::Error::success();
+  };
   for (const ::bnb::SafetensorsTensor *tensor : copies) {
+    if (llvm::Error error = checkCancelled())
+      return error;
     if (llvm::Error error =
             (*writer)->write(tensor->name, input->bytes(*tensor)))
       return error;
@@ -176,7 +184,10 @@ llvm::Error WeightWriter::write() {
     if (!bytes)
       return bytes.takeError();
     // Quantized in pieces on the pool while this thread writes them.
-    auto sink = [&](llvm::StringRef key, llvm::ArrayRef<uint8_t> piece) {
+    auto sink = [&](llvm::StringRef key,
+                    llvm::ArrayRef<uint8_t> piece) -> llvm::Error {
+      if (llvm::Error error = checkCancelled())
+        return error;
       return (*writer)->writePart(key, piece);
     };
     llvm::Error error =

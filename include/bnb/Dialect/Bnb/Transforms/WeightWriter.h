@@ -22,6 +22,7 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Error.h"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -151,6 +152,10 @@ public:
   /// The resolved output path.
   llvm::StringRef getOutputPath() const { return outputPath; }
 
+  /// Makes a write() running on another thread stop at its next piece with
+  /// an error (the caller gave up on the file).
+  void cancel() { cancelled.store(true, std::memory_order_relaxed); }
+
 private:
   /// The float weight of `layer` in [N, K] order, read from the mapping.
   llvm::Expected<WeightBytes> readForWrite(const QuantizedLayer &layer);
@@ -162,6 +167,7 @@ private:
   std::vector<::bnb::SafetensorsTensorDecl> decls;
   llvm::StringSet<> declared;
   std::vector<const ::bnb::SafetensorsTensor *> copies, companions;
+  std::atomic<bool> cancelled{false};
 };
 
 } // namespace mlir::bnb
