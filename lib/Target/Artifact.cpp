@@ -240,6 +240,16 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
     quantize.weightsPath = o.weightsPath;
     quantize.outputPath = weightsFile;
     mlir::bnb::buildBnbQuantizePipeline(pm, quantize, &pending);
+    if (llvm::Error e = runPasses(pm, module, "quantization"))
+      return e;
+  }
+  std::optional<WeightsWriteThread> weightsWrite;
+  if (pending)
+    weightsWrite.emplace(std::move(pending), elapsed);
+  else if (llvm::Error e = writeEmptyWeights(weightsFile))
+    return e;
+  {
+    PassManager pm(module.getContext());
     pm.addPass(mlir::bnb::createBnbExternalizeWeights());
     pm.addPass(mlir::bnb::createBnbPrepareEntryPoints());
     if (o.printMemoryReport)
@@ -254,11 +264,6 @@ llvm::Error compileArtifact(ModuleOp module, const CompileOptions &o) {
         weightTotals = report.totalsJson();
         return failure(report.failed());
       }))
-    return e;
-  std::optional<WeightsWriteThread> weightsWrite;
-  if (pending)
-    weightsWrite.emplace(std::move(pending), elapsed);
-  else if (llvm::Error e = writeEmptyWeights(weightsFile))
     return e;
 
   llvm::Expected<std::vector<::bnb::EntryPoint>> entries =

@@ -12,6 +12,7 @@
 #include "bnb/Dialect/Bnb/Utils/WeightRef.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 
 namespace mlir::bnb {
@@ -73,19 +74,30 @@ struct BnbExternalizeWeightsPass
         failedAny = true;
         continue;
       }
-      for (auto &[global, users] : loads) {
-        unsigned index = func.getNumArguments();
-        NamedAttribute name(
-            StringAttr::get(&getContext(), kWeightArgAttr),
-            StringAttr::get(&getContext(), global.getSymName()));
-        if (failed(func.insertArgument(
-                index, global.getType(),
-                DictionaryAttr::get(&getContext(), {name}), global.getLoc()))) {
-          failedAny = true;
-          continue;
-        }
-        for (Operation *load : users) {
-          load->getResult(0).replaceAllUsesWith(func.getArgument(index));
+      // All arguments in one insertion: one at a time rebuilds the type and
+      // the argument attributes per weight, quadratic in a 7B graph's.
+      unsigned first = func.getNumArguments();
+      SmallVector<unsigned> indices(loads.size(), first);
+      SmallVector<Type> types;
+      SmallVector<DictionaryAttr> attrs;
+      SmallVector<Location> locs;
+      for (auto &entry : loads) {
+        ml_program::GlobalOp global = entry.first;
+        types.push_back(global.getType());
+        attrs.push_back(DictionaryAttr::get(
+            &getContext(),
+            {NamedAttribute(
+                StringAttr::get(&getContext(), kWeightArgAttr),
+                StringAttr::get(&getContext(), global.getSymName()))}));
+        locs.push_back(global.getLoc());
+      }
+      if (failed(func.insertArguments(indices, types, attrs, locs))) {
+        failedAny = true;
+        continue;
+      }
+      for (auto [i, entry] : llvm::enumerate(loads)) {
+        for (Operation *load : entry.second) {
+          load->getResult(0).replaceAllUsesWith(func.getArgument(first + i));
           load->erase();
         }
       }
@@ -93,10 +105,19 @@ struct BnbExternalizeWeightsPass
     if (failedAny)
       return signalPassFailure();
 
-    // Externalized globals are no longer referenced.
+    // Externalized globals are no longer referenced. The names still used
+    // are gathered in one walk: asking per global walks the module once per
+    // weight. Unknown symbol uses (nullopt) keep every global.
+    std::optional<SymbolTable::UseRange> uses =
+        SymbolTable::getSymbolUses(&module.getBodyRegion());
+    if (!uses)
+      return;
+    llvm::DenseSet<StringAttr> used;
+    for (const SymbolTable::SymbolUse &use : *uses)
+      used.insert(use.getSymbolRef().getRootReference());
     for (auto global :
          llvm::make_early_inc_range(module.getOps<ml_program::GlobalOp>()))
-      if (SymbolTable::symbolKnownUseEmpty(global, module))
+      if (!used.contains(global.getSymNameAttr()))
         global.erase();
   }
 };
