@@ -20,6 +20,7 @@
 #include "bnb/Support/ToolCommandLine.h"
 #include "bnb/Support/FileSafety.h"
 #include "bnb/Support/Safetensors.h"
+#include "bnb/Support/ShardedSafetensors.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -54,7 +55,7 @@ namespace {
 cl::OptionCategory category("bnb-quantize options");
 
 cl::opt<std::string> inputPath(cl::Positional, cl::Required,
-                               cl::desc("<input.safetensors>"),
+                               cl::desc("<input.safetensors or model.safetensors.index.json>"),
                                cl::cat(category));
 cl::opt<std::string> outputPath("o", cl::Required,
                                 cl::desc("Output safetensors file"),
@@ -151,7 +152,7 @@ struct Plan {
 
 /// The weight as a row-major [out, in] matrix: the mapped bytes, or a
 /// transposed copy of a Conv1D [in, out] weight.
-llvm::ArrayRef<uint8_t> weightBytes(const SafetensorsFile &file,
+llvm::ArrayRef<uint8_t> weightBytes(const ShardedSafetensors &file,
                                     const Plan &plan,
                                     std::vector<uint8_t> &storage) {
   llvm::ArrayRef<uint8_t> bytes = file.bytes(*plan.tensor);
@@ -224,9 +225,21 @@ Error run() {
     return makeError("--blocksize " + llvm::Twine(blocksize.getValue()) +
                      " is not one of 32, 64, 128, 256, 512, 1024, 2048, 4096");
 
-  Expected<SafetensorsFile> input = SafetensorsFile::open(inputPath);
+  Expected<ShardedSafetensors> input = ShardedSafetensors::open(inputPath);
   if (!input)
     return input.takeError();
+  // A sharded checkpoint: its shards are inputs too, never the output.
+  std::vector<std::string> shardPaths;
+  for (const SafetensorsFile &shard : input->shards())
+    shardPaths.push_back(shard.path().str());
+  if (Error err = bnb::checkOutputFile(outputPath, shardPaths))
+    return err;
+  // Every tensor, shard by shard in index order (one output file).
+  std::vector<const SafetensorsTensor *> inputTensors;
+  for (const SafetensorsFile &shard : input->shards())
+    for (const SafetensorsTensor &tensor : shard.tensors())
+      if (input->lookup(tensor.name) == &tensor)
+        inputTensors.push_back(&tensor);
 
   SelectionOptions selection;
   selection.skipModules = config->llmInt8SkipModules;
@@ -296,7 +309,8 @@ Error run() {
   std::vector<Plan> plans;
   std::vector<SafetensorsTensorDecl> decls;
   Totals totals;
-  for (const SafetensorsTensor &tensor : input->tensors()) {
+  for (const SafetensorsTensor *tensorPtr : inputTensors) {
+    const SafetensorsTensor &tensor = *tensorPtr;
     totals.inputBytes += tensor.numBytes();
     Plan plan;
     plan.tensor = &tensor;
@@ -357,7 +371,9 @@ Error run() {
     plans.push_back(std::move(plan));
   }
 
-  std::map<std::string, std::string> metadata = input->metadata();
+  std::map<std::string, std::string> metadata;
+  if (!input->shards().empty())
+    metadata = input->shards().front().metadata();
   metadata.emplace("format", "pt");
   Expected<std::unique_ptr<SafetensorsWriter>> writer =
       SafetensorsWriter::create(outputPath, decls, metadata);
