@@ -295,6 +295,19 @@ TEST_F(UkernelTest, Bf16GemvMatchesLibQuant) {
       }
 }
 
+// Rows of many blocks: the double-quantized absmax is rebuilt 16 blocks at a
+// time, including the groups where one nested block (256 blocks) ends inside
+// the group, and the tail; every output must match lib/Quant's.
+TEST_F(UkernelTest, Bf16GemvLongRowsMatchLibQuant) {
+  std::mt19937 rng(13);
+  for (int64_t blocks : {16, 40, 173})
+    for (int64_t M : {1, 3}) {
+      Shape4 s{M, 37, 64 * blocks, 64};
+      for (bool dq : {false, true})
+        check4bit(s, QuantType::NF4, BNBRT_UK_BF16, dq, rng);
+    }
+}
+
 // Blocks whose table holds bf16 denormals take the exact fallback
 // (vcvtneps2bf16 and vdpbf16ps flush them): with one-hot rows of x every
 // output is one dequantized weight, which must equal the generic kernel's
