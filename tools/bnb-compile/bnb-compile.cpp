@@ -21,6 +21,7 @@
 #include "bnb/Quant/QuantConfig.h"
 #include "bnb/Support/FileSafety.h"
 #include "bnb/Support/BoundedJson.h"
+#include "bnb/Support/DType.h"
 #include "bnb/Support/Escape.h"
 #include "bnb/Support/MlirNesting.h"
 #include "bnb/Support/MlirParserGuards.h"
@@ -58,9 +59,10 @@ static cl::opt<std::string>
                          "module's bnb.weights"),
                 cl::cat(category));
 static cl::opt<std::string>
-    configPath("config", cl::Required,
+    configPath("config",
                cl::desc("transformers quantization_config JSON (or a "
-                        "config.json holding one)"),
+                        "config.json holding one); optional for a "
+                        "pre-quantized graph, which carries its own"),
                cl::cat(category));
 static cl::opt<std::string> target("target", cl::init("cpu"),
                                    cl::desc("cpu (this machine's CPU, as -march=native), "
@@ -123,6 +125,39 @@ mlir::bnb::ConfigAttr toConfigAttr(MLIRContext *ctx,
       c.bnb4bitUseDoubleQuant, mlir::bnb::fromDType(ctx, c.bnb4bitQuantStorage));
 }
 
+/// The quantization_config transformers saves (to_dict()) for `c`: the
+/// manifest's config of a pre-quantized graph compiled without --config.
+llvm::json::Object configJsonOf(mlir::bnb::ConfigAttr c) {
+  auto dtypeName = [](Type type) -> llvm::json::Value {
+    std::optional<::bnb::DType> dtype =
+        type ? mlir::bnb::toDType(type) : std::nullopt;
+    if (!dtype)
+      return nullptr;
+    return ::bnb::torchDtypeName(*dtype).str();
+  };
+  llvm::json::Value skip = nullptr;
+  if (ArrayAttr modules = c.getLlmInt8SkipModules()) {
+    llvm::json::Array names;
+    for (Attribute name : modules)
+      if (auto text = dyn_cast<StringAttr>(name))
+        names.push_back(text.str());
+    skip = std::move(names);
+  }
+  return llvm::json::Object{
+      {"quant_method", "bitsandbytes"},
+      {"load_in_8bit", c.getLoadIn8bit()},
+      {"load_in_4bit", c.getLoadIn4bit()},
+      {"llm_int8_threshold", c.getLlmInt8Threshold().convertToDouble()},
+      {"llm_int8_skip_modules", std::move(skip)},
+      {"llm_int8_enable_fp32_cpu_offload", c.getLlmInt8EnableFp32CpuOffload()},
+      {"llm_int8_has_fp16_weight", c.getLlmInt8HasFp16Weight()},
+      {"bnb_4bit_compute_dtype", dtypeName(c.getBnb4bitComputeDtype())},
+      {"bnb_4bit_quant_type",
+       mlir::bnb::stringifyQuantType(c.getBnb4bitQuantType()).str()},
+      {"bnb_4bit_use_double_quant", c.getBnb4bitUseDoubleQuant()},
+      {"bnb_4bit_quant_storage", dtypeName(c.getBnb4bitQuantStorage())}};
+}
+
 /// The quantization_config object of the config file, for the manifest.
 llvm::json::Object configJson(llvm::StringRef text) {
   llvm::Expected<llvm::json::Value> value = ::bnb::parseBoundedJson(text);
@@ -162,19 +197,25 @@ int main(int argc, char **argv) {
       return fail(llvm::toString(std::move(error)));
 
   // The config first: a bad config should not wait for parsing the graph.
-  auto configText = llvm::MemoryBuffer::getFile(configPath);
-  if (!configText)
-    return fail("cannot read '" + configPath +
-                "': " + configText.getError().message());
-  std::vector<std::string> notes;
-  llvm::Expected<::bnb::quant::QuantConfig> config =
-      ::bnb::quant::parseQuantConfig((*configText)->getBuffer(), configPath,
-                                     notes);
-  if (!config)
-    return fail(llvm::toString(config.takeError()));
-  if (!quiet)
-    for (const std::string &note : notes)
-      llvm::errs() << "note: " << note << "\n";
+  std::optional<::bnb::quant::QuantConfig> config;
+  llvm::json::Object givenJson;
+  if (!configPath.empty()) {
+    auto configText = llvm::MemoryBuffer::getFile(configPath);
+    if (!configText)
+      return fail("cannot read '" + configPath +
+                  "': " + configText.getError().message());
+    std::vector<std::string> notes;
+    llvm::Expected<::bnb::quant::QuantConfig> parsed =
+        ::bnb::quant::parseQuantConfig((*configText)->getBuffer(), configPath,
+                                       notes);
+    if (!parsed)
+      return fail(llvm::toString(parsed.takeError()));
+    if (!quiet)
+      for (const std::string &note : notes)
+        llvm::errs() << "note: " << note << "\n";
+    config = *parsed;
+    givenJson = configJson((*configText)->getBuffer());
+  }
 
   DialectRegistry registry;
   ::bnb::registerAllDialects(registry);
@@ -212,11 +253,24 @@ int main(int argc, char **argv) {
     return fail(firstError.empty() ? "cannot parse '" + modelPath + "'"
                                    : firstError);
 
-  mlir::bnb::ConfigAttr givenConfig = toConfigAttr(&context, *config);
-  std::string conflict = ::bnb::tools::prequantizedConfigConflict(
-      *module, givenConfig, configPath);
-  if (!conflict.empty())
-    return fail(conflict);
+  mlir::bnb::ConfigAttr givenConfig;
+  if (config) {
+    givenConfig = toConfigAttr(&context, *config);
+    std::string conflict = ::bnb::tools::prequantizedConfigConflict(
+        *module, givenConfig, configPath);
+    if (!conflict.empty())
+      return fail(conflict);
+  } else {
+    // No --config: a pre-quantized graph brings the config its layers were
+    // quantized with (import reads it from the checkpoint's config.json).
+    givenConfig = (*module)->getAttrOfType<mlir::bnb::ConfigAttr>(
+        mlir::bnb::ConfigAttr::getModuleAttrName());
+    if (!givenConfig || !::bnb::tools::hasPrequantizedLayers(*module))
+      return fail("'" + modelPath +
+                  "' is not a pre-quantized graph; --config names the "
+                  "quantization_config to compile it with");
+    givenJson = configJsonOf(givenConfig);
+  }
   if (llvm::Error error = ::bnb::checkTypeSizes(*module))
     return fail(llvm::toString(std::move(error)));
   (*module)->setAttr(mlir::bnb::ConfigAttr::getModuleAttrName(), givenConfig);
@@ -250,9 +304,11 @@ int main(int argc, char **argv) {
   options.target = target;
   options.outputPath = outputPath;
   options.force = force;
-  options.inputs = {modelPath, configPath};
+  options.inputs = {modelPath};
+  if (!configPath.empty())
+    options.inputs.push_back(configPath);
   options.optLevel = optLevel;
-  options.config = configJson((*configText)->getBuffer());
+  options.config = std::move(givenJson);
   options.printMemoryReport = memoryReport;
   options.withCpuBuild = withCpu;
   if (!quiet)
