@@ -132,9 +132,16 @@ public:
                      std::function<double()> seconds)
       : pending(std::move(pending)) {
     thread = std::thread([this, seconds = std::move(seconds)] {
-      result = this->pending->write();
-      if (!result)
-        checksum = ::bnb::checksumFile(this->pending->getOutputPath());
+      llvm::Error error = this->pending->write();
+      if (!error) {
+        llvm::Expected<std::string> sum =
+            ::bnb::checksumFile(this->pending->getOutputPath());
+        if (sum)
+          checksum = std::move(*sum);
+        else
+          error = sum.takeError();
+      }
+      result.emplace(std::move(error));
       finishedAt = seconds();
     });
   }
@@ -145,21 +152,19 @@ public:
       return;
     pending->cancel();
     thread.join();
-    llvm::consumeError(std::move(result));
-    if (!checksum)
-      llvm::consumeError(checksum.takeError());
+    llvm::consumeError(std::move(*result));
   }
 
   /// Waits for the file: its checksum, or the write error, located at the
   /// layer op it is about as the pass would have reported it.
   llvm::Expected<std::string> join(ModuleOp module) {
     thread.join();
-    if (result)
+    if (llvm::Error error = std::move(*result))
       return firstErrorOf(module, "quantization", [&] {
-        pending->emit(std::move(result));
+        pending->emit(std::move(error));
         return failure();
       });
-    return std::move(checksum);
+    return checksum;
   }
 
   /// When the file was complete, in the `seconds` clock.
@@ -168,8 +173,9 @@ public:
 private:
   std::unique_ptr<mlir::bnb::PendingWeightsWrite> pending;
   std::thread thread;
-  llvm::Error result = llvm::Error::success();
-  llvm::Expected<std::string> checksum = std::string();
+  /// Set by the thread: the write's (or the checksum's) outcome.
+  std::optional<llvm::Error> result;
+  std::string checksum;
   double finishedAt = 0;
 };
 
