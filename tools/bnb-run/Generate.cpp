@@ -324,6 +324,10 @@ llvm::Error bnb::tools::generate(const Manifest &manifest,
         bnbrt_memory_peak(pool, BNBRT_CATEGORY_KV_CACHE),
         bnbrt_memory_peak(pool, BNBRT_CATEGORY_WEIGHTS),
         bnbrt_memory_peak(pool, BNBRT_CATEGORY_CONSTANTS));
+    if (cuda)
+      os << llvm::formatv("device cache: {0} bytes in {1} blocks\n",
+                          bnbrt_device_cache_bytes(),
+                          bnbrt_device_cache_blocks());
   }
   return llvm::Error::success();
 }

@@ -150,6 +150,11 @@ void printReport(bool cuda, uint64_t mappedWeights,
   if (!cuda)
     os << llvm::formatv("  weights mapped from the artifact: {0} bytes\n",
                         mappedWeights);
+  else
+    os << llvm::formatv("  device cache (freed blocks kept for reuse, not "
+                        "counted above): {0} bytes in {1} blocks\n",
+                        bnbrt_device_cache_bytes(),
+                        bnbrt_device_cache_blocks());
   os << "timings:\n";
   for (auto [i, ms] : llvm::enumerate(runMs))
     os << llvm::formatv("  run {0}: {1:f3} ms\n", i, ms);
