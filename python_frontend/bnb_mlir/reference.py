@@ -259,7 +259,10 @@ def generation_schedule(prompt_len: int, total_len: int,
     up to `total_len` tokens: floor(T/C) prefill calls of C tokens, T mod C
     decode calls, then one decode call per further token. Each call is
     (entry, first position, token count); its logits are those of the
-    token at `first position + count - 1`."""
+    token at `first position + count - 1`. This is the plain schedule the
+    reference runs; bnb-run may run the last T mod C prompt tokens through
+    one more prefill call instead (docs/generation.md), which the tests
+    check against this one."""
     if not 0 < prompt_len <= total_len or chunk < 1:
         raise BnbMlirError(f"bad schedule: prompt {prompt_len}, total "
                            f"{total_len}, chunk {chunk}")

@@ -4,6 +4,7 @@
 #include "Session.h"
 
 #include "bnb/Support/DType.h"
+#include "bnb/Support/PromptSchedule.h"
 #include "bnb/Target/MemrefArgs.h"
 #include "bnb_runtime.h"
 
@@ -258,22 +259,19 @@ llvm::Error bnb::tools::generate(const Manifest &manifest,
                                  promptLen, maxSeq)
                        .str());
 
-  // The prompt: whole chunks through prefill, the rest through decode.
+  // The prompt: whole chunks through prefill, the rest as
+  // bnb::schedulePrompt decides (PromptSchedule.h).
   auto start = Clock::now();
   std::vector<float> logits;
-  int64_t pos = 0, chunk = gen.chunk();
-  llvm::ArrayRef<int64_t> prompt(o.promptIds);
-  while (true) {
-    int64_t left = promptLen - pos;
-    if (left == 0)
-      break;
-    int64_t n = chunk > 1 && left >= chunk ? chunk : 1;
-    llvm::Expected<std::vector<float>> out = gen.step(prompt.slice(pos, n), pos);
+  std::vector<PromptCall> schedule = schedulePrompt(promptLen, gen.chunk(), maxSeq);
+  for (const PromptCall &call : schedule) {
+    llvm::Expected<std::vector<float>> out =
+        gen.step(callTokens(o.promptIds, call), call.position);
     if (!out)
       return out.takeError();
     logits = std::move(*out);
-    pos += n;
   }
+  int64_t pos = promptLen;
   double prefillMs = msSince(start);
 
   Sampler sampler(o.sampling);
@@ -311,8 +309,12 @@ llvm::Error bnb::tools::generate(const Manifest &manifest,
       decodeTotal += ms;
     int pool = cuda ? BNBRT_POOL_DEVICE : BNBRT_POOL_HOST;
     os << llvm::formatv("prompt tokens: {0}\n", promptLen);
-    os << llvm::formatv("prefill: {0:f2} ms, {1:f1} tok/s\n", prefillMs,
-                        promptLen / (prefillMs / 1e3));
+    int64_t prefillCalls = llvm::count_if(
+        schedule, [](const PromptCall &c) { return c.count > 1; });
+    os << llvm::formatv("prefill: {0:f2} ms, {1:f1} tok/s ({2} prefill and "
+                        "{3} decode calls)\n",
+                        prefillMs, promptLen / (prefillMs / 1e3), prefillCalls,
+                        schedule.size() - prefillCalls);
     if (!decodeMs.empty())
       os << llvm::formatv("decode: {0} steps, {1:f3} ms/token, {2:f1} tok/s\n",
                           decodeMs.size(), decodeTotal / decodeMs.size(),

@@ -52,7 +52,11 @@ for model, checkpoint in (("llama", llama), ("gpt2", gpt2)):
     sh(sys.executable, "-m", "bnb_mlir", "import", checkpoint, "-o",
        graphs[model], "--max-seq-len", "16", "--prefill-chunk", "4")
 
-PROMPT = [3, 14, 5, 26, 33, 8]  # one prefill chunk, then two decodes
+# One prefill chunk, then the two tokens left as bnb-run --generate runs
+# them (include/bnb/Support/PromptSchedule.h): a second prefill call over
+# positions 2..5, which writes slots 2 and 3 again.
+PROMPT = [3, 14, 5, 26, 33, 8]
+PROMPT_CALLS = [("prefill", 0, 4), ("prefill", 2, 4)]
 NEW_TOKENS = 4
 NF4_F16 = (["--load-in-4bit", "--bnb-4bit-quant-type", "nf4",
             "--bnb-4bit-compute-dtype", "float16"],
@@ -105,7 +109,6 @@ for name, (model, (flags, options)) in CONFIGS.items():
     lowered = run.lower(text, PREPARE)
     tensors = load_file(weights)
     entries = {e: signature(text, e) for e in ("prefill", "decode")}
-    chunk = {"prefill": 4, "decode": 1}
     cache_names = [n for n in entries["decode"][0]
                    if n.startswith("past_key_values.")]
     caches = {n: np.zeros(*cache_type(text, n)) for n in cache_names}
@@ -150,12 +153,10 @@ for name, (model, (flags, options)) in CONFIGS.items():
         return gpu
 
     # The prompt as bnb-run --generate schedules it, then greedy decoding.
-    pos, logits = 0, None
-    while pos < len(PROMPT):
-        n = chunk["prefill"] if len(PROMPT) - pos >= chunk["prefill"] else 1
-        entry = "prefill" if n > 1 else "decode"
-        logits = step(entry, PROMPT[pos:pos + n], pos)
-        pos += n
+    logits = None
+    for entry, p, n in PROMPT_CALLS:
+        logits = step(entry, PROMPT[p:p + n], p)
+    pos = len(PROMPT)
     tokens = []
     while True:
         tokens.append(int(logits.argmax()))

@@ -1,6 +1,8 @@
 """Greedy generation with the numpy reference of incremental decoding
 (bnb_mlir.reference.ReferenceDecoder), independent of the compiled graph:
 prints the new token ids, space separated, as bnb-run --generate does.
+The prompt runs as whole chunks, then one decode call per token
+(generation_schedule), whatever bnb-run does with the remainder.
 
     greedy_reference.py MODEL_DIR PROMPT_IDS MAX_NEW CHUNK MAX_SEQ [DTYPE]
 """
