@@ -123,7 +123,8 @@ void setCounters(benchmark::State &state, double weightBytes, int64_t M,
   state.counters["threads"] = bnbrt_get_num_threads();
 }
 
-void BM_Nf4(benchmark::State &state) {
+/// NF4 (+ double quant) linear with `compute` (BNBRT_UK_BF16 or _F32).
+void runNf4(benchmark::State &state, int64_t compute) {
   const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
   const bool dq = state.range(3) != 0;
   const int64_t bs = 64, nblocks = N * K / bs;
@@ -161,10 +162,10 @@ void BM_Nf4(benchmark::State &state) {
     if (dq)
       _mlir_ciface_bnbrt_uk_linear_4bit_dq(&dOut, &dX, &dPacked, &dAbs,
                                            &dNested, &dCode8, &dCodebook, bs,
-                                           256, 0.01f, BNBRT_UK_BF16);
+                                           256, 0.01f, compute);
     else
       _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbs,
-                                        &dCodebook, bs, BNBRT_UK_BF16);
+                                        &dCodebook, bs, compute);
     benchmark::DoNotOptimize(out.data());
   }
   if (const char *e = bnbrt_last_error())
@@ -172,6 +173,11 @@ void BM_Nf4(benchmark::State &state) {
   setCounters(state, double(packedBytes + absBytes + nestedCount * 4), M, N,
               K);
 }
+
+void BM_Nf4(benchmark::State &state) { runNf4(state, BNBRT_UK_BF16); }
+
+/// bitsandbytes' default compute dtype (float32): no bf16 rounding of x.
+void BM_Nf4F32(benchmark::State &state) { runNf4(state, BNBRT_UK_F32); }
 
 void BM_Int8(benchmark::State &state) {
   const int64_t M = state.range(0), N = state.range(1), K = state.range(2);
@@ -237,7 +243,8 @@ void gemvShapes(benchmark::internal::Benchmark *b, bool withDq) {
                     {4096, 11008}})
       b->Args(withDq ? std::vector<int64_t>{1, nk.first, nk.second, dq}
                      : std::vector<int64_t>{1, nk.first, nk.second});
-    for (int64_t m : {128, 512})
+    // 16: a prefill chunk of generation (the GEMV's largest M).
+    for (int64_t m : {16, 128, 512})
       b->Args(withDq ? std::vector<int64_t>{m, 11008, 4096, dq}
                      : std::vector<int64_t>{m, 11008, 4096});
   }
@@ -249,6 +256,9 @@ void gemvShapes(benchmark::internal::Benchmark *b, bool withDq) {
 BENCHMARK(BM_Copy)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Nf4)
+    ->ArgNames({"M", "N", "K", "dq"})
+    ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, true); });
+BENCHMARK(BM_Nf4F32)
     ->ArgNames({"M", "N", "K", "dq"})
     ->Apply([](benchmark::internal::Benchmark *b) { gemvShapes(b, true); });
 BENCHMARK(BM_Int8)

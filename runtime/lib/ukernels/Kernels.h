@@ -32,6 +32,12 @@ constexpr int64_t kPanelWidth = 32;
 /// transpose only pays off from about 16 rows (where AMX also starts).
 constexpr int64_t kGemvMaxRows = 16;
 
+/// Bytes of x that a GEMV pass over several rows of x keeps in L1 while it
+/// streams the weights: beyond this it walks the weights in K-chunks whose
+/// x fits. Four f32 rows at K = 4096 are 64 KiB, more than the 48 KiB L1
+/// (measured: the four-row pass cost as much per row as the one-row one).
+constexpr int64_t kGemvXBytesInL1 = 32 * 1024;
+
 /// How far ahead of its current read position a weight-streaming GEMV
 /// prefetches, in bytes. The hardware prefetchers stop at 4 KiB pages and a
 /// 4-bit row is 2 KiB at K = 4096, so without a software prefetch every

@@ -127,7 +127,10 @@ void gemmF32Panel(const float *x, int64_t M, int64_t K, const float *panel,
 // 4-bit
 //===----------------------------------------------------------------------===//
 
-/// GEMV over weight rows [n0, n1) for rows m0..m0+R of x.
+/// GEMV over weight rows [n0, n1) for rows m0..m0+R of x. With several
+/// rows of x that do not fit kGemvXBytesInL1 together, the blocks of a
+/// weight row go in chunks whose x does, all rows per chunk; each output
+/// is then the sum of its per-chunk sums in chunk order.
 template <class V, int R>
 void gemv4bit(const Linear4bitProblem &p, int64_t m0, int64_t n0, int64_t n1) {
   using F = typename V::F;
@@ -139,45 +142,54 @@ void gemv4bit(const Linear4bitProblem &p, int64_t m0, int64_t n0, int64_t n1) {
   const int64_t groups = bytesPerBlock / V::W;
   const float *xe = p.xEven + m0 * half;
   const float *xo = p.xOdd + m0 * half;
-  for (int64_t n = n0; n < n1; ++n) {
-    F accE[S][R], accO[S][R];
-    for (int s = 0; s < S; ++s)
-      for (int m = 0; m < R; ++m)
-        accE[s][m] = accO[s][m] = V::zero();
-    const uint8_t *row = p.packed + n * half;
-    int64_t block0 = n * blocksPerRow;
-    for (int64_t b = 0; b < blocksPerRow; ++b) {
-      typename V::Table table =
-          V::table(p.codebook, p.absmax.get(block0 + b), p.compute,
-                   p.finiteCodebook);
-      int64_t j0 = b * bytesPerBlock;
-      // One line per 64 bytes of weights.
-      if (b % 2 == 0)
-        prefetchAhead(row + j0);
-      auto step = [&](int s, int64_t g) {
-        int64_t j = j0 + g * V::W;
-        I q = V::loadNibbles(row + j);
-        F hi = V::lookupHi(table, q);
-        F lo = V::lookupLo(table, q);
-        for (int m = 0; m < R; ++m) {
-          accE[s][m] = V::fmadd(hi, V::load(xe + m * half + j), accE[s][m]);
-          accO[s][m] = V::fmadd(lo, V::load(xo + m * half + j), accO[s][m]);
-        }
-      };
-      int64_t g = 0;
-      if constexpr (S == 2)
-        for (; g + 2 <= groups; g += 2) {
+  // x of one block: blocksize floats per row (even and odd halves).
+  const int64_t xBytesPerBlock =
+      R * p.blocksize * static_cast<int64_t>(sizeof(float));
+  const int64_t fit = kGemvXBytesInL1 / xBytesPerBlock;
+  const int64_t chunk = R == 1 ? blocksPerRow : (fit > 0 ? fit : 1);
+  for (int64_t c0 = 0; c0 < blocksPerRow; c0 += chunk) {
+    const int64_t c1 = minI64(blocksPerRow, c0 + chunk);
+    for (int64_t n = n0; n < n1; ++n) {
+      F accE[S][R], accO[S][R];
+      for (int s = 0; s < S; ++s)
+        for (int m = 0; m < R; ++m)
+          accE[s][m] = accO[s][m] = V::zero();
+      const uint8_t *row = p.packed + n * half;
+      int64_t block0 = n * blocksPerRow;
+      for (int64_t b = c0; b < c1; ++b) {
+        typename V::Table table =
+            V::table(p.codebook, p.absmax.get(block0 + b), p.compute,
+                     p.finiteCodebook);
+        int64_t j0 = b * bytesPerBlock;
+        // One line per 64 bytes of weights.
+        if (b % 2 == 0)
+          prefetchAhead(row + j0);
+        auto step = [&](int s, int64_t g) {
+          int64_t j = j0 + g * V::W;
+          I q = V::loadNibbles(row + j);
+          F hi = V::lookupHi(table, q);
+          F lo = V::lookupLo(table, q);
+          for (int m = 0; m < R; ++m) {
+            accE[s][m] = V::fmadd(hi, V::load(xe + m * half + j), accE[s][m]);
+            accO[s][m] = V::fmadd(lo, V::load(xo + m * half + j), accO[s][m]);
+          }
+        };
+        int64_t g = 0;
+        if constexpr (S == 2)
+          for (; g + 2 <= groups; g += 2) {
+            step(0, g);
+            step(S - 1, g + 1);
+          }
+        for (; g < groups; ++g)
           step(0, g);
-          step(S - 1, g + 1);
-        }
-      for (; g < groups; ++g)
-        step(0, g);
-    }
-    for (int m = 0; m < R; ++m) {
-      F total = V::add(accE[0][m], accO[0][m]);
-      if constexpr (S == 2)
-        total = V::add(total, V::add(accE[S - 1][m], accO[S - 1][m]));
-      p.out[(m0 + m) * p.N + n] = V::sum(total);
+      }
+      for (int m = 0; m < R; ++m) {
+        F total = V::add(accE[0][m], accO[0][m]);
+        if constexpr (S == 2)
+          total = V::add(total, V::add(accE[S - 1][m], accO[S - 1][m]));
+        float &out = p.out[(m0 + m) * p.N + n];
+        out = c0 == 0 ? V::sum(total) : out + V::sum(total);
+      }
     }
   }
 }

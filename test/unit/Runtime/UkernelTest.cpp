@@ -237,6 +237,9 @@ TEST_F(UkernelTest, Linear4bitMatchesLibQuant) {
       {1, 67, 64, 64},     {2, 31, 192, 64},   {1, 131, 4096, 256},
       {3, 70, 4096, 64},   {5, 65, 4096, 128}, {33, 40, 4096, 256},
       {33, 97, 192, 64},   {130, 67, 192, 64}, {4, 129, 4096, 128},
+      // the GEMV's K-chunks (kGemvXBytesInL1): 2 chunks of 42 and 22
+      // blocks at M = 3, six with a partial last one at M = 4
+      {4, 33, 11008, 64},
       {1, 200, 1024, 32},  // generic path: blocks straddle rows
       {5, 9, 96, 64},      {2, 71, 96, 64},
       // odd N*K (a padded last byte), generic path
