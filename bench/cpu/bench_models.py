@@ -6,8 +6,8 @@
 
 For each model (the bundled tiny LLaMA example; a SmolLM-135M-shaped
 checkpoint from bench/compile/make_llama_7b_shape.py --shape 135m, 30
-layers; `7b:1`, one LLaMA-2-7B-shaped layer with its embedding and lm_head)
-and each quantization config, it imports the checkpoint, compiles
+layers; `7b:N`, the first N LLaMA-2-7B-shaped layers with the embedding and
+lm_head) and each quantization config, it imports the checkpoint, compiles
 it for `--target cpu` under /usr/bin/time (wall seconds, peak RSS), and runs
 the artifact's forward on 8 tokens with `bnb-run --repeat` (median ms). In
 the same run it measures the machine's copy bandwidth with bnb-cpu-bench's
@@ -16,8 +16,13 @@ ratio to the bytes/bandwidth ideal: the artifact's weight bytes read once,
 divided by that bandwidth. Where the artifact has the generation entry
 points it also runs `bnb-run --generate` with prompts of --positions tokens
 and reports prefill tokens/s and the decode time per token right after each
-prompt (the KV cache at that position). Prints markdown tables; --json
-writes the figures with the date, load average, commit and CPU.
+prompt (the KV cache at that position). When two depths of one shape run
+(`--models 7b:1,7b:2`), it also reports one decoder layer at batch 1: the
+difference of their decode times per token at each position divided by the
+difference in depth (attention over the KV cache included; embedding, final
+norm and lm_head cancel out), against the ideal of that layer's weight bytes
+read once at the copy bandwidth. Prints markdown tables; --json writes the
+figures with the date, load average, commit and CPU.
 """
 from __future__ import annotations
 
@@ -39,6 +44,12 @@ CONFIG_FLAGS = {
     "nf4": ["--load-in-4bit", "--bnb-4bit-quant-type", "nf4"],
     "nf4-dq": ["--load-in-4bit", "--bnb-4bit-quant-type", "nf4",
                "--bnb-4bit-use-double-quant"],
+    # bitsandbytes' compute dtype is float32 unless set; bf16 is common.
+    "nf4-bf16": ["--load-in-4bit", "--bnb-4bit-quant-type", "nf4",
+                 "--bnb-4bit-compute-dtype", "bfloat16"],
+    "nf4-dq-bf16": ["--load-in-4bit", "--bnb-4bit-quant-type", "nf4",
+                    "--bnb-4bit-use-double-quant",
+                    "--bnb-4bit-compute-dtype", "bfloat16"],
 }
 
 
@@ -82,9 +93,11 @@ def inputs(work: Path) -> Path:
     return path
 
 
-def generation(build: Path, art: Path, positions: list[int]) -> dict:
+def generation(build: Path, art: Path, positions: list[int],
+               new_tokens: int) -> dict:
     """Prefill tok/s of a prompt of p tokens and decode ms/token just after
-    it, for each p that fits the compiled context (8 new tokens)."""
+    it (the mean over new_tokens - 1 decode calls), for each p that fits the
+    compiled context."""
     manifest = json.loads((art / "manifest.json").read_text())
     decode = next((e for e in manifest["entry_points"]
                    if e["name"] == "decode"), None)
@@ -94,11 +107,12 @@ def generation(build: Path, art: Path, positions: list[int]) -> dict:
     max_seq = cache["shape"][2]
     out = {}
     for p in positions:
-        if p + 8 > max_seq:
+        if p + new_tokens > max_seq:
             continue
         ids = ",".join(str(1 + i % 200) for i in range(p))
         ran = run([build / "bin" / "bnb-run", art, "--generate",
-                   "--prompt-ids", ids, "--max-new-tokens", "8", "--report"])
+                   "--prompt-ids", ids, "--max-new-tokens", str(new_tokens),
+                   "--report"])
         pre = re.search(r"prefill: ([0-9.]+) ms, ([0-9.]+) tok/s", ran.stdout)
         dec = re.search(r"decode: \d+ steps, ([0-9.]+) ms/token", ran.stdout)
         out[p] = {"prefill_ms": float(pre.group(1)),
@@ -108,7 +122,7 @@ def generation(build: Path, art: Path, positions: list[int]) -> dict:
 
 
 def bench(build: Path, work: Path, model: str, config: str, repeat: int,
-          positions: list[int]):
+          positions: list[int], new_tokens: int):
     ckpt = make_model(model, work)
     tag = model.replace(":", "-")
     graph = work / f"{tag}.mlir"
@@ -132,7 +146,34 @@ def bench(build: Path, work: Path, model: str, config: str, repeat: int,
             "model_so_bytes": (art / "model.so").stat().st_size,
             "weights_bytes": weights,
             "forward_ms": statistics.median(runs[1:] or runs),
-            "generation": generation(build, art, positions)}
+            "generation": generation(build, art, positions, new_tokens)}
+
+
+def decoder_layers(rows: list[dict]) -> list[dict]:
+    """One decoder layer's decode time per token, from pairs of rows of the
+    same shape and config at depths N < M: (t_M - t_N) / (M - N) at each
+    position both ran, with the weight bytes of one layer the same way."""
+    out = []
+    by_key: dict[tuple[str, str], list[tuple[int, dict]]] = {}
+    for r in rows:
+        shape, _, depth = r["model"].partition(":")
+        if depth.isdigit():
+            by_key.setdefault((shape, r["config"]), []).append((int(depth), r))
+    for (shape, config), found in by_key.items():
+        found.sort(key=lambda x: x[0])
+        for (n, a), (m, b) in zip(found, found[1:]):
+            for p, ga in a["generation"].items():
+                gb = b["generation"].get(p)
+                if gb is None:
+                    continue
+                out.append({
+                    "shape": shape, "config": config, "depths": f"{n}, {m}",
+                    "position": p,
+                    "ms": (gb["decode_ms_per_token"] -
+                           ga["decode_ms_per_token"]) / (m - n),
+                    "layer_bytes": (b["weights_bytes"] -
+                                    a["weights_bytes"]) / (m - n)})
+    return out
 
 
 def main() -> int:
@@ -144,6 +185,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--positions", default="16,128,512,1024",
                     help="prompt lengths for the prefill/decode figures")
+    ap.add_argument("--new-tokens", type=int, default=8,
+                    help="tokens generated after each prompt (decode time is "
+                    "their mean)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -152,7 +196,8 @@ def main() -> int:
     for model in args.models.split(","):
         for config in args.configs.split(","):
             r = bench(args.build, args.work, model, config, args.repeat,
-                      [int(p) for p in args.positions.split(",")])
+                      [int(p) for p in args.positions.split(",")],
+                      args.new_tokens)
             r["ideal_ms"] = r["weights_bytes"] / bw * 1e3
             rows.append(r)
     print(f"copy bandwidth (read, 2 threads): {bw / 1e9:.2f} GB/s; "
@@ -175,6 +220,19 @@ def main() -> int:
             print(f"| {r['model']} | {r['config']} | {p} | "
                   f"{g['prefill_tok_s']:.1f} | {d:.2f} | {1e3 / d:.1f} | "
                   f"{r['ideal_ms']:.2f} | {r['ideal_ms'] / d:.2f} |")
+    layers = decoder_layers(rows)
+    if layers:
+        print()
+        print("| shape | config | depths | position | decode ms per layer | "
+              "layer weights MB | ideal ms | ideal / measured |")
+        print("|---|---|---|---|---|---|---|---|")
+        for l in layers:
+            ideal = l["layer_bytes"] / bw * 1e3
+            l["ideal_ms"] = ideal
+            print(f"| {l['shape']} | {l['config']} | {l['depths']} | "
+                  f"{l['position']} | {l['ms']:.2f} | "
+                  f"{l['layer_bytes'] / 1e6:.1f} | {ideal:.2f} | "
+                  f"{ideal / l['ms']:.2f} |")
     if args.json:
         commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout
         cpu = next((l.split(":", 1)[1].strip() for l in
@@ -183,7 +241,7 @@ def main() -> int:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "commit": commit.strip(), "cpu": cpu,
             "loadavg": os.getloadavg(), "copy_read_bytes_per_s": bw,
-            "rows": rows}, indent=2))
+            "rows": rows, "decoder_layers": layers}, indent=2))
     return 0
 
 
