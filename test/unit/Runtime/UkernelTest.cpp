@@ -300,11 +300,12 @@ TEST_F(UkernelTest, Bf16GemvMatchesLibQuant) {
 
 // Rows of many blocks: the double-quantized absmax is rebuilt 16 blocks at a
 // time, including the groups where one nested block (256 blocks) ends inside
-// the group, and the tail; every output must match lib/Quant's.
+// the group, and the tail; every output must match lib/Quant's, for one,
+// three and four rows of x.
 TEST_F(UkernelTest, Bf16GemvLongRowsMatchLibQuant) {
   std::mt19937 rng(13);
   for (int64_t blocks : {16, 40, 173})
-    for (int64_t M : {1, 3}) {
+    for (int64_t M : {1, 3, 4}) {
       Shape4 s{M, 37, 64 * blocks, 64};
       for (bool dq : {false, true})
         check4bit(s, QuantType::NF4, BNBRT_UK_BF16, dq, rng);
