@@ -263,7 +263,8 @@ llvm::Error bnb::tools::generate(const Manifest &manifest,
   // bnb::schedulePrompt decides (PromptSchedule.h).
   auto start = Clock::now();
   std::vector<float> logits;
-  std::vector<PromptCall> schedule = schedulePrompt(promptLen, gen.chunk(), maxSeq);
+  std::vector<PromptCall> schedule =
+      schedulePrompt(promptLen, gen.chunk(), maxSeq);
   for (const PromptCall &call : schedule) {
     llvm::Expected<std::vector<float>> out =
         gen.step(callTokens(o.promptIds, call), call.position);

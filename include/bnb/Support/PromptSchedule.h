@@ -28,6 +28,7 @@ struct PromptCall {
   int64_t position = 0;
   int64_t count = 0;
 
+  /// Same positions.
   bool operator==(const PromptCall &other) const {
     return position == other.position && count == other.count;
   }
