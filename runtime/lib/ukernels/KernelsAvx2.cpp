@@ -21,6 +21,9 @@ struct Avx2 {
   using F = __m256;
   using I = __m256i;
 
+  /// No vector transpose: the GEMM panel is transposed element by element.
+  static constexpr bool kTranspose = false;
+
   static F zero() { return _mm256_setzero_ps(); }
   static F load(const float *p) { return _mm256_loadu_ps(p); }
   static void store(float *p, F v) { _mm256_storeu_ps(p, v); }

@@ -22,6 +22,54 @@ struct Avx512 {
   using F = __m512;
   using I = __m512i;
 
+  /// Has transpose().
+  static constexpr bool kTranspose = true;
+
+  /// dst[j * ldDst + i] = src[i * ldSrc + j] for a 16 x 16 block.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+// GCC 12's unpack intrinsics pass a self-initialized _mm512_undefined_*
+// value as the masked-off source, which -Wuninitialized reports.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+  static void transpose(const float *src, int64_t ldSrc, float *dst,
+                        int64_t ldDst) {
+    F r[16], t[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = _mm512_loadu_ps(src + i * ldSrc);
+    // 2 x 2, then 4 x 4 blocks within 128-bit lanes, then the lanes.
+    for (int i = 0; i < 16; i += 2) {
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    auto pairs = [](F a, F b, bool high) {
+      __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
+      return _mm512_castpd_ps(high ? _mm512_unpackhi_pd(x, y)
+                                   : _mm512_unpacklo_pd(x, y));
+    };
+    for (int g = 0; g < 16; g += 4) {
+      r[g] = pairs(t[g], t[g + 2], false);
+      r[g + 1] = pairs(t[g], t[g + 2], true);
+      r[g + 2] = pairs(t[g + 1], t[g + 3], false);
+      r[g + 3] = pairs(t[g + 1], t[g + 3], true);
+    }
+    for (int i = 0; i < 4; ++i) {
+      t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+      t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+      t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+      t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; ++i) {
+      r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+      r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; ++i)
+      _mm512_storeu_ps(dst + i * ldDst, r[i]);
+  }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
   static F zero() { return _mm512_setzero_ps(); }
   static F load(const float *p) { return _mm512_loadu_ps(p); }
   static void store(float *p, F v) { _mm512_storeu_ps(p, v); }
