@@ -2,8 +2,6 @@
 
 #include "bnb/Support/PromptSchedule.h"
 
-#include <algorithm>
-
 using namespace bnb;
 
 int64_t bnb::prefillCostInDecodes(int64_t chunk) { return (chunk + 3) / 4; }

@@ -36,25 +36,20 @@ LogicalResult OpRunner::asyncCopy(nvgpu::DeviceAsyncCopyOp c) {
     if (!to.workgroup)
       return failLane(l, "asynchronous copy to " + to.name +
                              ", which is not workgroup memory");
-    FailureOr<uint8_t *> pd = pointer(
-        l, dst.at(l), indicesOf(c.getDstIndices(), l), n, Access::None, false);
+    FailureOr<uint8_t *> pd =
+        pointer(l, dst.at(l), indicesOf(c.getDstIndices(), l), n,
+                Access::None, false, size);
     if (failed(pd))
       return failure();
     AsyncCopy copy;
     copy.buffer = dd.buffer;
     copy.offset = *pd - to.bytes.data();
     copy.bytes.assign(size, 0);
-    if (failed(checkAligned(l, copy.buffer, copy.offset, size)))
-      return failure();
     if (valid > 0) {
-      const Descriptor &sd = sim.descriptors[src.at(l)];
       FailureOr<uint8_t *> ps =
           pointer(l, src.at(l), indicesOf(c.getSrcIndices(), l), valid,
-                  Access::Read, false);
-      if (failed(ps) ||
-          failed(checkAligned(l, sd.buffer,
-                              *ps - sim.buffers[sd.buffer].bytes.data(),
-                              size)))
+                  Access::Read, false, size);
+      if (failed(ps))
         return failure();
       std::memcpy(copy.bytes.data(), *ps, valid * dd.elementBytes);
     }

@@ -104,11 +104,13 @@ private:
                                    llvm::ArrayRef<int64_t> indices,
                                    int64_t count, bool checkDims);
   /// The host address of `count` elements at `indices` of descriptor `desc`,
-  /// bounds-checked and, in workgroup memory, recorded as `kind` by `lane`.
+  /// bounds-checked, checked to be a multiple of `align` bytes and, in
+  /// workgroup memory, recorded as `kind` by `lane`.
   mlir::FailureOr<uint8_t *> pointer(unsigned lane, unsigned desc,
                                      llvm::ArrayRef<int64_t> indices,
                                      int64_t count, Access kind,
-                                     bool checkDims = true);
+                                     bool checkDims = true,
+                                     uint64_t align = 1);
   /// Fails unless byte `offset` of buffer `buffer` is a multiple of `align`.
   mlir::LogicalResult checkAligned(unsigned lane, unsigned buffer,
                                    int64_t offset, uint64_t align);

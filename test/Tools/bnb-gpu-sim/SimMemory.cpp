@@ -116,12 +116,14 @@ FailureOr<int64_t> OpRunner::address(unsigned lane, const Descriptor &d,
 FailureOr<uint8_t *> OpRunner::pointer(unsigned lane, unsigned desc,
                                        ArrayRef<int64_t> indices,
                                        int64_t count, Access kind,
-                                       bool checkDims) {
+                                       bool checkDims, uint64_t align) {
   const Descriptor &d = sim.descriptors[desc];
   FailureOr<int64_t> a = address(lane, d, indices, count, checkDims);
   if (failed(a))
     return failure();
   int64_t offset = *a * d.elementBytes;
+  if (failed(checkAligned(lane, d.buffer, offset, align)))
+    return failure();
   if (kind != Access::None && sim.buffers[d.buffer].workgroup &&
       failed(track(lane, d.buffer, offset, count * d.elementBytes, kind)))
     return failure();
@@ -147,16 +149,11 @@ LogicalResult OpRunner::load(Value memref, ValueRange indices, bool isVector,
     if (!active(l))
       continue;
     unsigned desc = m.at(l);
-    const Descriptor &d = sim.descriptors[desc];
-    unsigned bytes = d.elementBytes;
+    unsigned bytes = sim.descriptors[desc].elementBytes;
     FailureOr<uint8_t *> p = pointer(l, desc, indicesOf(indices, l), r.width,
-                                     Access::Read, !isVector);
+                                     Access::Read, !isVector,
+                                     alignment.value_or(1));
     if (failed(p))
-      return failure();
-    if (alignment &&
-        failed(checkAligned(l, d.buffer,
-                            *p - sim.buffers[d.buffer].bytes.data(),
-                            *alignment)))
       return failure();
     for (unsigned i = 0; i < r.width; ++i) {
       uint64_t v = 0;
@@ -174,17 +171,12 @@ LogicalResult OpRunner::store(Value value, Value memref, ValueRange indices,
     if (!active(l))
       continue;
     unsigned desc = m.at(l);
-    const Descriptor &d = sim.descriptors[desc];
-    unsigned bytes = d.elementBytes;
+    unsigned bytes = sim.descriptors[desc].elementBytes;
     FailureOr<uint8_t *> p =
         pointer(l, desc, indicesOf(indices, l), v.width, Access::Write,
-                v.width == 1 && !isa<vector::StoreOp>(op));
+                v.width == 1 && !isa<vector::StoreOp>(op),
+                alignment.value_or(1));
     if (failed(p))
-      return failure();
-    if (alignment &&
-        failed(checkAligned(l, d.buffer,
-                            *p - sim.buffers[d.buffer].bytes.data(),
-                            *alignment)))
       return failure();
     for (unsigned i = 0; i < v.width; ++i) {
       uint64_t x = v.at(l, i);

@@ -64,10 +64,8 @@ LogicalResult OpRunner::ldmatrix(nvgpu::LdMatrixOp ld) {
       const Descriptor &d = sim.descriptors[m.at(w + l)];
       FailureOr<uint8_t *> p =
           pointer(w + l, m.at(w + l), indicesOf(ld.getIndices(), w + l),
-                  16 / d.elementBytes, Access::Read, false);
-      if (failed(p) ||
-          failed(checkAligned(w + l, d.buffer,
-                              *p - sim.buffers[d.buffer].bytes.data(), 16)))
+                  16 / d.elementBytes, Access::Read, false, 16);
+      if (failed(p))
         return failure();
       rows[l] = *p;
     }
