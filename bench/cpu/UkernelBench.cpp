@@ -243,9 +243,10 @@ void gemvShapes(benchmark::internal::Benchmark *b, bool withDq) {
                     {4096, 11008}})
       b->Args(withDq ? std::vector<int64_t>{1, nk.first, nk.second, dq}
                      : std::vector<int64_t>{1, nk.first, nk.second});
-    // 16: a prefill chunk of generation (the GEMV's largest M), also on
-    // the down projection (K = 11008).
-    for (int64_t m : {16, 128, 512})
+    // 4 and 8: where the GEMM starts to beat a GEMV over several rows;
+    // 16: generation's default prefill chunk, also on the down projection
+    // (K = 11008).
+    for (int64_t m : {4, 8, 16, 128, 512})
       b->Args(withDq ? std::vector<int64_t>{m, 11008, 4096, dq}
                      : std::vector<int64_t>{m, 11008, 4096});
     b->Args(withDq ? std::vector<int64_t>{16, 4096, 11008, dq}

@@ -14,6 +14,7 @@
 #include "Kernels.h"
 #include "KernelsAmx.h"
 #include "KernelsAvx512Bf16.h"
+#include "KernelsAvx512Bf16Gemm.h"
 #include "TestHooks.h"
 #include "ThreadPool.h"
 
@@ -279,6 +280,26 @@ void *amxTiles(int64_t M, int64_t K, int elementBytes) {
 /// 4-bit GEMV calls that took the AVX512-BF16 kernel (test hook).
 std::atomic<uint64_t> bf16GemvCalls{0};
 
+/// GEMM calls that took the AVX512-BF16 kernel (test hook).
+std::atomic<uint64_t> bf16GemmCalls{0};
+
+/// The CPU has AVX512-BF16 and the avx512 kernels run.
+bool useBf16Kernels() {
+  static const bool bf16 = __builtin_cpu_supports("avx512bf16");
+  return bf16 && currentIsa() >= Isa::Avx512;
+}
+
+/// Packs x [M, K] for the AVX512-BF16 GEMM into the calling thread's buffer;
+/// null when x holds some value that is not a bf16.
+const uint16_t *packBf16Rows(const float *x, int64_t M, int64_t K) {
+  thread_local std::vector<uint16_t> packed;
+  packed.resize(static_cast<size_t>(M * bf16PairRowLength(K)));
+  if (!avx512Bf16PackRows(x, M, K, packed.data()))
+    return nullptr;
+  bf16GemmCalls.fetch_add(1, std::memory_order_relaxed);
+  return packed.data();
+}
+
 /// Splits x [M, K] (K even) into even and odd elements, [M][K/2] each.
 void splitEvenOdd(const float *x, int64_t M, int64_t K,
                   std::vector<float> &even, std::vector<float> &odd) {
@@ -347,6 +368,15 @@ void linear4bit(const char *kernel, void *outD, void *xD, void *packedD,
       return;
     }
   }
+  if (M >= kBf16GemmMin4bitRows && p.compute == kBF16 && p.fastPath() &&
+      useBf16Kernels()) {
+    // Without AMX (or where it declined): vdpbf16ps, twice an FMA's work.
+    if (const uint16_t *xPacked = packBf16Rows(p.x, M, K)) {
+      runColumns(avx512Bf16GemmLinear4bit,
+                 Bf16GemmLinear4bitProblem{p, xPacked}, M, N, K);
+      return;
+    }
+  }
   thread_local std::vector<float> even, odd;
   if (p.fastPath() && M <= kGemvMaxRows && currentIsa() != Isa::Generic) {
     splitEvenOdd(p.x, M, K, even, odd);
@@ -356,8 +386,7 @@ void linear4bit(const char *kernel, void *outD, void *xD, void *packedD,
   auto run = kernels().linear4bit;
   // bf16 compute GEMV: vdpbf16ps on bf16 tables and a bf16 copy of x.
   thread_local std::vector<uint16_t> xBf16;
-  static const bool bf16 = __builtin_cpu_supports("avx512bf16");
-  if (p.xEven && p.compute == kBF16 && bf16 && currentIsa() >= Isa::Avx512) {
+  if (p.xEven && p.compute == kBF16 && useBf16Kernels()) {
     xBf16.resize(static_cast<size_t>(M * K));
     p.xEvenBf16 = xBf16.data();
     p.xOddBf16 = xBf16.data() + M * (K / 2);
@@ -400,6 +429,14 @@ void matmul(const char *kernel, void *outD, void *xD, void *wD,
     void *tiles = amxTiles(M, K, 2);
     if (amxPackBF16Rows(p.x, M, K, tiles)) {
       runColumns(amxMatmulBF16, AmxMatmulProblem{p, tiles}, M, N, K);
+      return;
+    }
+  }
+  if (M >= kBf16GemmMinBf16Rows && wdtype == kBF16 && p.transposed &&
+      useBf16Kernels()) {
+    if (const uint16_t *xPacked = packBf16Rows(p.x, M, K)) {
+      runColumns(avx512Bf16GemmMatmul, Bf16GemmMatmulProblem{p, xPacked}, M,
+                 N, K);
       return;
     }
   }
@@ -564,6 +601,10 @@ BNBRT_API void bnbrt_ukernel_bf16_gemv_stats(uint64_t *calls,
                                              uint64_t *fallbackBlocks) {
   *calls = bf16GemvCalls.load(std::memory_order_relaxed);
   *fallbackBlocks = __atomic_load_n(&bf16GemvFallbackBlocks, __ATOMIC_RELAXED);
+}
+
+BNBRT_API uint64_t bnbrt_ukernel_bf16_gemm_calls(void) {
+  return bf16GemmCalls.load(std::memory_order_relaxed);
 }
 
 BNBRT_API int bnbrt_ukernel_force_isa(const char *name) {

@@ -36,6 +36,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelsAmx.h"
+#include "Avx512Shared.h"
 
 #include <immintrin.h>
 
@@ -84,34 +85,6 @@ inline __mmask32 mask32(int64_t n) {
 /// The mask of the first `n` (<= 64) lanes.
 inline __mmask64 mask64(int64_t n) {
   return n >= 64 ? __mmask64(~0ull) : __mmask64((1ull << n) - 1);
-}
-
-/// Transposes 16 rows of 16 dwords in place.
-inline void transpose16x16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-  }
-  // r[4i + e], 128-bit lane L: element 4L + e of rows 4i..4i+3.
-  for (int i = 0; i < 4; ++i) {
-    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int e = 0; e < 4; ++e) {
-    __m512i u0 = _mm512_shuffle_i32x4(r[e], r[4 + e], 0x88);
-    __m512i u1 = _mm512_shuffle_i32x4(r[e], r[4 + e], 0xdd);
-    __m512i u2 = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0x88);
-    __m512i u3 = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0xdd);
-    t[e] = _mm512_shuffle_i32x4(u0, u2, 0x88);
-    t[8 + e] = _mm512_shuffle_i32x4(u0, u2, 0xdd);
-    t[4 + e] = _mm512_shuffle_i32x4(u1, u3, 0x88);
-    t[12 + e] = _mm512_shuffle_i32x4(u1, u3, 0xdd);
-  }
-  for (int i = 0; i < 16; ++i)
-    r[i] = t[i];
 }
 
 //===----------------------------------------------------------------------===//
@@ -244,22 +217,6 @@ struct ByteTranspose {
 };
 
 constexpr ByteTranspose byteTranspose;
-
-/// bf16 rounding of f32 bits (nearest even, NaN kept NaN): the bf16 value in
-/// the high half, garbage in the low half.
-inline __m512i roundBF16(__m512 v, bool maybeNaN) {
-  __m512i u = _mm512_castps_si512(v);
-  __m512i lsb =
-      _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i rounded =
-      _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
-  if (maybeNaN) {
-    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    rounded = _mm512_mask_mov_epi32(
-        rounded, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x400000)));
-  }
-  return rounded;
-}
 
 /// The absmax of 4-bit block `block` of weight rows [n, n + count) (0 past
 /// count) into `scale`; returns whether a table entry may be NaN.

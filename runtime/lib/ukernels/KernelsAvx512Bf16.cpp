@@ -32,6 +32,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelsAvx512Bf16.h"
+#include "Avx512Shared.h"
 
 #include <immintrin.h>
 
@@ -51,16 +52,8 @@ inline __m512 products(const float *codebook, float absmax) {
 /// The products rounded to bf16 exactly as f32ToBF16 does (denormals kept,
 /// NaN quieted), as f32 values.
 inline __m512 roundBf16Exact(__m512 v) {
-  __m512i u = _mm512_castps_si512(v);
-  __m512i lsb =
-      _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i rounded =
-      _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
-  __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  rounded = _mm512_mask_mov_epi32(
-      rounded, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x400000)));
-  return _mm512_castsi512_ps(
-      _mm512_and_si512(rounded, _mm512_set1_epi32(int(0xffff0000u))));
+  return _mm512_castsi512_ps(_mm512_and_si512(
+      roundBF16(v, true), _mm512_set1_epi32(int(0xffff0000u))));
 }
 
 /// The bits of the smallest float `a` for which every |codebook[q] * a|

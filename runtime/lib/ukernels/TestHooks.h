@@ -29,6 +29,11 @@ BNBRT_API int bnbrt_ukernel_force_isa(const char *isa);
 BNBRT_API void bnbrt_ukernel_bf16_gemv_stats(uint64_t *calls,
                                              uint64_t *fallbackBlocks);
 
+/// How many GEMM calls (4-bit or bf16 weights, more than kGemvMaxRows rows)
+/// took the AVX512-BF16 GEMM (KernelsAvx512Bf16Gemm.cpp) since the library
+/// was loaded.
+BNBRT_API uint64_t bnbrt_ukernel_bf16_gemm_calls(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -395,6 +395,71 @@ TEST_F(UkernelTest, Bf16GemvDenormalTablesAreExact) {
   }
 }
 
+// The AVX512-BF16 GEMM (KernelsAvx512Bf16Gemm.cpp, six or more rows of x
+// with compute bf16 at the avx512 level): whole and partial 6-row register
+// blocks, panels of 64 columns with a partial last one (whole, partial and
+// empty 16-column quarters), blocks of one to eight 16-byte groups, K over
+// several 1024-pair chunks (a block across a chunk boundary), against
+// lib/Quant on every instruction set.
+TEST_F(UkernelTest, Bf16GemmMatchesLibQuant) {
+  const bool bf16 = hasBf16Gemv();
+  if (!bf16)
+    std::printf("no avx512_bf16: the bf16 GEMM is not tested here\n");
+  const Shape4 shapes[] = {{6, 70, 256, 32},    {16, 33, 192, 64},
+                           {25, 97, 384, 128},  {40, 16, 512, 256},
+                           {29, 45, 480, 160},  {130, 64, 64, 64},
+                           {7, 130, 4480, 160}, {12, 20, 2048, 64}};
+  std::mt19937 rng(17);
+  for (const Shape4 &s : shapes)
+    for (QuantType qt : {QuantType::NF4, QuantType::FP4})
+      for (bool dq : {false, true}) {
+        uint64_t before = bnbrt_ukernel_bf16_gemm_calls();
+        check4bit(s, qt, BNBRT_UK_BF16, dq, rng);
+        if (bf16) {
+          EXPECT_GT(bnbrt_ukernel_bf16_gemm_calls(), before)
+              << "the bf16 GEMM did not run";
+        }
+      }
+}
+
+// An x that is not all bf16 values keeps the bf16 GEMM out (its products
+// would not be exact): the avx512 FMA GEMM runs, within the usual bound.
+TEST_F(UkernelTest, Bf16GemmDeclinesXThatIsNotBf16) {
+  if (!hasBf16Gemv())
+    GTEST_SKIP() << "no avx512_bf16 on this machine";
+  const int64_t M = 20, N = 40, K = 64;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(M * K));
+  std::vector<float> w(static_cast<size_t>(N * K));
+  std::vector<uint16_t> w16(w.size());
+  for (float &v : x)
+    v = roundTo(unit(rng), BNBRT_UK_BF16);
+  x[M * K - 1] = 0.1f; // not a bf16 value, in the last element packed
+  for (size_t i = 0; i < w.size(); ++i) {
+    w16[i] = floatToBFloat16(unit(rng));
+    w[i] = bfloat16ToFloat(w16[i]);
+  }
+  std::vector<double> ref, mag;
+  reference(x, w, M, N, K, ref, mag);
+  std::vector<float> out(static_cast<size_t>(M * N), -7.0f);
+  auto dOut = desc2(out, M, N);
+  auto dX = desc2(x, M, K);
+  auto dW = desc2(w16, N, K);
+  ASSERT_EQ(bnbrt_ukernel_force_isa("avx512"), 0);
+  uint64_t before = bnbrt_ukernel_bf16_gemm_calls();
+  _mlir_ciface_bnbrt_uk_matmul_bf16(&dOut, &dX, &dW, 1);
+  ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+  EXPECT_EQ(bnbrt_ukernel_bf16_gemm_calls(), before);
+  expectClose(out, ref, mag, "matmul_bf16, x not bf16");
+  // The same x rounded takes the bf16 GEMM.
+  x[M * K - 1] = roundTo(0.1f, BNBRT_UK_BF16);
+  reference(x, w, M, N, K, ref, mag);
+  _mlir_ciface_bnbrt_uk_matmul_bf16(&dOut, &dX, &dW, 1);
+  EXPECT_GT(bnbrt_ukernel_bf16_gemm_calls(), before);
+  expectClose(out, ref, mag, "matmul_bf16, x bf16");
+}
+
 //===----------------------------------------------------------------------===//
 // Float matmul
 //===----------------------------------------------------------------------===//
