@@ -29,7 +29,8 @@ constexpr int64_t kPanelWidth = 32;
 /// At most this many rows of x take the GEMV path (in passes of up to four
 /// rows over the weights); more take the GEMM path. Measured on a 30-layer
 /// 135M model at 8 tokens: half the time of the panel GEMM, whose weight
-/// transpose only pays off from about 16 rows (where AMX also starts).
+/// transpose only pays off from about 16 rows (where AMX also starts). The
+/// AVX512-BF16 GEMM starts earlier (KernelsAvx512Bf16Gemm.h).
 constexpr int64_t kGemvMaxRows = 16;
 
 /// Bytes of x that a GEMV pass over several rows of x keeps in L1 while it
