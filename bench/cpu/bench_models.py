@@ -122,12 +122,13 @@ def generation(build: Path, art: Path, positions: list[int],
 
 
 def bench(build: Path, work: Path, model: str, config: str, repeat: int,
-          positions: list[int], new_tokens: int):
+          positions: list[int], new_tokens: int, prefill_chunk: str):
     ckpt = make_model(model, work)
     tag = model.replace(":", "-")
     graph = work / f"{tag}.mlir"
     # Imported on every run: the graph follows the frontend of this commit.
-    py("-m", "bnb_mlir", "import", ckpt, "-o", graph)
+    py("-m", "bnb_mlir", "import", ckpt, "-o", graph,
+       *(["--prefill-chunk", prefill_chunk] if prefill_chunk else []))
     qjson = work / f"{config}.json"
     py("-m", "bnb_mlir", "config", *CONFIG_FLAGS[config], "-o", qjson)
     art = work / f"{tag}-{config}.bnb"
@@ -188,6 +189,9 @@ def main() -> int:
     ap.add_argument("--new-tokens", type=int, default=8,
                     help="tokens generated after each prompt (decode time is "
                     "their mean)")
+    ap.add_argument("--prefill-chunk", default="", metavar="C[,C...]",
+                    help="the import's prefill chunk sizes (default: the "
+                    "import's default)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -197,7 +201,7 @@ def main() -> int:
         for config in args.configs.split(","):
             r = bench(args.build, args.work, model, config, args.repeat,
                       [int(p) for p in args.positions.split(",")],
-                      args.new_tokens)
+                      args.new_tokens, args.prefill_chunk)
             r["ideal_ms"] = r["weights_bytes"] / bw * 1e3
             rows.append(r)
     print(f"copy bandwidth (read, 2 threads): {bw / 1e9:.2f} GB/s; "

@@ -31,6 +31,15 @@ from .safetensors_io import escape_name
 TARGETS = ("cpu", "cuda:sm_80", "cuda:sm_90")
 
 
+def chunk_sizes(text: str) -> list[int]:
+    """`--prefill-chunk`: comma-separated token counts."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 1."""
 
@@ -65,8 +74,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="positions of the KV cache of @prefill/@decode "
                             "(default: max_position_embeddings, at most "
                             "2048)")
-        s.add_argument("--prefill-chunk", type=int, default=16, metavar="C",
-                       help="tokens per @prefill call (default 16)")
+        s.add_argument("--prefill-chunk", type=chunk_sizes, metavar="C[,C...]",
+                       help="tokens per @prefill call; several sizes add "
+                            "@prefill_<C> for each but the smallest, and "
+                            "bnb-run picks among them (default 16,128; 128 "
+                            "only with a KV cache of 128 positions or more)")
 
     s = sub.add_parser("import", help="write the model graph of a checkpoint",
                        description="Writes the model graph (MLIR) of a "

@@ -23,6 +23,7 @@ in the model dtype).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from .checkpoint import Checkpoint, storage_code
@@ -39,6 +40,12 @@ from .prequantized import (PrequantizedCheckpoint, open_checkpoint,
 
 #: The default cache length (at most the model's positions).
 DEFAULT_MAX_SEQ_LEN = 2048
+
+# Prefill chunk sizes without prefill_chunk: 16, and 128 where the KV cache
+# holds 128 positions. A call of 128 rows runs the linears as a GEMM that
+# does about twice (AVX512-BF16) to four times (AMX) the work per second of
+# eight calls of 16 (docs/benchmarks.md); 16 keeps short prompts cheap.
+DEFAULT_PREFILL_CHUNKS = (16, 128)
 from .safetensors_io import TensorToWrite, write_safetensors
 
 
@@ -64,7 +71,7 @@ def import_checkpoint(hf_dir: str | os.PathLike,
                       quant_config: BitsAndBytesConfig | None = None,
                       generation: bool = False,
                       max_seq_len: int | None = None,
-                      prefill_chunk: int = 16
+                      prefill_chunk: int | Sequence[int] | None = None
                       ) -> tuple[str, Path | None]:
     """Builds the model graph of the checkpoint in `hf_dir`.
 
@@ -82,14 +89,20 @@ def import_checkpoint(hf_dir: str | os.PathLike,
       generation: also emit `@prefill` and `@decode` (docs/generation.md),
         with KV caches of `max_seq_len` positions (default: the config's
         max_position_embeddings / n_positions, at most 2048) and prefill
-        chunks of `prefill_chunk` tokens.
+        chunks of `prefill_chunk` tokens. Several sizes (a sequence) give
+        one prefill entry point each: `@prefill` takes the smallest,
+        `@prefill_<C>` each other; bnb-run picks among them per prompt.
+        Default: 16, and 128 when max_seq_len >= 128.
 
     Returns (mlir_text, weights_path): the absolute path of the weights file
     the graph refers to, or None with inline weights.
     """
     sizes = [("batch", batch), ("seq", seq)]
+    chunks = []
+    if generation and prefill_chunk is not None:
+        chunks = prefill_chunks(prefill_chunk)
     if generation:
-        sizes.append(("prefill_chunk", prefill_chunk))
+        sizes += [("prefill_chunk", c) for c in chunks]
         if max_seq_len is not None:
             sizes.append(("max_seq_len", max_seq_len))
     for name, value in sizes:
@@ -108,10 +121,15 @@ def import_checkpoint(hf_dir: str | os.PathLike,
         if generation:
             if max_seq_len is None:
                 max_seq_len = min(model.max_positions, DEFAULT_MAX_SEQ_LEN)
-            if prefill_chunk > max_seq_len:
-                raise BnbMlirError(f"prefill_chunk {prefill_chunk} exceeds "
-                                   f"max_seq_len {max_seq_len}")
-            model.check_generation(max_seq_len, prefill_chunk)
+            if prefill_chunk is None:
+                chunks = [c for c in DEFAULT_PREFILL_CHUNKS
+                          if c == DEFAULT_PREFILL_CHUNKS[0] or
+                          c <= max_seq_len]
+            for c in chunks:
+                if c > max_seq_len:
+                    raise BnbMlirError(f"prefill_chunk {c} exceeds "
+                                       f"max_seq_len {max_seq_len}")
+                model.check_generation(max_seq_len, c)
         torch_name = (canonical_float_name(dtype, "dtype") if dtype
                       else ckpt.torch_dtype())
         code = storage_code(torch_name)
@@ -149,8 +167,9 @@ def import_checkpoint(hf_dir: str | os.PathLike,
         source = weight_source(module, ckpt, code, inline_weights)
         emit_forward(module, model, source, elem, batch, seq)
         if generation:
-            emit_step(module, model, source, elem, "prefill", prefill_chunk,
-                      max_seq_len)
+            for c in sorted(set(chunks)):
+                name = "prefill" if c == min(chunks) else f"prefill_{c}"
+                emit_step(module, model, source, elem, name, c, max_seq_len)
             emit_step(module, model, source, elem, "decode", 1, max_seq_len)
         text = module.render()
 
@@ -159,6 +178,18 @@ def import_checkpoint(hf_dir: str | os.PathLike,
                 write_converted_weights(ckpt, code, weights_path)
             atomic_write_text(output, text)
     return text, weights_path
+
+
+def prefill_chunks(prefill_chunk: int | Sequence[int]) -> list[int]:
+    """The prefill chunk sizes of `prefill_chunk`: one int, or a non-empty
+    sequence of them without repeats (each checked positive later)."""
+    chunks = (list(prefill_chunk) if isinstance(prefill_chunk, (list, tuple))
+              else [prefill_chunk])
+    if not chunks:
+        raise BnbMlirError("prefill_chunk is an empty list")
+    if any(chunks.count(c) > 1 for c in chunks):
+        raise BnbMlirError(f"prefill_chunk {chunks!r} repeats a size")
+    return chunks
 
 
 def token_ids_attrs(model: Architecture) -> dict[str, str | None]:

@@ -336,6 +336,27 @@ def test_defaults_and_errors(tmp_path):
         import_checkpoint(gpt2, generation=True, max_seq_len=17)
 
 
+def test_several_chunk_sizes(tmp_path):
+    """One prefill entry point per size: @prefill takes the smallest,
+    @prefill_<C> the others, whatever the order given; each is the same
+    step graph at its own size."""
+    llama = make("llama", tmp_path)  # max_position_embeddings 64
+    text, _ = import_checkpoint(llama, generation=True, prefill_chunk=[8, 4])
+    assert step_signature("prefill", 4, 2, 2, 64, 8, 48, "f32") in text
+    assert step_signature("prefill_8", 8, 2, 2, 64, 8, 48, "f32") in text
+    assert "@prefill_4" not in text
+    single, _ = import_checkpoint(llama, generation=True, prefill_chunk=8)
+    assert function_text(single, "prefill") == \
+        function_text(text, "prefill_8").replace("@prefill_8", "@prefill")
+    for bad, message in (([], "prefill_chunk is an empty list"),
+                         ([4, 4], r"prefill_chunk \[4, 4\] repeats a size"),
+                         ([4, 0], "prefill_chunk must be a positive integer, "
+                                  "got 0"),
+                         ((4, 65), "prefill_chunk 65 exceeds max_seq_len 64")):
+        with pytest.raises(BnbMlirError, match=message):
+            import_checkpoint(llama, generation=True, prefill_chunk=bad)
+
+
 def test_cli_options(tmp_path):
     from test_cli import assert_one_line_error, cli
     ckpt = make("llama", tmp_path)

@@ -42,7 +42,13 @@ struct Bound {
   const TensorSpec *logitsSpec = nullptr;
 };
 
-/// The generation state: module, weights, caches, the two entry points.
+/// Whether `name` is a prefill entry point: `prefill`, or `prefill_<C>`
+/// for further chunk sizes.
+bool isPrefill(llvm::StringRef name) {
+  return name == "prefill" || name.starts_with("prefill_");
+}
+
+/// The generation state: module, weights, caches, the entry points.
 class Generator {
 public:
   Generator(const Manifest &manifest, llvm::StringRef dir, bool cuda)
@@ -75,9 +81,21 @@ public:
     if (decodeCall.chunk != 1)
       return failure("entry point 'decode' must take one token, it takes " +
                      llvm::Twine(decodeCall.chunk));
-    if (const EntryPoint *prefill = manifest.lookup("prefill"))
-      if (llvm::Error e = bind(*prefill, prefillCall))
+    for (const EntryPoint &entry : manifest.entryPoints) {
+      if (!isPrefill(entry.name))
+        continue;
+      Bound call;
+      if (llvm::Error e = bind(entry, call))
         return e;
+      for (const Bound &other : prefillCalls)
+        if (other.chunk == call.chunk)
+          return failure(llvm::formatv("{0}/manifest.json: entry points "
+                                       "'{1}' and '{2}' both take {3} tokens",
+                                       dir, other.entry->name, entry.name,
+                                       call.chunk)
+                             .str());
+      prefillCalls.push_back(std::move(call));
+    }
     return llvm::Error::success();
   }
 
@@ -85,17 +103,27 @@ public:
   int64_t maxSeqLen() const { return maxSeq; }
   /// Vocabulary size (the logits' last dimension).
   int64_t vocab() const { return decodeCall.logitsSpec->shape.back(); }
-  /// Tokens per prefill call, 0 without prefill.
-  int64_t chunk() const { return prefillCall.entry ? prefillCall.chunk : 0; }
+  /// Tokens per call of each prefill entry point (none without prefill).
+  std::vector<int64_t> chunks() const {
+    std::vector<int64_t> sizes;
+    for (const Bound &call : prefillCalls)
+      sizes.push_back(call.chunk);
+    return sizes;
+  }
 
-  /// Runs `ids` at `position` through prefill (ids.size() == chunk()) or
-  /// decode (one id); returns the logits of the last one.
+  /// Runs `ids` at `position` through the prefill entry point of
+  /// ids.size() tokens or decode (one id); returns the logits of the last
+  /// one.
   llvm::Expected<std::vector<float>> step(llvm::ArrayRef<int64_t> ids,
                                           int64_t position) {
-    Bound &call = ids.size() == 1 ? decodeCall : prefillCall;
-    if (!call.entry || int64_t(ids.size()) != call.chunk)
+    Bound *found = ids.size() == 1 ? &decodeCall : nullptr;
+    for (Bound &call : prefillCalls)
+      if (!found && call.chunk == int64_t(ids.size()))
+        found = &call;
+    if (!found)
       return failure("internal: no entry point for a step of " +
                      llvm::Twine(ids.size()) + " tokens");
+    Bound &call = *found;
     if (llvm::Error e = upload(call.ids, ids.data(), ids.size() * 8))
       return std::move(e);
     if (llvm::Error e = upload(call.position, &position, 8))
@@ -228,7 +256,9 @@ private:
   std::map<std::string, std::pair<TensorSpec, void *>> caches;
   std::map<std::string, void *> staged;
   int64_t maxSeq = 0;
-  Bound decodeCall, prefillCall;
+  Bound decodeCall;
+  /// One per prefill entry point, in the manifest's order.
+  std::vector<Bound> prefillCalls;
 };
 } // namespace
 
@@ -259,12 +289,11 @@ llvm::Error bnb::tools::generate(const Manifest &manifest,
                                  promptLen, maxSeq)
                        .str());
 
-  // The prompt: whole chunks through prefill, the rest as
-  // bnb::schedulePrompt decides (PromptSchedule.h).
+  // The prompt: the calls bnb::schedulePrompt picks (PromptSchedule.h).
   auto start = Clock::now();
   std::vector<float> logits;
   std::vector<PromptCall> schedule =
-      schedulePrompt(promptLen, gen.chunk(), maxSeq);
+      schedulePrompt(promptLen, gen.chunks(), maxSeq);
   for (const PromptCall &call : schedule) {
     llvm::Expected<std::vector<float>> out =
         gen.step(callTokens(o.promptIds, call), call.position);

@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <numeric>
 
 using namespace bnb;
@@ -47,6 +48,26 @@ TEST(PromptScheduleTest, WorkedExamples) {
   EXPECT_EQ(schedulePrompt(3, 4, 3), calls({{0, 1}, {1, 1}, {2, 1}}));
 }
 
+TEST(PromptScheduleTest, SeveralChunkSizes) {
+  const std::vector<int64_t> both = {128, 16};
+  EXPECT_EQ(prefillCostInDecodes(128), 23);
+  // Whole chunks of the larger size, then of the smaller, then decodes.
+  EXPECT_EQ(schedulePrompt(128 + 32 + 2, both, 2048),
+            calls({{0, 128}, {128, 16}, {144, 16}, {160, 1}, {161, 1}}));
+  // The remainder as one call of 16 ending on the last token.
+  EXPECT_EQ(schedulePrompt(140, both, 2048), calls({{0, 128}, {124, 16}}));
+  // Six chunks of 16 and four decodes cost more than one 128 padded.
+  EXPECT_EQ(schedulePrompt(100, both, 2048), calls({{0, 128}, {99, 1}}));
+  EXPECT_EQ(schedulePrompt(100, both, 100),
+            calls({{0, 16}, {16, 16}, {32, 16}, {48, 16}, {64, 16}, {80, 16},
+                   {96, 1}, {97, 1}, {98, 1}, {99, 1}}));
+  // The order of the sizes does not matter, nor repeats or sizes below 2.
+  EXPECT_EQ(schedulePrompt(300, {16, 1, 128, 16, 0}, 2048),
+            schedulePrompt(300, both, 2048));
+  EXPECT_EQ(schedulePrompt(300, both, 2048),
+            calls({{0, 128}, {128, 128}, {256, 16}, {272, 16}, {284, 16}}));
+}
+
 TEST(PromptScheduleTest, CallTokensPadWithTheLastToken) {
   std::vector<int64_t> prompt = {10, 11, 12};
   EXPECT_EQ(callTokens(prompt, {0, 4}), (std::vector<int64_t>{10, 11, 12, 12}));
@@ -56,15 +77,17 @@ TEST(PromptScheduleTest, CallTokensPadWithTheLastToken) {
 
 /// Runs the schedule against a simulated cache of `maxSeq` slots; returns
 /// an empty string when it is right, else what went wrong.
-std::string simulate(int64_t promptLen, int64_t chunk, int64_t maxSeq) {
+std::string simulate(int64_t promptLen, const std::vector<int64_t> &chunks,
+                     int64_t maxSeq) {
   std::vector<int64_t> prompt(promptLen);
   std::iota(prompt.begin(), prompt.end(), 1000);
   std::vector<int64_t> slot(maxSeq, -1);
-  std::vector<PromptCall> schedule = schedulePrompt(promptLen, chunk, maxSeq);
+  std::vector<PromptCall> schedule = schedulePrompt(promptLen, chunks, maxSeq);
   if (schedule.empty())
     return "empty schedule";
   for (const PromptCall &call : schedule) {
-    if (call.count != 1 && call.count != chunk)
+    if (call.count != 1 &&
+        std::find(chunks.begin(), chunks.end(), call.count) == chunks.end())
       return "a call of " + std::to_string(call.count) + " tokens";
     if (call.position < 0 || call.position + call.count > maxSeq)
       return "a call outside the cache";
@@ -89,27 +112,56 @@ std::string simulate(int64_t promptLen, int64_t chunk, int64_t maxSeq) {
   return "";
 }
 
+/// The chunk sizes the simulations try: none, one, and several.
+const std::vector<std::vector<int64_t>> kChunkSets = {
+    {0}, {1}, {2}, {3}, {4}, {5}, {8}, {16}, {64}, {16, 128}, {4, 16, 64},
+    {3, 5}, {8, 24}};
+
 TEST(PromptScheduleTest, EveryScheduleKeepsTheCacheRight) {
-  for (int64_t chunk : {0, 1, 2, 3, 4, 5, 8, 16, 64})
-    for (int64_t promptLen = 1; promptLen <= 150; ++promptLen) {
+  for (const std::vector<int64_t> &chunks : kChunkSets)
+    for (int64_t promptLen = 1; promptLen <= 300; ++promptLen) {
+      int64_t largest = *std::max_element(chunks.begin(), chunks.end());
       // Caches as long as the prompt (a chunk may not fit), or longer.
-      for (int64_t maxSeq : {promptLen, promptLen + chunk})
-        EXPECT_EQ(simulate(promptLen, chunk, maxSeq), "")
-            << "prompt " << promptLen << ", chunk " << chunk << ", S "
-            << maxSeq;
+      for (int64_t maxSeq : {promptLen, promptLen + largest})
+        EXPECT_EQ(simulate(promptLen, chunks, maxSeq), "")
+            << "prompt " << promptLen << ", chunks " << chunks.size()
+            << " from " << chunks[0] << ", S " << maxSeq;
     }
 }
 
-TEST(PromptScheduleTest, NeverCostsMoreThanDecodingTheRemainder) {
-  for (int64_t chunk : {2, 3, 4, 8, 16, 64})
-    for (int64_t promptLen = 1; promptLen <= 150; ++promptLen) {
-      int64_t full = promptLen / chunk, left = promptLen % chunk;
-      int64_t cost = 0;
-      for (const PromptCall &call :
-           schedulePrompt(promptLen, chunk, promptLen + chunk))
-        cost += call.count == 1 ? 1 : prefillCostInDecodes(chunk);
-      EXPECT_LE(cost, full * prefillCostInDecodes(chunk) + left)
-          << "prompt " << promptLen << ", chunk " << chunk;
+/// The estimated cost of a schedule.
+int64_t costOf(const std::vector<PromptCall> &schedule) {
+  int64_t cost = 0;
+  for (const PromptCall &call : schedule)
+    cost += call.count == 1 ? 1 : prefillCostInDecodes(call.count);
+  return cost;
+}
+
+TEST(PromptScheduleTest, NeverCostsMoreThanThePlainSchedules) {
+  // Whole chunks of one size and decode calls for the rest is a valid
+  // schedule for each size; the chosen one costs no more than any of them.
+  for (const std::vector<int64_t> &chunks : kChunkSets)
+    for (int64_t promptLen = 1; promptLen <= 300; ++promptLen) {
+      int64_t cost = costOf(schedulePrompt(promptLen, chunks, promptLen));
+      EXPECT_LE(cost, promptLen);
+      for (int64_t chunk : chunks) {
+        if (chunk < 2)
+          continue;
+        int64_t full = promptLen / chunk, left = promptLen % chunk;
+        EXPECT_LE(cost, full * prefillCostInDecodes(chunk) + left)
+            << "prompt " << promptLen << ", chunk " << chunk;
+      }
     }
+}
+
+TEST(PromptScheduleTest, CostGrowsWithTheChunkAndFallsPerToken) {
+  for (int64_t c = 2; c < 1024; ++c) {
+    EXPECT_LE(prefillCostInDecodes(c), prefillCostInDecodes(c + 1));
+    EXPECT_LE(prefillCostInDecodes(c), c);
+  }
+  // Per token, a larger chunk is never dearer than 16 (where the GEMV
+  // passes end).
+  for (int64_t c : {32, 64, 128, 256, 512})
+    EXPECT_LE(prefillCostInDecodes(c) * 16, prefillCostInDecodes(16) * c);
 }
 } // namespace
