@@ -15,6 +15,7 @@
 #include "KernelsAmx.h"
 #include "KernelsAvx512Bf16.h"
 #include "KernelsAvx512Bf16Gemm.h"
+#include "KernelsAvx512Vnni.h"
 #include "TestHooks.h"
 #include "ThreadPool.h"
 
@@ -282,6 +283,9 @@ std::atomic<uint64_t> bf16GemvCalls{0};
 
 /// GEMM calls that took the AVX512-BF16 kernel (test hook).
 std::atomic<uint64_t> bf16GemmCalls{0};
+
+/// int8 GEMM calls that took the AVX512-VNNI kernel (test hook).
+std::atomic<uint64_t> vnniGemmCalls{0};
 
 /// The CPU has AVX512-BF16 and the avx512 kernels run.
 bool useBf16Kernels() {
@@ -560,6 +564,16 @@ BNBRT_API void _mlir_ciface_bnbrt_uk_int8_matmul(void *outD, void *aD,
     runColumns(amxInt8, AmxInt8Problem{p, tiles}, M, N, K);
     return;
   }
+  static const bool vnni = __builtin_cpu_supports("avx512vnni");
+  if (M >= kVnniGemmMinRows && vnni && currentIsa() >= Isa::Avx512) {
+    // Without AMX: vpdpbusd, twice vpmaddwd's multiply-adds.
+    thread_local std::vector<uint8_t> packed;
+    packed.resize(static_cast<size_t>(M * vnniRowLength(K)));
+    avx512VnniPackRows(p.a, M, K, packed.data());
+    vnniGemmCalls.fetch_add(1, std::memory_order_relaxed);
+    runColumns(avx512VnniInt8, VnniInt8Problem{p, packed.data()}, M, N, K);
+    return;
+  }
   thread_local std::vector<int16_t> a16;
   if (currentIsa() != Isa::Generic) {
     // Sign-extended once per call, K padded to even with zeros, so that the
@@ -605,6 +619,10 @@ BNBRT_API void bnbrt_ukernel_bf16_gemv_stats(uint64_t *calls,
 
 BNBRT_API uint64_t bnbrt_ukernel_bf16_gemm_calls(void) {
   return bf16GemmCalls.load(std::memory_order_relaxed);
+}
+
+BNBRT_API uint64_t bnbrt_ukernel_vnni_gemm_calls(void) {
+  return vnniGemmCalls.load(std::memory_order_relaxed);
 }
 
 BNBRT_API int bnbrt_ukernel_force_isa(const char *name) {

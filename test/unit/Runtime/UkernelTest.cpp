@@ -652,6 +652,42 @@ TEST_F(UkernelTest, Int8IsExact) {
   }
 }
 
+// Four rows or more at the avx512 level of a CPU with AVX512-VNNI take the
+// vpdpbusd GEMM (KernelsAvx512Vnni.cpp), which Int8IsExact checks with K
+// over several 1024-quad chunks (11008, 4097), K not a multiple of 4 and
+// partial panels; here the extremes: every a and b -128 or 127, where
+// a + 128 reaches 0 and 255.
+TEST_F(UkernelTest, VnniGemmIsExactAtTheExtremes) {
+  const bool vnni = __builtin_cpu_supports("avx512vnni") &&
+                    bnbrt_ukernel_force_isa("avx512") == 0;
+  bnbrt_ukernel_force_isa(nullptr);
+  if (!vnni)
+    GTEST_SKIP() << "no avx512_vnni on this machine";
+  const int64_t M = 19, N = 70, K = 4101;
+  std::vector<int8_t> a(static_cast<size_t>(M * K)),
+      b(static_cast<size_t>(N * K));
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = (i * 7 % 3) ? -128 : 127;
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = (i * 5 % 4) ? -128 : 127;
+  std::vector<int32_t> out(static_cast<size_t>(M * N), -7);
+  auto dOut = desc2(out, M, N);
+  auto dA = desc2(a, M, K);
+  auto dB = desc2(b, N, K);
+  ASSERT_EQ(bnbrt_ukernel_force_isa("avx512"), 0);
+  uint64_t before = bnbrt_ukernel_vnni_gemm_calls();
+  _mlir_ciface_bnbrt_uk_int8_matmul(&dOut, &dA, &dB);
+  ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+  EXPECT_GT(bnbrt_ukernel_vnni_gemm_calls(), before);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t sum = 0;
+      for (int64_t k = 0; k < K; ++k)
+        sum += int64_t(a[m * K + k]) * int64_t(b[n * K + k]);
+      ASSERT_EQ(int64_t(out[m * N + n]), sum) << "m=" << m << " n=" << n;
+    }
+}
+
 //===----------------------------------------------------------------------===//
 // Errors, threads, ISA
 //===----------------------------------------------------------------------===//
