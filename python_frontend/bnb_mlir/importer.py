@@ -37,16 +37,16 @@ from .ir import Module, TensorType
 from .models import Architecture, architecture_for
 from .prequantized import (PrequantizedCheckpoint, open_checkpoint,
                            resolve_quant_config, weight_source)
+from .safetensors_io import TensorToWrite, write_safetensors
 
 #: The default cache length (at most the model's positions).
 DEFAULT_MAX_SEQ_LEN = 2048
 
-# Prefill chunk sizes without prefill_chunk: 16, and 128 where the KV cache
-# holds 128 positions. A call of 128 rows runs the linears as a GEMM that
-# does about twice (AVX512-BF16) to four times (AMX) the work per second of
-# eight calls of 16 (docs/benchmarks.md); 16 keeps short prompts cheap.
+#: Prefill chunk sizes without prefill_chunk: 16, and 128 where the KV cache
+#: holds 128 positions. A call of 128 rows runs the linears as a GEMM that
+#: does about twice (AVX512-BF16) to four times (AMX) the work per second of
+#: eight calls of 16 (docs/benchmarks.md); 16 keeps short prompts cheap.
 DEFAULT_PREFILL_CHUNKS = (16, 128)
-from .safetensors_io import TensorToWrite, write_safetensors
 
 
 def weights_file_for(output: str | os.PathLike) -> Path:
