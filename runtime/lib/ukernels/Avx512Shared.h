@@ -1,6 +1,6 @@
 //===- Avx512Shared.h - AVX-512 helpers of several kernel files -*- C++ -*-===//
 //
-// Register-level helpers that the AVX-512 kernel files compiled with
+// Lane masks and register-level helpers that the AVX-512 kernel files compiled with
 // different -m flags share (KernelsAmx.cpp, KernelsAvx512Bf16.cpp,
 // KernelsAvx512Bf16Gemm.cpp). Internal linkage only, as in KernelsSimd.h: each
 // file gets its own copy compiled for its own instruction set, so the linker
@@ -11,10 +11,31 @@
 #ifndef BNB_RUNTIME_LIB_UKERNELS_AVX512SHARED_H
 #define BNB_RUNTIME_LIB_UKERNELS_AVX512SHARED_H
 
+#include <cstdint>
 #include <immintrin.h>
 
 namespace bnb::rt::uk {
 namespace {
+
+inline int64_t minI64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/// The mask of the first `n` lanes of 16 (none for n <= 0).
+inline __mmask16 mask16(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff)
+                 : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+/// The mask of the first `n` lanes of 32 (none for n <= 0).
+inline __mmask32 mask32(int64_t n) {
+  return n >= 32 ? __mmask32(0xffffffffu)
+                 : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1);
+}
+
+/// The mask of the first `n` lanes of 64 (none for n <= 0).
+inline __mmask64 mask64(int64_t n) {
+  return n >= 64 ? __mmask64(~0ull)
+                 : n <= 0 ? __mmask64(0) : __mmask64((1ull << n) - 1);
+}
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push

@@ -50,7 +50,6 @@ constexpr int64_t kTileBytes = 1024;
 /// L2 next to a 32-row block of A.
 constexpr int64_t kPanel = 128;
 
-inline int64_t minI64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// The LDTILECFG operand: palette 1, eight tiles of 16 rows x 64 bytes.
@@ -70,21 +69,6 @@ void configureTiles() {
     config.rows[t] = 16;
   }
   _tile_loadconfig(&config);
-}
-
-/// The mask of the first `n` (<= 16) lanes.
-inline __mmask16 mask16(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
-}
-
-/// The mask of the first `n` (<= 32) lanes.
-inline __mmask32 mask32(int64_t n) {
-  return n >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << n) - 1);
-}
-
-/// The mask of the first `n` (<= 64) lanes.
-inline __mmask64 mask64(int64_t n) {
-  return n >= 64 ? __mmask64(~0ull) : __mmask64((1ull << n) - 1);
 }
 
 //===----------------------------------------------------------------------===//

@@ -49,20 +49,6 @@ constexpr int kRows = 6;
 /// every row of x runs over them; a longer K goes in several chunks.
 constexpr int64_t kChunkPairs = 1024;
 
-inline int64_t minI64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/// The mask of the first `n` (clamped to 0..16) lanes.
-inline __mmask16 mask16(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff)
-                 : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
-
-/// The mask of the first `n` (clamped to 0..32) lanes.
-inline __mmask32 mask32(int64_t n) {
-  return n >= 32 ? __mmask32(0xffffffffu)
-                 : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1);
-}
-
 /// out[0:R, 0:cols) (+)= x[0:R] * panel over `pairs` k pairs; x rows are
 /// `ldx` dwords apart, out rows `ldo` floats. After the first chunk the
 /// chains go on from the f32 values stored in out (exact).

@@ -41,20 +41,6 @@ constexpr int kRows = 4;
 /// k quads of one panel chunk: 1024 x 64 dwords = 256 KiB stay in L2.
 constexpr int64_t kChunkQuads = 1024;
 
-inline int64_t minI64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/// The mask of the first `n` (clamped to 0..16) lanes.
-inline __mmask16 mask16(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff)
-                 : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
-
-/// The mask of the first `n` (clamped to 0..64) bytes.
-inline __mmask64 mask64(int64_t n) {
-  return n >= 64 ? __mmask64(~0ull)
-                 : n <= 0 ? __mmask64(0) : __mmask64((1ull << n) - 1);
-}
-
 /// out[0:R, 0:cols) (+)= a[0:R] * panel over `quads` k quads; a rows are
 /// `lda` dwords apart. The first chunk starts from `start` (-128 times each
 /// column's weight sum), later ones from the int32 values in out.

@@ -395,6 +395,28 @@ TEST_F(UkernelTest, Bf16GemvDenormalTablesAreExact) {
   }
 }
 
+/// Operands of a bf16-weight matmul: x [M, K] of bf16 values but for
+/// element `notBf16` (0.1, which bf16 cannot hold), weights [N, K] as bf16
+/// and as f32, all uniform in [-1, 1) from `seed`.
+struct Bf16Operands {
+  std::vector<float> x, w;
+  std::vector<uint16_t> w16;
+  Bf16Operands(int64_t M, int64_t N, int64_t K, int64_t notBf16,
+               unsigned seed)
+      : x(static_cast<size_t>(M * K)), w(static_cast<size_t>(N * K)),
+        w16(w.size()) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+    for (float &v : x)
+      v = roundTo(unit(rng), BNBRT_UK_BF16);
+    x[notBf16] = 0.1f;
+    for (size_t i = 0; i < w.size(); ++i) {
+      w16[i] = floatToBFloat16(unit(rng));
+      w[i] = bfloat16ToFloat(w16[i]);
+    }
+  }
+};
+
 // The AVX512-BF16 GEMM (KernelsAvx512Bf16Gemm.cpp, six or more rows of x
 // with compute bf16 at the avx512 level): whole and partial 6-row register
 // blocks, panels of 64 columns with a partial last one (whole, partial and
@@ -428,18 +450,10 @@ TEST_F(UkernelTest, Bf16GemmDeclinesXThatIsNotBf16) {
   if (!hasBf16Gemv())
     GTEST_SKIP() << "no avx512_bf16 on this machine";
   const int64_t M = 20, N = 40, K = 64;
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(M * K));
-  std::vector<float> w(static_cast<size_t>(N * K));
-  std::vector<uint16_t> w16(w.size());
-  for (float &v : x)
-    v = roundTo(unit(rng), BNBRT_UK_BF16);
-  x[M * K - 1] = 0.1f; // not a bf16 value, in the last element packed
-  for (size_t i = 0; i < w.size(); ++i) {
-    w16[i] = floatToBFloat16(unit(rng));
-    w[i] = bfloat16ToFloat(w16[i]);
-  }
+  // Not a bf16 value in the last element packed.
+  Bf16Operands ops(M, N, K, M * K - 1, 3);
+  std::vector<float> &x = ops.x, &w = ops.w;
+  std::vector<uint16_t> &w16 = ops.w16;
   std::vector<double> ref, mag;
   reference(x, w, M, N, K, ref, mag);
   std::vector<float> out(static_cast<size_t>(M * N), -7.0f);
@@ -544,18 +558,11 @@ TEST_F(UkernelTest, MatmulBf16FallsBackWhenXIsNotBf16) {
   if (bnbrt_ukernel_force_isa("amx") != 0)
     GTEST_SKIP() << "no AMX on this machine";
   const int64_t M = 33, N = 97, K = 300;
-  std::mt19937 rng(11);
+  Bf16Operands ops(M, N, K, M * K / 2, 11);
+  std::vector<float> &x = ops.x, &w = ops.w;
+  std::vector<uint16_t> &w16 = ops.w16;
+  std::mt19937 rng(12);
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(M * K));
-  std::vector<float> w(static_cast<size_t>(N * K));
-  std::vector<uint16_t> w16(w.size());
-  for (float &v : x)
-    v = roundTo(unit(rng), BNBRT_UK_BF16);
-  x[M * K / 2] = 0.1f; // not a bf16 value
-  for (size_t i = 0; i < w.size(); ++i) {
-    w16[i] = floatToBFloat16(unit(rng));
-    w[i] = bfloat16ToFloat(w16[i]);
-  }
   std::vector<double> ref, mag;
   reference(x, w, M, N, K, ref, mag);
   std::vector<float> out(static_cast<size_t>(M * N)), fma(out.size());
