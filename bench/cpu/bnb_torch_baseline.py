@@ -16,7 +16,8 @@ It prints a markdown table (median ms of >= --runs timed calls after
 M > 1) and, with ``--json``, writes the same rows plus torch/bitsandbytes
 versions, threads, load average, date and CPU model. Run it on an idle
 machine; the load average is recorded so noisy runs can be spotted.
-``--quick`` runs only the (4096, 4096) M=1 case, for a smoke test.
+``--quick`` runs only the (4096, 4096) M=1 case, for a smoke test; ``--rows 1``
+only the batch-1 shapes.
 
 What runs
 ---------
@@ -330,6 +331,8 @@ def main():
     ap.add_argument("--flush", action="store_true",
                     help="touch 512 MiB before each timed call (cold LLC)")
     ap.add_argument("--quick", action="store_true", help="only (M,N,K)=(1,4096,4096)")
+    ap.add_argument("--rows", metavar="M[,M...]",
+                    help="only the shapes with these M (e.g. 1 for batch 1)")
     ap.add_argument("--kinds", default="bnb_nf4,bnb_nf4_dq,bnb_int8,torch_bf16,torch_fp16,torch_fp32")
     args = ap.parse_args()
     args.runs = max(args.runs, 20)
@@ -367,6 +370,9 @@ def main():
           file=sys.stderr, flush=True)
 
     shapes = SHAPES[:1] if args.quick else SHAPES
+    if args.rows:
+        wanted = {int(m) for m in args.rows.split(",")}
+        shapes = [s for s in shapes if s[0] in wanted]
     kinds = [k for k in args.kinds.split(",") if k]
     gen = torch.Generator().manual_seed(0)
     rows = []

@@ -11,7 +11,9 @@
 // to 16 bits; the high nibbles (even elements) and the low nibbles (odd
 // elements) index the table, and vdpbf16ps multiplies them with x, which the
 // dispatcher split once per call into bf16 even/odd arrays (exact: x holds
-// bf16 values), into f32 accumulators.
+// bf16 values), into f32 accumulators. Under double quantization a block's
+// absmax is looked up by its code in a table of the 256 absmaxes its nested
+// block can give (AbsmaxSource::get's arithmetic, once per nested block).
 //
 // Numerics:
 //  - vcvtneps2bf16 rounds to nearest even like the portable code but
@@ -98,26 +100,37 @@ inline bool allNormal(const float *absmax, int64_t count, uint32_t threshold) {
   return all;
 }
 
-/// Per row: the absmax of each block, reconstructing double quantization
-/// 16 blocks at a time: the codes gathered from the 8-bit map, times the
-/// nested absmax, rounded, plus the offset (-ffp-contract=off keeps the two
-/// roundings), exactly as AbsmaxSource::get one by one.
-inline void rowAbsmax(const AbsmaxSource &s, int64_t block0, int64_t count,
-                      float *dst) {
-  if (s.absmax) {
-    for (int64_t b = 0; b < count; ++b)
-      dst[b] = s.absmax[block0 + b];
-    return;
-  }
+/// The absmax of blocks [block0, block0 + count): the stored array itself,
+/// or, under double quantization, `dst` filled 16 blocks at a time with the
+/// codes gathered from the 8-bit map, times the nested absmax, rounded, plus
+/// the offset (-ffp-contract=off keeps the two roundings), exactly as
+/// AbsmaxSource::get one by one.
+inline const float *rowAbsmax(const AbsmaxSource &s, int64_t block0,
+                              int64_t count, float *dst) {
+  if (s.absmax)
+    return s.absmax + block0;
   const __m512 offset = _mm512_set1_ps(s.offset);
+  int64_t nest = block0 / s.nestedBlocksize;
+  int64_t nestEnd = (nest + 1) * s.nestedBlocksize;
+  auto advance = [&](int64_t block) {
+    while (block >= nestEnd) {
+      ++nest;
+      nestEnd += s.nestedBlocksize;
+    }
+  };
+  auto one = [&](int64_t b) {
+    advance(block0 + b);
+    float product = s.code8[s.codes[block0 + b]] * s.nested[nest];
+    dst[b] = product + s.offset;
+  };
   int64_t b = 0;
   for (; b + 16 <= count; b += 16) {
     int64_t first = block0 + b;
-    int64_t nest = first / s.nestedBlocksize;
-    if ((first + 15) / s.nestedBlocksize != nest) {
+    advance(first);
+    if (first + 16 > nestEnd) {
       // The group where one nested block ends and the next begins.
       for (int64_t i = 0; i < 16; ++i)
-        dst[b + i] = s.get(first + i);
+        one(b + i);
       continue;
     }
     __m512i codes = _mm512_cvtepu8_epi32(
@@ -128,7 +141,8 @@ inline void rowAbsmax(const AbsmaxSource &s, int64_t block0, int64_t count,
     _mm512_storeu_ps(dst + b, _mm512_add_ps(product, offset));
   }
   for (; b < count; ++b)
-    dst[b] = s.get(block0 + b);
+    one(b);
+  return dst;
 }
 
 /// Accumulators of one set: [even, odd][row of x].
@@ -156,32 +170,45 @@ inline void blockExact(const Linear4bitProblem &p, const uint8_t *row,
   }
 }
 
+/// The 32-entry bf16 table [T, T] of a block with absmax `absmax`: T rounded
+/// by vcvtneps2bf16 (exact when the block passes allNormal), repeated so that
+/// vpermw, which reads 5 index bits, needs no mask on the low nibble.
+inline __m512i fastTable(const __m512 &codebook, float absmax) {
+  __m512 t = _mm512_mul_ps(codebook, _mm512_set1_ps(absmax));
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(t, t));
+}
+
+/// Adds 32 packed bytes at `q8` (64 weights) times x at `xe`/`xo` (their 32
+/// even and 32 odd elements, rows `half` apart) to `acc`.
+template <int R>
+inline void step32(const __m512i &table, const uint8_t *q8,
+                   const uint16_t *xe, const uint16_t *xo, int64_t half,
+                   AccSet<R> &acc) {
+  __m512i q = _mm512_cvtepu8_epi16(
+      _mm256_loadu_si256(reinterpret_cast<const __m256i *>(q8)));
+  __m512bh hi = reinterpret_cast<__m512bh>(
+      _mm512_permutexvar_epi16(_mm512_srli_epi16(q, 4), table));
+  __m512bh lo = reinterpret_cast<__m512bh>(_mm512_permutexvar_epi16(q, table));
+  for (int m = 0; m < R; ++m) {
+    acc[0][m] = _mm512_dpbf16_ps(
+        acc[0][m], hi,
+        reinterpret_cast<__m512bh>(_mm512_loadu_si512(xe + m * half)));
+    acc[1][m] = _mm512_dpbf16_ps(
+        acc[1][m], lo,
+        reinterpret_cast<__m512bh>(_mm512_loadu_si512(xo + m * half)));
+  }
+}
+
 /// Adds block `b` with the vcvtneps2bf16 table and vdpbf16ps.
 template <int R>
 inline void blockFast(const Linear4bitProblem &p, const uint8_t *row,
                       float absmax, int64_t j0, int64_t bytes,
                       const uint16_t *xe, const uint16_t *xo, int64_t half,
                       AccSet<R> &acc) {
-  __m512 t = products(p.codebook, absmax);
-  // [T, T]: 32 entries, so that vpermw needs no mask on the low nibble.
-  __m512i table = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(t, t));
+  __m512i table = fastTable(_mm512_loadu_ps(p.codebook), absmax);
   int64_t j = j0;
-  for (; j + 32 <= j0 + bytes; j += 32) {
-    __m512i q = _mm512_cvtepu8_epi16(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + j)));
-    __m512bh hi = reinterpret_cast<__m512bh>(
-        _mm512_permutexvar_epi16(_mm512_srli_epi16(q, 4), table));
-    __m512bh lo =
-        reinterpret_cast<__m512bh>(_mm512_permutexvar_epi16(q, table));
-    for (int m = 0; m < R; ++m) {
-      acc[0][m] = _mm512_dpbf16_ps(
-          acc[0][m], hi,
-          reinterpret_cast<__m512bh>(_mm512_loadu_si512(xe + m * half + j)));
-      acc[1][m] = _mm512_dpbf16_ps(
-          acc[1][m], lo,
-          reinterpret_cast<__m512bh>(_mm512_loadu_si512(xo + m * half + j)));
-    }
-  }
+  for (; j + 32 <= j0 + bytes; j += 32)
+    step32<R>(table, row + j, xe + j, xo + j, half, acc);
   if (j < j0 + bytes) {
     // 16 bytes: the upper lanes get zero weights and zero x (a zero weight,
     // not table[0], so that an infinite entry cannot make a NaN).
@@ -205,43 +232,190 @@ inline void blockFast(const Linear4bitProblem &p, const uint8_t *row,
   }
 }
 
-/// Adds a row of blocks of 32 bytes (blocksize 64, the default) to `acc`:
-/// blockFast's work with a single 32-byte group per block and two blocks
-/// per iteration, so that no inner loop, tail check or index arithmetic
-/// runs per block. The same accumulators as blockFast's, in the same order.
-template <int R>
+/// Adds `blocks` blocks of 32 bytes (blocksize 64, the default) from `row`
+/// to `even` (blocks 0, 2, ...) and `odd`, with block b's absmax
+/// `absmaxOf(b)`: blockFast's work with no inner loop, tail check or index
+/// arithmetic per block. A caller that splits a row passes the sets swapped
+/// for a part that starts at an odd block, so that each set gets the same
+/// blocks in the same order as in one pass.
+template <int R, typename AbsmaxOf>
 inline void rowBlocks32(const __m512 &codebook, const uint8_t *row,
-                        const float *absmax, int64_t blocks,
-                        const uint16_t *xe, const uint16_t *xo, int64_t half,
-                        AccSet<R> (&acc)[2]) {
-  auto block = [&](int64_t b, AccSet<R> &a) {
-    __m512 t = _mm512_mul_ps(codebook, _mm512_set1_ps(absmax[b]));
-    __m512i table = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(t, t));
-    __m512i q = _mm512_cvtepu8_epi16(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + 32 * b)));
-    __m512bh hi = reinterpret_cast<__m512bh>(
-        _mm512_permutexvar_epi16(_mm512_srli_epi16(q, 4), table));
-    __m512bh lo =
-        reinterpret_cast<__m512bh>(_mm512_permutexvar_epi16(q, table));
+                        AbsmaxOf absmaxOf, int64_t blocks, const uint16_t *xe,
+                        const uint16_t *xo, int64_t half, AccSet<R> &even,
+                        AccSet<R> &odd) {
+  // Local copies: the compiler keeps them in registers, where it would
+  // load and store the callers' sets around every block.
+  AccSet<R> e, o;
+  for (int i = 0; i < 2; ++i)
     for (int m = 0; m < R; ++m) {
-      a[0][m] = _mm512_dpbf16_ps(
-          a[0][m], hi,
-          reinterpret_cast<__m512bh>(
-              _mm512_loadu_si512(xe + m * half + 32 * b)));
-      a[1][m] = _mm512_dpbf16_ps(
-          a[1][m], lo,
-          reinterpret_cast<__m512bh>(
-              _mm512_loadu_si512(xo + m * half + 32 * b)));
+      e[i][m] = even[i][m];
+      o[i][m] = odd[i][m];
     }
+  auto block = [&](int64_t b, AccSet<R> &a) {
+    step32<R>(fastTable(codebook, absmaxOf(b)), row + 32 * b, xe + 32 * b,
+              xo + 32 * b, half, a);
   };
   int64_t b = 0;
   for (; b + 2 <= blocks; b += 2) {
     prefetchAhead(row + 32 * (b + 2));
-    block(b, acc[0]);
-    block(b + 1, acc[1]);
+    block(b, e);
+    block(b + 1, o);
   }
   if (b < blocks)
-    block(b, acc[0]);
+    block(b, e);
+  for (int i = 0; i < 2; ++i)
+    for (int m = 0; m < R; ++m) {
+      even[i][m] = e[i][m];
+      odd[i][m] = o[i][m];
+    }
+}
+
+/// Stores outputs (m0 + m, n), m < R: the two accumulator sets and the
+/// fallback set summed in a fixed order.
+template <int R>
+inline void storeRow(const Linear4bitProblem &p, int64_t m0, int64_t n,
+                     const AccSet<R> (&acc)[2], const AccSet<R> &exact) {
+  for (int m = 0; m < R; ++m) {
+    __m512 total = _mm512_add_ps(_mm512_add_ps(acc[0][0][m], acc[0][1][m]),
+                                 _mm512_add_ps(acc[1][0][m], acc[1][1][m]));
+    total = _mm512_add_ps(total, _mm512_add_ps(exact[0][m], exact[1][m]));
+    p.out[(m0 + m) * p.N + n] = _mm512_reduce_add_ps(total);
+  }
+}
+
+template <int R> inline void zero(AccSet<R> &acc) {
+  for (int i = 0; i < 2; ++i)
+    for (int m = 0; m < R; ++m)
+      acc[i][m] = _mm512_setzero_ps();
+}
+
+/// Weight row n for rows m0..m0+R of x, any blocksize, with the exact
+/// fallback for blocks whose table vcvtneps2bf16 would flush.
+template <int R>
+void gemvRow(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
+             int64_t n, const float *absmax) {
+  const int64_t half = p.K / 2;
+  const int64_t blocksPerRow = p.K / p.blocksize;
+  const int64_t bytes = p.blocksize / 2;
+  const uint16_t *xe = p.xEvenBf16 + m0 * half;
+  const uint16_t *xo = p.xOddBf16 + m0 * half;
+  // Two accumulator sets, for even and odd blocks: independent chains
+  // hide the vdpbf16ps latency. Fallback blocks get their own set:
+  // vdpbf16ps would flush a denormal partial sum of theirs.
+  AccSet<R> acc[2], exact;
+  zero<R>(acc[0]);
+  zero<R>(acc[1]);
+  zero<R>(exact);
+  const uint8_t *row = p.packed + n * half;
+  if (allNormal(absmax, blocksPerRow, threshold)) {
+    int64_t b = 0;
+    for (; b + 2 <= blocksPerRow; b += 2) {
+      prefetchAhead(row + (b + 2) * bytes);
+      blockFast<R>(p, row, absmax[b], b * bytes, bytes, xe, xo, half, acc[0]);
+      blockFast<R>(p, row, absmax[b + 1], (b + 1) * bytes, bytes, xe, xo,
+                   half, acc[1]);
+    }
+    if (b < blocksPerRow)
+      blockFast<R>(p, row, absmax[b], b * bytes, bytes, xe, xo, half, acc[0]);
+  } else {
+    for (int64_t b = 0; b < blocksPerRow; ++b) {
+      if (allNormal(absmax + b, 1, threshold))
+        blockFast<R>(p, row, absmax[b], b * bytes, bytes, xe, xo, half,
+                     acc[b & 1]);
+      else
+        blockExact<R>(p, row, absmax[b], b * bytes, bytes,
+                      p.xEven + m0 * half, p.xOdd + m0 * half, half, exact);
+    }
+  }
+  storeRow<R>(p, m0, n, acc, exact);
+}
+
+/// Double quantization's absmax for the blocks of one nested block: the 256
+/// values code8[c] * nested + offset, indexed by the stored code, so that a
+/// block's absmax is one table load (bitsandbytes expands the whole absmax
+/// at load time instead; the per-16-blocks gather cost a fifth of the GEMV).
+struct NestedTable {
+  int64_t nest = -1;
+  /// Every entry passes allNormal: any block of this nested block may take
+  /// the vcvtneps2bf16 table.
+  bool normal = false;
+  alignas(64) float value[256];
+
+  /// Makes the table of nested block `n` (a no-op if it is current).
+  void build(const AbsmaxSource &s, int64_t n, uint32_t threshold) {
+    if (nest == n)
+      return;
+    nest = n;
+    const __m512 scale = _mm512_set1_ps(s.nested[n]);
+    const __m512 offset = _mm512_set1_ps(s.offset);
+    // -ffp-contract=off keeps AbsmaxSource::get's two roundings.
+    for (int c = 0; c < 256; c += 16)
+      _mm512_store_ps(value + c,
+                      _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(s.code8 + c),
+                                                  scale),
+                                    offset));
+    normal = allNormal(value, 256, threshold);
+  }
+};
+
+/// The nested block of a block, followed forward without a division: rows
+/// are visited in order.
+struct NestedCursor {
+  int64_t nest = 0, start = 0, size = 1;
+  NestedCursor(int64_t block, int64_t nestedBlocksize)
+      : nest(block / nestedBlocksize), start(nest * nestedBlocksize),
+        size(nestedBlocksize) {}
+  /// Moves to the nested block of `block` (>= the current one's start).
+  void advanceTo(int64_t block) {
+    while (block >= start + size) {
+      ++nest;
+      start += size;
+    }
+  }
+};
+
+/// Weight row n (blocksize 64) under double quantization, part by part
+/// between nested-block boundaries. False, with nothing written, when a
+/// nested table the row needs is not all normal. `tables` holds consecutive
+/// nested blocks in alternate slots: a row that crosses a boundary (K =
+/// 11008 does, every few rows) finds both of its tables built.
+template <int R>
+bool gemvRowNested(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
+                   int64_t n, const __m512 &codebook, NestedCursor &cursor,
+                   NestedTable (&tables)[2]) {
+  const AbsmaxSource &s = p.absmax;
+  const int64_t half = p.K / 2;
+  const int64_t blocksPerRow = p.K / 64;
+  const int64_t first = n * blocksPerRow, end = first + blocksPerRow;
+  cursor.advanceTo(first);
+  for (NestedCursor c = cursor; c.start < end; c.advanceTo(c.start + c.size)) {
+    NestedTable &table = tables[c.nest & 1];
+    table.build(s, c.nest, threshold);
+    if (!table.normal)
+      return false;
+  }
+  AccSet<R> acc[2], none;
+  zero<R>(acc[0]);
+  zero<R>(acc[1]);
+  zero<R>(none);
+  const uint8_t *row = p.packed + n * half;
+  const uint16_t *xe = p.xEvenBf16 + m0 * half;
+  const uint16_t *xo = p.xOddBf16 + m0 * half;
+  for (NestedCursor c = cursor; c.start < end; c.advanceTo(c.start + c.size)) {
+    const int64_t b = c.start > first ? c.start : first;
+    const int64_t partEnd = minI64(end, c.start + c.size);
+    NestedTable &table = tables[c.nest & 1];
+    table.build(s, c.nest, threshold);
+    const int64_t local = b - first;
+    const uint8_t *codes = s.codes + b;
+    const float *values = table.value;
+    auto absmaxOf = [codes, values](int64_t i) { return values[codes[i]]; };
+    AccSet<R> &even = acc[local & 1], &odd = acc[1 - (local & 1)];
+    rowBlocks32<R>(codebook, row + 32 * local, absmaxOf, partEnd - b,
+                   xe + 32 * local, xo + 32 * local, half, even, odd);
+  }
+  storeRow<R>(p, m0, n, acc, none);
+  return true;
 }
 
 /// GEMV over weight rows [n0, n1) for rows m0..m0+R of x.
@@ -250,55 +424,33 @@ void gemv(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
           int64_t n0, int64_t n1) {
   const int64_t half = p.K / 2;
   const int64_t blocksPerRow = p.K / p.blocksize;
-  const int64_t bytes = p.blocksize / 2;
   const uint16_t *xe = p.xEvenBf16 + m0 * half;
   const uint16_t *xo = p.xOddBf16 + m0 * half;
-  const float *xef = p.xEven + m0 * half;
-  const float *xof = p.xOdd + m0 * half;
-  auto *absmax = static_cast<float *>(
+  auto *absmaxBuffer = static_cast<float *>(
       scratch(2, sizeof(float) * static_cast<size_t>(blocksPerRow)));
   const __m512 codebook = _mm512_loadu_ps(p.codebook);
+  const bool nested = !p.absmax.absmax;
+  NestedTable tables[2];
+  NestedCursor cursor(n0 * blocksPerRow, nested ? p.absmax.nestedBlocksize : 1);
 
   for (int64_t n = n0; n < n1; ++n) {
-    // Two accumulator sets, for even and odd blocks: independent chains
-    // hide the vdpbf16ps latency.
-    // Fallback blocks get their own set: vdpbf16ps would flush a denormal
-    // partial sum of theirs.
-    AccSet<R> acc[2], exact;
-    for (int m = 0; m < R; ++m)
-      for (int i = 0; i < 2; ++i)
-        acc[0][i][m] = acc[1][i][m] = exact[i][m] = _mm512_setzero_ps();
-    const uint8_t *row = p.packed + n * half;
-    rowAbsmax(p.absmax, n * blocksPerRow, blocksPerRow, absmax);
-    if (bytes == 32 && allNormal(absmax, blocksPerRow, threshold)) {
-      rowBlocks32<R>(codebook, row, absmax, blocksPerRow, xe, xo, half, acc);
-    } else if (allNormal(absmax, blocksPerRow, threshold)) {
-      int64_t b = 0;
-      for (; b + 2 <= blocksPerRow; b += 2) {
-        prefetchAhead(row + (b + 2) * bytes);
-        blockFast<R>(p, row, absmax[b], b * bytes, bytes, xe, xo, half, acc[0]);
-        blockFast<R>(p, row, absmax[b + 1], (b + 1) * bytes, bytes, xe, xo,
-                     half, acc[1]);
-      }
-      if (b < blocksPerRow)
-        blockFast<R>(p, row, absmax[b], b * bytes, bytes, xe, xo, half, acc[0]);
-    } else {
-      for (int64_t b = 0; b < blocksPerRow; ++b) {
-        bool normal = allNormal(absmax + b, 1, threshold);
-        if (normal)
-          blockFast<R>(p, row, absmax[b], b * bytes, bytes, xe, xo, half,
-                       acc[b & 1]);
-        else
-          blockExact<R>(p, row, absmax[b], b * bytes, bytes, xef, xof, half,
-                        exact);
-      }
+    if (p.blocksize == 64 && nested &&
+        gemvRowNested<R>(p, threshold, m0, n, codebook, cursor, tables))
+      continue;
+    const float *absmax = rowAbsmax(p.absmax, n * blocksPerRow, blocksPerRow,
+                                    absmaxBuffer);
+    if (p.blocksize == 64 && allNormal(absmax, blocksPerRow, threshold)) {
+      AccSet<R> acc[2], none;
+      zero<R>(acc[0]);
+      zero<R>(acc[1]);
+      zero<R>(none);
+      auto absmaxOf = [absmax](int64_t b) { return absmax[b]; };
+      rowBlocks32<R>(codebook, p.packed + n * half, absmaxOf, blocksPerRow, xe,
+                     xo, half, acc[0], acc[1]);
+      storeRow<R>(p, m0, n, acc, none);
+      continue;
     }
-    for (int m = 0; m < R; ++m) {
-      __m512 total = _mm512_add_ps(_mm512_add_ps(acc[0][0][m], acc[0][1][m]),
-                                   _mm512_add_ps(acc[1][0][m], acc[1][1][m]));
-      total = _mm512_add_ps(total, _mm512_add_ps(exact[0][m], exact[1][m]));
-      p.out[(m0 + m) * p.N + n] = _mm512_reduce_add_ps(total);
-    }
+    gemvRow<R>(p, threshold, m0, n, absmax);
   }
 }
 

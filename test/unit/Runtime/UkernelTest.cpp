@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -312,86 +313,184 @@ TEST_F(UkernelTest, Bf16GemvLongRowsMatchLibQuant) {
     }
 }
 
+// Double quantization changes where a block's absmax comes from, nothing
+// else: with the absmax reconstructed by lib/Quant passed as a plain array,
+// every output is the same bit for bit, on every instruction set. Rows of
+// 173 blocks cross nested-block boundaries at even and odd blocks (the bf16
+// GEMV splits such rows and must keep each block in its accumulator set).
+TEST_F(UkernelTest, DoubleQuantGivesTheSameBits) {
+  const int64_t bs = 64, N = 37, K = 64 * 173;
+  const int64_t nblocks = N * K / bs;
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::vector<uint8_t> packed(static_cast<size_t>(N * K / 2));
+  std::vector<uint8_t> codes(static_cast<size_t>(nblocks));
+  for (uint8_t &b : packed)
+    b = static_cast<uint8_t>(byte(rng));
+  for (uint8_t &c : codes)
+    c = static_cast<uint8_t>(byte(rng));
+  std::vector<float> nested(numBlocks(nblocks, kNestedBlocksize));
+  for (float &v : nested)
+    v = 0.05f + 0.1f * std::fabs(unit(rng));
+  std::vector<float> code8(kDynamicMap, kDynamicMap + 256);
+  const float offset = 0.0371f;
+  std::vector<float> absmax(static_cast<size_t>(nblocks));
+  reconstructAbsmax(codes.data(), nested.data(), offset, nblocks,
+                    absmax.data());
+  std::vector<float> codebook(codeTable(QuantType::NF4),
+                              codeTable(QuantType::NF4) + 16);
+  auto dPacked = desc1(packed);
+  auto dAbsmax = desc1(absmax);
+  auto dCodebook = desc1(codebook);
+  auto dCodes = desc1(codes);
+  auto dNested = desc1(nested);
+  auto dCode8 = desc1(code8);
+  for (int64_t M : {1, 2, 3, 4, 6})
+    for (int compute : {BNBRT_UK_F32, BNBRT_UK_BF16}) {
+      std::vector<float> x(static_cast<size_t>(M * K));
+      for (float &v : x)
+        v = roundTo(unit(rng), compute);
+      std::vector<float> plain(M * N), dq(M * N);
+      auto dX = desc2(x, M, K);
+      auto dPlain = desc2(plain, M, N);
+      auto dDq = desc2(dq, M, N);
+      for (const std::string &isa : supportedIsas()) {
+        SCOPED_TRACE("isa " + isa + " m=" + std::to_string(M) +
+                     " compute=" + std::to_string(compute));
+        ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
+        std::fill(plain.begin(), plain.end(), -7.0f);
+        std::fill(dq.begin(), dq.end(), 7.0f);
+        _mlir_ciface_bnbrt_uk_linear_4bit(&dPlain, &dX, &dPacked, &dAbsmax,
+                                          &dCodebook, bs, compute);
+        _mlir_ciface_bnbrt_uk_linear_4bit_dq(
+            &dDq, &dX, &dPacked, &dCodes, &dNested, &dCode8, &dCodebook, bs,
+            kNestedBlocksize, offset, compute);
+        ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+        for (int64_t i = 0; i < M * N; ++i)
+          ASSERT_EQ(std::memcmp(&plain[i], &dq[i], 4), 0)
+              << "out " << i << ": " << dq[i] << ", plain " << plain[i];
+      }
+      bnbrt_ukernel_force_isa(nullptr);
+    }
+}
+
+/// The outputs of a 4-bit linear with bf16 compute for all K one-hot rows of
+/// x, M at a time: w[n][k] into result[k * N + n].
+void oneHotOutputs(int64_t M, int64_t N, int64_t K,
+                   const std::function<void(std::vector<float> &,
+                                            std::vector<float> &)> &call,
+                   std::vector<float> &result) {
+  std::vector<float> x(static_cast<size_t>(M * K)), out(M * N);
+  for (int64_t k0 = 0; k0 < K; k0 += M) {
+    std::fill(x.begin(), x.end(), 0.0f);
+    for (int64_t m = 0; m < M; ++m)
+      x[m * K + k0 + m] = 1.0f;
+    call(x, out);
+    ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
+    std::memcpy(result.data() + k0 * N, out.data(), sizeof(float) * M * N);
+  }
+}
+
 // Blocks whose table holds bf16 denormals take the exact fallback
 // (vcvtneps2bf16 and vdpbf16ps flush them): with one-hot rows of x every
 // output is one dequantized weight, which must equal the generic kernel's
 // bit for bit on every instruction set, next to blocks on the fast path.
+// Under double quantization the fast path looks absmaxes up in a table per
+// nested block; here the first and third nested blocks (of 256 blocks, rows
+// of three blocks across their boundaries) have tables with denormal
+// entries, the second has none.
 TEST_F(UkernelTest, Bf16GemvDenormalTablesAreExact) {
-  const int64_t N = 70, K = 192, bs = 64, M = 4;
-  const int64_t nblocks = N * K / bs;
+  const int64_t bs = 64, M = 4, K = 192;
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> byte(0, 255);
-  std::vector<uint8_t> packed(static_cast<size_t>(N * K / 2));
-  for (uint8_t &b : packed)
-    b = static_cast<uint8_t>(byte(rng));
-  // Around the threshold of NF4 (smallest nonzero |code| 0.0796, so
-  // |absmax| < ~2^-122.35 gives denormal entries) and FP4 (1/192).
-  const float absmaxes[] = {0x1p-130f, 0x1p-125f, -0x1p-124f, 0x1.6p-123f,
-                            0x1p-123f, 0x1p-122f, 0x1p-118f,  1e-40f,
-                            0.0f,      0.75f,     -3.0f,      0x1p-119f};
-  std::vector<float> absmax(static_cast<size_t>(nblocks));
-  for (int64_t b = 0; b < nblocks; ++b)
-    absmax[b] = absmaxes[(b * 7) % 12];
-  for (QuantType qt : {QuantType::NF4, QuantType::FP4}) {
-    std::vector<float> codebook(codeTable(qt), codeTable(qt) + 16);
-    std::vector<float> x(static_cast<size_t>(M * K)), out(M * N);
-    std::vector<float> expected(static_cast<size_t>(K * N)),
-        got(static_cast<size_t>(K * N));
-    auto dOut = desc2(out, M, N);
-    auto dX = desc2(x, M, K);
-    auto dPacked = desc1(packed);
-    auto dAbsmax = desc1(absmax);
-    auto dCodebook = desc1(codebook);
-    // All K one-hot vectors, M at a time: w[n][k] into result[k * N + n].
-    auto dequantized = [&](std::vector<float> &result) {
-      for (int64_t k0 = 0; k0 < K; k0 += M) {
-        std::fill(x.begin(), x.end(), 0.0f);
-        for (int64_t m = 0; m < M; ++m)
-          x[m * K + k0 + m] = 1.0f;
-        _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
-                                          &dCodebook, bs, BNBRT_UK_BF16);
-        ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
-        std::memcpy(result.data() + k0 * N, out.data(), sizeof(float) * M * N);
-      }
-    };
-    ASSERT_EQ(bnbrt_ukernel_force_isa("generic"), 0);
-    dequantized(expected);
-    // The generic kernel is the reference: check it against lib/Quant once.
-    std::vector<uint16_t> wt(static_cast<size_t>(N * K));
-    dequantize4bit(packed.data(), absmax.data(), N * K, qt, bs, DType::BF16,
-                   wt.data());
-    int denormals = 0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) {
-        float w = bfloat16ToFloat(wt[n * K + k]);
-        denormals += w != 0.0f && std::fabs(w) < 0x1p-126f;
-        // == : a sum from +0 turns a -0 weight into +0.
-        ASSERT_EQ(w, expected[k * N + n]) << "generic n=" << n << " k=" << k;
-      }
-    EXPECT_GT(denormals, 100);
-    for (const std::string &isa : supportedIsas()) {
-      ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
-      Bf16Stats before = Bf16Stats::now();
-      for (int threads : {1, 3}) {
-        SCOPED_TRACE("isa " + isa + ", " + std::to_string(threads) +
-                     " threads, " + (qt == QuantType::NF4 ? "nf4" : "fp4"));
-        bnbrt_set_num_threads(threads);
-        std::fill(got.begin(), got.end(), -7.0f);
-        dequantized(got);
-        for (int64_t i = 0; i < K * N; ++i)
-          ASSERT_EQ(std::memcmp(&got[i], &expected[i], 4), 0)
-              << "k=" << i / N << " n=" << i % N << ": " << got[i]
-              << ", expected " << expected[i];
-      }
-      if (isa != "avx2" && isa != "generic" && hasBf16Gemv()) {
-        ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
-        Bf16Stats after = Bf16Stats::now();
-        EXPECT_GT(after.calls, before.calls);
-        EXPECT_GT(after.fallbackBlocks, before.fallbackBlocks);
-      }
+  for (bool dq : {false, true}) {
+    const int64_t N = dq ? 200 : 70;
+    const int64_t nblocks = N * K / bs;
+    std::vector<uint8_t> packed(static_cast<size_t>(N * K / 2));
+    for (uint8_t &b : packed)
+      b = static_cast<uint8_t>(byte(rng));
+    // Around the threshold of NF4 (smallest nonzero |code| 0.0796, so
+    // |absmax| < ~2^-122.35 gives denormal entries) and FP4 (1/192).
+    const float absmaxes[] = {0x1p-130f, 0x1p-125f, -0x1p-124f, 0x1.6p-123f,
+                              0x1p-123f, 0x1p-122f, 0x1p-118f,  1e-40f,
+                              0.0f,      0.75f,     -3.0f,      0x1p-119f};
+    std::vector<float> absmax(static_cast<size_t>(nblocks));
+    std::vector<uint8_t> codes(static_cast<size_t>(nblocks));
+    std::vector<float> nested = {0x1p-118f, 0.5f, 0x1p-119f};
+    std::vector<float> code8(kDynamicMap, kDynamicMap + 256);
+    if (dq) {
+      for (uint8_t &c : codes)
+        c = static_cast<uint8_t>(byte(rng));
+      reconstructAbsmax(codes.data(), nested.data(), 0.0f, nblocks,
+                        absmax.data());
+    } else {
+      for (int64_t b = 0; b < nblocks; ++b)
+        absmax[b] = absmaxes[(b * 7) % 12];
     }
-    bnbrt_ukernel_force_isa(nullptr);
-    bnbrt_set_num_threads(0);
+    for (QuantType qt : {QuantType::NF4, QuantType::FP4}) {
+      std::vector<float> codebook(codeTable(qt), codeTable(qt) + 16);
+      std::vector<float> expected(static_cast<size_t>(K * N)),
+          got(static_cast<size_t>(K * N));
+      auto dPacked = desc1(packed);
+      auto dAbsmax = desc1(absmax);
+      auto dCodebook = desc1(codebook);
+      auto dCodes = desc1(codes);
+      auto dNested = desc1(nested);
+      auto dCode8 = desc1(code8);
+      auto call = [&](std::vector<float> &x, std::vector<float> &out) {
+        auto dOut = desc2(out, M, N);
+        auto dX = desc2(x, M, K);
+        if (dq)
+          _mlir_ciface_bnbrt_uk_linear_4bit_dq(
+              &dOut, &dX, &dPacked, &dCodes, &dNested, &dCode8, &dCodebook,
+              bs, kNestedBlocksize, 0.0f, BNBRT_UK_BF16);
+        else
+          _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
+                                            &dCodebook, bs, BNBRT_UK_BF16);
+      };
+      const std::string what = std::string(dq ? "dq, " : "") +
+                               (qt == QuantType::NF4 ? "nf4" : "fp4");
+      ASSERT_EQ(bnbrt_ukernel_force_isa("generic"), 0);
+      oneHotOutputs(M, N, K, call, expected);
+      // The generic kernel is the reference: check it against lib/Quant.
+      std::vector<uint16_t> wt(static_cast<size_t>(N * K));
+      dequantize4bit(packed.data(), absmax.data(), N * K, qt, bs,
+                     DType::BF16, wt.data());
+      int denormals = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) {
+          float w = bfloat16ToFloat(wt[n * K + k]);
+          denormals += w != 0.0f && std::fabs(w) < 0x1p-126f;
+          // == : a sum from +0 turns a -0 weight into +0.
+          ASSERT_EQ(w, expected[k * N + n])
+              << what << " generic n=" << n << " k=" << k;
+        }
+      EXPECT_GT(denormals, 100) << what;
+      for (const std::string &isa : supportedIsas()) {
+        ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
+        Bf16Stats before = Bf16Stats::now();
+        for (int threads : {1, 3}) {
+          SCOPED_TRACE("isa " + isa + ", " + std::to_string(threads) +
+                       " threads, " + what);
+          bnbrt_set_num_threads(threads);
+          std::fill(got.begin(), got.end(), -7.0f);
+          oneHotOutputs(M, N, K, call, got);
+          for (int64_t i = 0; i < K * N; ++i)
+            ASSERT_EQ(std::memcmp(&got[i], &expected[i], 4), 0)
+                << "k=" << i / N << " n=" << i % N << ": " << got[i]
+                << ", expected " << expected[i];
+        }
+        if (isa != "avx2" && isa != "generic" && hasBf16Gemv()) {
+          ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
+          Bf16Stats after = Bf16Stats::now();
+          EXPECT_GT(after.calls, before.calls);
+          EXPECT_GT(after.fallbackBlocks, before.fallbackBlocks);
+        }
+      }
+      bnbrt_ukernel_force_isa(nullptr);
+      bnbrt_set_num_threads(0);
+    }
   }
 }
 
