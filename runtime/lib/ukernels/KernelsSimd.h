@@ -148,6 +148,9 @@ void gemv4bit(const Linear4bitProblem &p, int64_t m0, int64_t n0, int64_t n1) {
       R * p.blocksize * static_cast<int64_t>(sizeof(float));
   const int64_t fit = kGemvXBytesInL1 / xBytesPerBlock;
   const int64_t chunk = R == 1 ? blocksPerRow : (fit > 0 ? fit : 1);
+  auto *absmaxBuffer = static_cast<float *>(
+      scratch(2, sizeof(float) * static_cast<size_t>(minI64(chunk,
+                                                            blocksPerRow))));
   for (int64_t c0 = 0; c0 < blocksPerRow; c0 += chunk) {
     const int64_t c1 = minI64(blocksPerRow, c0 + chunk);
     for (int64_t n = n0; n < n1; ++n) {
@@ -156,11 +159,11 @@ void gemv4bit(const Linear4bitProblem &p, int64_t m0, int64_t n0, int64_t n1) {
         for (int m = 0; m < R; ++m)
           accE[s][m] = accO[s][m] = V::zero();
       const uint8_t *row = p.packed + n * half;
-      int64_t block0 = n * blocksPerRow;
+      const float *absmax =
+          p.absmax.range(n * blocksPerRow + c0, c1 - c0, absmaxBuffer);
       for (int64_t b = c0; b < c1; ++b) {
-        typename V::Table table =
-            V::table(p.codebook, p.absmax.get(block0 + b), p.compute,
-                     p.finiteCodebook);
+        typename V::Table table = V::table(p.codebook, absmax[b - c0],
+                                           p.compute, p.finiteCodebook);
         int64_t j0 = b * bytesPerBlock;
         // One line per 64 bytes of weights.
         if (b % 2 == 0)
