@@ -156,6 +156,42 @@ protected:
 // 4-bit
 //===----------------------------------------------------------------------===//
 
+/// A 4-bit linear's weight state: the packed codes and either the absmax or
+/// double quantization's codes, nested absmax, 8-bit map and offset.
+struct Weights4bit {
+  std::vector<uint8_t> packed;
+  std::vector<float> absmax;
+  std::vector<uint8_t> codes;
+  std::vector<float> nested;
+  std::vector<float> code8;
+  std::vector<float> codebook;
+  float offset = 0.0f;
+  int64_t blocksize = 64;
+
+  /// out [M, N] = x [M, K] times the weight, through
+  /// bnbrt_uk_linear_4bit_dq (nested blocks of kNestedBlocksize) when `dq`,
+  /// else bnbrt_uk_linear_4bit.
+  void run(std::vector<float> &out, std::vector<float> &x, int64_t M,
+           int64_t N, int64_t K, bool dq, int compute) {
+    auto dOut = desc2(out, M, N);
+    auto dX = desc2(x, M, K);
+    auto dPacked = desc1(packed);
+    auto dCodebook = desc1(codebook);
+    if (dq) {
+      auto dCodes = desc1(codes);
+      auto dNested = desc1(nested);
+      auto dCode8 = desc1(code8);
+      _mlir_ciface_bnbrt_uk_linear_4bit_dq(
+          &dOut, &dX, &dPacked, &dCodes, &dNested, &dCode8, &dCodebook,
+          blocksize, kNestedBlocksize, offset, compute);
+    } else {
+      auto dAbsmax = desc1(absmax);
+      _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
+                                        &dCodebook, blocksize, compute);
+    }
+  }
+};
+
 struct Shape4 {
   int64_t M, N, K, blocksize;
 };
@@ -167,30 +203,32 @@ void check4bit(const Shape4 &s, QuantType qt, int compute, bool dq,
   const size_t nblocks = numBlocks(n, bs);
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::vector<uint8_t> packed(packedSize(n));
-  for (uint8_t &b : packed)
+  Weights4bit wq;
+  wq.blocksize = bs;
+  wq.packed.resize(packedSize(n));
+  for (uint8_t &b : wq.packed)
     b = static_cast<uint8_t>(byte(rng));
   std::vector<float> x(static_cast<size_t>(M * K));
   for (float &v : x)
     v = roundTo(unit(rng), compute); // callers round x to the compute dtype
-  std::vector<float> codebook(codeTable(qt), codeTable(qt) + 16);
+  wq.codebook.assign(codeTable(qt), codeTable(qt) + 16);
 
   // absmax: plain, or double-quantized with random codes (nested blocks of
   // 256, lib/Quant's reconstructAbsmax being the reference).
-  std::vector<float> absmax(nblocks);
-  std::vector<uint8_t> codes(nblocks);
-  std::vector<float> nested(numBlocks(nblocks, kNestedBlocksize));
-  std::vector<float> code8(kDynamicMap, kDynamicMap + 256);
-  float offset = 0.0371f;
+  wq.absmax.resize(nblocks);
+  wq.codes.resize(nblocks);
+  wq.nested.resize(numBlocks(nblocks, kNestedBlocksize));
+  wq.code8.assign(kDynamicMap, kDynamicMap + 256);
+  wq.offset = 0.0371f;
   if (dq) {
-    for (uint8_t &c : codes)
+    for (uint8_t &c : wq.codes)
       c = static_cast<uint8_t>(byte(rng));
-    for (float &v : nested)
+    for (float &v : wq.nested)
       v = 0.05f + 0.1f * std::fabs(unit(rng));
-    reconstructAbsmax(codes.data(), nested.data(), offset, nblocks,
-                      absmax.data());
+    reconstructAbsmax(wq.codes.data(), wq.nested.data(), wq.offset, nblocks,
+                      wq.absmax.data());
   } else {
-    for (float &v : absmax)
+    for (float &v : wq.absmax)
       v = 0.01f + std::fabs(unit(rng));
   }
 
@@ -198,21 +236,14 @@ void check4bit(const Shape4 &s, QuantType qt, int compute, bool dq,
   std::vector<float> w(n);
   DType dt = computeDType(compute);
   std::vector<uint8_t> wt(n * dtypeSize(dt));
-  dequantize4bit(packed.data(), absmax.data(), n, qt, bs, dt, wt.data());
+  dequantize4bit(wq.packed.data(), wq.absmax.data(), n, qt, bs, dt,
+                 wt.data());
   for (size_t i = 0; i < n; ++i)
     w[i] = loadAsFloat(wt.data(), dt, i);
   std::vector<double> ref, mag;
   reference(x, w, M, N, K, ref, mag);
 
   std::vector<float> out(static_cast<size_t>(M * N));
-  auto dOut = desc2(out, M, N);
-  auto dX = desc2(x, M, K);
-  auto dPacked = desc1(packed);
-  auto dAbsmax = desc1(absmax);
-  auto dCodebook = desc1(codebook);
-  auto dCodes = desc1(codes);
-  auto dNested = desc1(nested);
-  auto dCode8 = desc1(code8);
   std::string what = "4bit m=" + std::to_string(M) + " n=" +
                      std::to_string(N) + " k=" + std::to_string(K) + " bs=" +
                      std::to_string(bs) + " compute=" +
@@ -220,16 +251,7 @@ void check4bit(const Shape4 &s, QuantType qt, int compute, bool dq,
                      (qt == QuantType::NF4 ? " nf4" : " fp4");
   SCOPED_TRACE(what);
   acrossIsasAndThreads(
-      out,
-      [&] {
-        if (dq)
-          _mlir_ciface_bnbrt_uk_linear_4bit_dq(
-              &dOut, &dX, &dPacked, &dCodes, &dNested, &dCode8, &dCodebook,
-              bs, kNestedBlocksize, offset, compute);
-        else
-          _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
-                                            &dCodebook, bs, compute);
-      },
+      out, [&] { wq.run(out, x, M, N, K, dq, compute); },
       [&](const std::string &isa) { expectClose(out, ref, mag, what); });
 }
 
@@ -319,53 +341,42 @@ TEST_F(UkernelTest, Bf16GemvLongRowsMatchLibQuant) {
 // 173 blocks cross nested-block boundaries at even and odd blocks (the bf16
 // GEMV splits such rows and must keep each block in its accumulator set).
 TEST_F(UkernelTest, DoubleQuantGivesTheSameBits) {
-  const int64_t bs = 64, N = 37, K = 64 * 173;
-  const int64_t nblocks = N * K / bs;
+  const int64_t N = 37, K = 64 * 173;
+  const int64_t nblocks = N * K / 64;
   std::mt19937 rng(17);
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
-  std::vector<uint8_t> packed(static_cast<size_t>(N * K / 2));
-  std::vector<uint8_t> codes(static_cast<size_t>(nblocks));
-  for (uint8_t &b : packed)
+  Weights4bit wq;
+  wq.packed.resize(static_cast<size_t>(N * K / 2));
+  wq.codes.resize(static_cast<size_t>(nblocks));
+  for (uint8_t &b : wq.packed)
     b = static_cast<uint8_t>(byte(rng));
-  for (uint8_t &c : codes)
+  for (uint8_t &c : wq.codes)
     c = static_cast<uint8_t>(byte(rng));
-  std::vector<float> nested(numBlocks(nblocks, kNestedBlocksize));
-  for (float &v : nested)
+  wq.nested.resize(numBlocks(nblocks, kNestedBlocksize));
+  for (float &v : wq.nested)
     v = 0.05f + 0.1f * std::fabs(unit(rng));
-  std::vector<float> code8(kDynamicMap, kDynamicMap + 256);
-  const float offset = 0.0371f;
-  std::vector<float> absmax(static_cast<size_t>(nblocks));
-  reconstructAbsmax(codes.data(), nested.data(), offset, nblocks,
-                    absmax.data());
-  std::vector<float> codebook(codeTable(QuantType::NF4),
-                              codeTable(QuantType::NF4) + 16);
-  auto dPacked = desc1(packed);
-  auto dAbsmax = desc1(absmax);
-  auto dCodebook = desc1(codebook);
-  auto dCodes = desc1(codes);
-  auto dNested = desc1(nested);
-  auto dCode8 = desc1(code8);
+  wq.code8.assign(kDynamicMap, kDynamicMap + 256);
+  wq.offset = 0.0371f;
+  wq.absmax.resize(static_cast<size_t>(nblocks));
+  reconstructAbsmax(wq.codes.data(), wq.nested.data(), wq.offset, nblocks,
+                    wq.absmax.data());
+  wq.codebook.assign(codeTable(QuantType::NF4),
+                     codeTable(QuantType::NF4) + 16);
   for (int64_t M : {1, 2, 3, 4, 6})
     for (int compute : {BNBRT_UK_F32, BNBRT_UK_BF16}) {
       std::vector<float> x(static_cast<size_t>(M * K));
       for (float &v : x)
         v = roundTo(unit(rng), compute);
       std::vector<float> plain(M * N), dq(M * N);
-      auto dX = desc2(x, M, K);
-      auto dPlain = desc2(plain, M, N);
-      auto dDq = desc2(dq, M, N);
       for (const std::string &isa : supportedIsas()) {
         SCOPED_TRACE("isa " + isa + " m=" + std::to_string(M) +
                      " compute=" + std::to_string(compute));
         ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
         std::fill(plain.begin(), plain.end(), -7.0f);
         std::fill(dq.begin(), dq.end(), 7.0f);
-        _mlir_ciface_bnbrt_uk_linear_4bit(&dPlain, &dX, &dPacked, &dAbsmax,
-                                          &dCodebook, bs, compute);
-        _mlir_ciface_bnbrt_uk_linear_4bit_dq(
-            &dDq, &dX, &dPacked, &dCodes, &dNested, &dCode8, &dCodebook, bs,
-            kNestedBlocksize, offset, compute);
+        wq.run(plain, x, M, N, K, false, compute);
+        wq.run(dq, x, M, N, K, true, compute);
         ASSERT_EQ(bnbrt_last_error(), nullptr) << bnbrt_last_error();
         for (int64_t i = 0; i < M * N; ++i)
           ASSERT_EQ(std::memcmp(&plain[i], &dq[i], 4), 0)
@@ -407,47 +418,34 @@ TEST_F(UkernelTest, Bf16GemvDenormalTablesAreExact) {
   for (bool dq : {false, true}) {
     const int64_t N = dq ? 200 : 70;
     const int64_t nblocks = N * K / bs;
-    std::vector<uint8_t> packed(static_cast<size_t>(N * K / 2));
-    for (uint8_t &b : packed)
+    Weights4bit wq;
+    wq.packed.resize(static_cast<size_t>(N * K / 2));
+    for (uint8_t &b : wq.packed)
       b = static_cast<uint8_t>(byte(rng));
     // Around the threshold of NF4 (smallest nonzero |code| 0.0796, so
     // |absmax| < ~2^-122.35 gives denormal entries) and FP4 (1/192).
     const float absmaxes[] = {0x1p-130f, 0x1p-125f, -0x1p-124f, 0x1.6p-123f,
                               0x1p-123f, 0x1p-122f, 0x1p-118f,  1e-40f,
                               0.0f,      0.75f,     -3.0f,      0x1p-119f};
-    std::vector<float> absmax(static_cast<size_t>(nblocks));
-    std::vector<uint8_t> codes(static_cast<size_t>(nblocks));
-    std::vector<float> nested = {0x1p-118f, 0.5f, 0x1p-119f};
-    std::vector<float> code8(kDynamicMap, kDynamicMap + 256);
+    wq.absmax.resize(static_cast<size_t>(nblocks));
+    wq.codes.resize(static_cast<size_t>(nblocks));
+    wq.nested = {0x1p-118f, 0.5f, 0x1p-119f};
+    wq.code8.assign(kDynamicMap, kDynamicMap + 256);
     if (dq) {
-      for (uint8_t &c : codes)
+      for (uint8_t &c : wq.codes)
         c = static_cast<uint8_t>(byte(rng));
-      reconstructAbsmax(codes.data(), nested.data(), 0.0f, nblocks,
-                        absmax.data());
+      reconstructAbsmax(wq.codes.data(), wq.nested.data(), 0.0f, nblocks,
+                        wq.absmax.data());
     } else {
       for (int64_t b = 0; b < nblocks; ++b)
-        absmax[b] = absmaxes[(b * 7) % 12];
+        wq.absmax[b] = absmaxes[(b * 7) % 12];
     }
     for (QuantType qt : {QuantType::NF4, QuantType::FP4}) {
-      std::vector<float> codebook(codeTable(qt), codeTable(qt) + 16);
+      wq.codebook.assign(codeTable(qt), codeTable(qt) + 16);
       std::vector<float> expected(static_cast<size_t>(K * N)),
           got(static_cast<size_t>(K * N));
-      auto dPacked = desc1(packed);
-      auto dAbsmax = desc1(absmax);
-      auto dCodebook = desc1(codebook);
-      auto dCodes = desc1(codes);
-      auto dNested = desc1(nested);
-      auto dCode8 = desc1(code8);
       auto call = [&](std::vector<float> &x, std::vector<float> &out) {
-        auto dOut = desc2(out, M, N);
-        auto dX = desc2(x, M, K);
-        if (dq)
-          _mlir_ciface_bnbrt_uk_linear_4bit_dq(
-              &dOut, &dX, &dPacked, &dCodes, &dNested, &dCode8, &dCodebook,
-              bs, kNestedBlocksize, 0.0f, BNBRT_UK_BF16);
-        else
-          _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbsmax,
-                                            &dCodebook, bs, BNBRT_UK_BF16);
+        wq.run(out, x, M, N, K, dq, BNBRT_UK_BF16);
       };
       const std::string what = std::string(dq ? "dq, " : "") +
                                (qt == QuantType::NF4 ? "nf4" : "fp4");
@@ -455,7 +453,7 @@ TEST_F(UkernelTest, Bf16GemvDenormalTablesAreExact) {
       oneHotOutputs(M, N, K, call, expected);
       // The generic kernel is the reference: check it against lib/Quant.
       std::vector<uint16_t> wt(static_cast<size_t>(N * K));
-      dequantize4bit(packed.data(), absmax.data(), N * K, qt, bs,
+      dequantize4bit(wq.packed.data(), wq.absmax.data(), N * K, qt, bs,
                      DType::BF16, wt.data());
       int denormals = 0;
       for (int64_t n = 0; n < N; ++n)
