@@ -32,7 +32,9 @@ What runs
   ``gemv_4bit_inference_cpu_nf4_bf16`` (for any M), unless the optional
   ``kernels`` package supplies ``gemm_4bit_forward``. Without AVX512-BF16 it
   falls back to dequantize + matmul. The ops and native symbols that
-  actually ran are recorded per case ("path").
+  actually ran are recorded per case ("path"). ``bnb_nf4_f32`` and
+  ``bnb_nf4_dq_f32`` are the same with compute_dtype float32 (bitsandbytes'
+  default) and float32 x.
 * bnb int8: ``bnb.nn.Linear8bitLt(K, N, bias=False, has_fp16_weights=False,
   threshold=6.0)``, ``.to('cpu')`` quantizes (``int8_vectorwise_quant``),
   fp16 input; forward = ``MatMul8bitLt`` (int8 row quant of x with outlier
@@ -194,10 +196,10 @@ def describe_path(tr):
 
 
 # ------------------------------------------------------------------ cases ---
-def build_bnb_4bit(N, K, double_quant, gen):
+def build_bnb_4bit(N, K, double_quant, gen, compute_dtype=torch.bfloat16):
     import bitsandbytes as bnb
     w = torch.randn(N, K, generator=gen, dtype=torch.float32).mul_(0.02).to(torch.bfloat16)
-    lin = bnb.nn.Linear4bit(K, N, bias=False, compute_dtype=torch.bfloat16,
+    lin = bnb.nn.Linear4bit(K, N, bias=False, compute_dtype=compute_dtype,
                             quant_type="nf4", compress_statistics=double_quant)
     lin.weight = bnb.nn.Params4bit(w, requires_grad=False, quant_type="nf4",
                                    compress_statistics=double_quant, module=lin)
@@ -242,9 +244,12 @@ def run_case(kind, M, N, K, args, gen):
     row = {"kind": kind, "M": M, "N": N, "K": K}
     lin = None
     try:
-        if kind in ("bnb_nf4", "bnb_nf4_dq"):
-            lin, at_rest, runtime_bytes = build_bnb_4bit(N, K, kind == "bnb_nf4_dq", gen)
-            x = torch.randn(M, K, generator=gen).to(torch.bfloat16)
+        if kind in ("bnb_nf4", "bnb_nf4_dq", "bnb_nf4_f32", "bnb_nf4_dq_f32"):
+            # *_f32: bitsandbytes' default compute dtype, float32 x.
+            dt = torch.float32 if kind.endswith("_f32") else torch.bfloat16
+            lin, at_rest, runtime_bytes = build_bnb_4bit(
+                N, K, kind.startswith("bnb_nf4_dq"), gen, dt)
+            x = torch.randn(M, K, generator=gen).to(dt)
             fn = lambda: lin(x)
             row["weight_bytes_at_rest"] = at_rest
         elif kind == "bnb_int8":
