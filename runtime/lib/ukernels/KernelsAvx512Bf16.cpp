@@ -100,51 +100,6 @@ inline bool allNormal(const float *absmax, int64_t count, uint32_t threshold) {
   return all;
 }
 
-/// The absmax of blocks [block0, block0 + count): the stored array itself,
-/// or, under double quantization, `dst` filled 16 blocks at a time with the
-/// codes gathered from the 8-bit map, times the nested absmax, rounded, plus
-/// the offset (-ffp-contract=off keeps the two roundings), exactly as
-/// AbsmaxSource::get one by one.
-inline const float *rowAbsmax(const AbsmaxSource &s, int64_t block0,
-                              int64_t count, float *dst) {
-  if (s.absmax)
-    return s.absmax + block0;
-  const __m512 offset = _mm512_set1_ps(s.offset);
-  int64_t nest = block0 / s.nestedBlocksize;
-  int64_t nestEnd = (nest + 1) * s.nestedBlocksize;
-  auto advance = [&](int64_t block) {
-    while (block >= nestEnd) {
-      ++nest;
-      nestEnd += s.nestedBlocksize;
-    }
-  };
-  auto one = [&](int64_t b) {
-    advance(block0 + b);
-    float product = s.code8[s.codes[block0 + b]] * s.nested[nest];
-    dst[b] = product + s.offset;
-  };
-  int64_t b = 0;
-  for (; b + 16 <= count; b += 16) {
-    int64_t first = block0 + b;
-    advance(first);
-    if (first + 16 > nestEnd) {
-      // The group where one nested block ends and the next begins.
-      for (int64_t i = 0; i < 16; ++i)
-        one(b + i);
-      continue;
-    }
-    __m512i codes = _mm512_cvtepu8_epi32(
-        _mm_loadu_si128(reinterpret_cast<const __m128i *>(s.codes + first)));
-    __m512 product =
-        _mm512_mul_ps(_mm512_i32gather_ps(codes, s.code8, sizeof(float)),
-                      _mm512_set1_ps(s.nested[nest]));
-    _mm512_storeu_ps(dst + b, _mm512_add_ps(product, offset));
-  }
-  for (; b < count; ++b)
-    one(b);
-  return dst;
-}
-
 /// Accumulators of one set: [even, odd][row of x].
 template <int R> using AccSet = __m512[2][R];
 
@@ -437,8 +392,8 @@ void gemv(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
     if (p.blocksize == 64 && nested &&
         gemvRowNested<R>(p, threshold, m0, n, codebook, cursor, tables))
       continue;
-    const float *absmax = rowAbsmax(p.absmax, n * blocksPerRow, blocksPerRow,
-                                    absmaxBuffer);
+    const float *absmax =
+        p.absmax.range(n * blocksPerRow, blocksPerRow, absmaxBuffer);
     if (p.blocksize == 64 && allNormal(absmax, blocksPerRow, threshold)) {
       AccSet<R> acc[2], none;
       zero<R>(acc[0]);
