@@ -93,6 +93,8 @@ inline float roundTo(float v, int compute) {
 /// double quantization as f32(f32(code8[codes[b]] * nested[b / nbs]) +
 /// offset). All ukernel sources are compiled with -ffp-contract=off, so the
 /// product is rounded before the add.
+struct NestedAbsmax;
+
 struct AbsmaxSource {
   const float *absmax = nullptr;
   const uint8_t *codes = nullptr;
@@ -110,26 +112,51 @@ struct AbsmaxSource {
   }
 
   /// The absmax of blocks [block0, block0 + count): the stored array itself,
-  /// or `dst` filled as get() would, one nested block at a time (one 64-bit
-  /// division per block cost the double-quantized f32 GEMV about a third;
-  /// the inner loop has no branch, so the compiler may vectorize it).
-  const float *range(int64_t block0, int64_t count, float *dst) const {
-    if (absmax)
-      return absmax + block0;
-    const int64_t end = block0 + count;
-    int64_t nest = block0 / nestedBlocksize;
-    for (int64_t b = block0; b < end; ++nest) {
-      const int64_t partEnd =
-          std::min<int64_t>(end, (nest + 1) * nestedBlocksize);
-      const float scale = nested[nest];
-      for (; b < partEnd; ++b) {
-        float product = code8[codes[b]] * scale;
-        dst[b - block0] = product + offset;
-      }
+  /// or `dst` filled as get() would, by table lookup: `cache` holds the 256
+  /// absmaxes of one nested block, built once for all the rows that share
+  /// it (one 64-bit division per block cost the double-quantized f32 GEMV
+  /// about a third, a multiply-add per block a further tenth).
+  const float *range(int64_t block0, int64_t count, float *dst,
+                     NestedAbsmax &cache) const;
+};
+
+/// The 256 absmaxes that nested block `nest` of an AbsmaxSource can give,
+/// f32(f32(code8[c] * nested[nest]) + offset) for every code c.
+struct NestedAbsmax {
+  int64_t nest = -1;
+  alignas(64) float value[256];
+
+  /// Makes the table of nested block `n` of `s` (a no-op if it is current).
+  void build(const AbsmaxSource &s, int64_t n) {
+    if (nest == n)
+      return;
+    nest = n;
+    const float scale = s.nested[n];
+    // No branch: the compiler vectorizes it; -ffp-contract=off keeps the
+    // two roundings.
+    for (int c = 0; c < 256; ++c) {
+      float product = s.code8[c] * scale;
+      value[c] = product + s.offset;
     }
-    return dst;
   }
 };
+
+inline const float *AbsmaxSource::range(int64_t block0, int64_t count,
+                                        float *dst,
+                                        NestedAbsmax &cache) const {
+  if (absmax)
+    return absmax + block0;
+  const int64_t end = block0 + count;
+  int64_t nest = block0 / nestedBlocksize;
+  for (int64_t b = block0; b < end; ++nest) {
+    const int64_t partEnd =
+        std::min<int64_t>(end, (nest + 1) * nestedBlocksize);
+    cache.build(*this, nest);
+    for (; b < partEnd; ++b)
+      dst[b - block0] = cache.value[codes[b]];
+  }
+  return dst;
+}
 
 /// A 4-bit linear: out [M, N] = x [M, K] * dequant(packed)^T.
 struct Linear4bitProblem {

@@ -290,26 +290,17 @@ void gemvRow(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
 /// block's absmax is one table load (bitsandbytes expands the whole absmax
 /// at load time instead; the per-16-blocks gather cost a fifth of the GEMV).
 struct NestedTable {
-  int64_t nest = -1;
+  NestedAbsmax absmax;
   /// Every entry passes allNormal: any block of this nested block may take
   /// the vcvtneps2bf16 table.
   bool normal = false;
-  alignas(64) float value[256];
 
   /// Makes the table of nested block `n` (a no-op if it is current).
   void build(const AbsmaxSource &s, int64_t n, uint32_t threshold) {
-    if (nest == n)
+    if (absmax.nest == n)
       return;
-    nest = n;
-    const __m512 scale = _mm512_set1_ps(s.nested[n]);
-    const __m512 offset = _mm512_set1_ps(s.offset);
-    // -ffp-contract=off keeps AbsmaxSource::get's two roundings.
-    for (int c = 0; c < 256; c += 16)
-      _mm512_store_ps(value + c,
-                      _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(s.code8 + c),
-                                                  scale),
-                                    offset));
-    normal = allNormal(value, 256, threshold);
+    absmax.build(s, n);
+    normal = allNormal(absmax.value, 256, threshold);
   }
 };
 
@@ -363,7 +354,7 @@ bool gemvRowNested(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
     table.build(s, c.nest, threshold);
     const int64_t local = b - first;
     const uint8_t *codes = s.codes + b;
-    const float *values = table.value;
+    const float *values = table.absmax.value;
     auto absmaxOf = [codes, values](int64_t i) { return values[codes[i]]; };
     AccSet<R> &even = acc[local & 1], &odd = acc[1 - (local & 1)];
     rowBlocks32<R>(codebook, row + 32 * local, absmaxOf, partEnd - b,
@@ -386,6 +377,7 @@ void gemv(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
   const __m512 codebook = _mm512_loadu_ps(p.codebook);
   const bool nested = !p.absmax.absmax;
   NestedTable tables[2];
+  NestedAbsmax cache; // rows that take the fallback
   NestedCursor cursor(n0 * blocksPerRow, nested ? p.absmax.nestedBlocksize : 1);
 
   for (int64_t n = n0; n < n1; ++n) {
@@ -393,7 +385,7 @@ void gemv(const Linear4bitProblem &p, uint32_t threshold, int64_t m0,
         gemvRowNested<R>(p, threshold, m0, n, codebook, cursor, tables))
       continue;
     const float *absmax =
-        p.absmax.range(n * blocksPerRow, blocksPerRow, absmaxBuffer);
+        p.absmax.range(n * blocksPerRow, blocksPerRow, absmaxBuffer, cache);
     if (p.blocksize == 64 && allNormal(absmax, blocksPerRow, threshold)) {
       AccSet<R> acc[2], none;
       zero<R>(acc[0]);
