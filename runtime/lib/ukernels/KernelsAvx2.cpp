@@ -18,6 +18,9 @@ namespace {
 struct Avx2 {
   static constexpr int W = 8;
   static constexpr int MR = 3; // 3 x 32 microkernel: 12 ymm accumulators
+  /// The 4-bit GEMV for every row count it takes (not measured against the
+  /// GEMM, whose AVX2 panel is transposed element by element).
+  static constexpr int64_t kGemv4bitMaxRows = kGemvMaxRows;
   using F = __m256;
   using I = __m256i;
 

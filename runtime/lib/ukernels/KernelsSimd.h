@@ -7,7 +7,7 @@
 // one instruction set can be picked by the linker for another.
 //
 // Traits interface: W float lanes; F/I float/int vectors; MR rows of the GEMM
-// microkernel; kTranspose and transpose (a W x W block, where kTranspose);
+// microkernel; kGemv4bitMaxRows (the 4-bit GEMV's rows of x at most); kTranspose and transpose (a W x W block, where kTranspose);
 // zero/load/store/set1/fmadd/add/sum; loadF16/loadBF16 (W
 // weights to f32); Table + table() (16 rounded codebook*absmax entries; the
 // bf16 rounding skips its NaN fix-up when no entry can be NaN),
@@ -16,7 +16,8 @@
 // loadI16/bcast32/isum/storeI.
 //
 // Paths:
-//  - GEMV (M <= kGemvMaxRows): weights stream once; the 4-bit one builds a
+//  - GEMV (M <= V::kGemv4bitMaxRows for 4-bit, kGemvMaxRows for float
+//    weights): weights stream once; the 4-bit one builds a
 //    per-block 16-entry table and multiplies high nibbles with the even
 //    elements of x, low nibbles with the odd ones (split by the dispatcher).
 //  - GEMM: a 32-row weight tile is converted once per call into an f32 panel
@@ -322,7 +323,7 @@ void linear4bit(const Linear4bitProblem &p, int64_t n0, int64_t n1) {
     genericKernels().linear4bit(p, n0, n1);
     return;
   }
-  if (p.M > kGemvMaxRows) {
+  if (p.M > V::kGemv4bitMaxRows) {
     gemm4bit<V>(p, n0, n1);
     return;
   }
