@@ -17,6 +17,11 @@
 #       tokens compared with the CPU build's, prefill and decode tok/s),
 #       runs the GPU benchmark, and prints one summary. Exits non-zero if
 #       anything failed.
+#       BNB_GPU_CHECK_STEPS chooses what run does, in that order (default
+#       "cases sanitize probe generation bench"): a lease too short for all
+#       of it can run the checks and the benchmark first and the slow
+#       sanitizers in a second call. Each sanitizer run is stopped after
+#       BNB_GPU_SANITIZE_TIMEOUT seconds (default 120) and counts as failed.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mode="${1:-}"
@@ -65,9 +70,12 @@ run)
   here="$(cd "$dir" && pwd)"
   export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   py="$(command -v python3)"
+  steps=" ${BNB_GPU_CHECK_STEPS:-cases sanitize probe generation bench} "
+  want() { case "$steps" in *" $1 "*) return 0 ;; esac; return 1; }
   summary=()
   failed=0
-  record() { summary+=("$1"); case "$1" in FAIL*) failed=$((failed + 1)) ;; esac; }
+  # Each verdict is printed as it comes, so a run stopped early still tells.
+  record() { summary+=("$1"); echo "$1"; case "$1" in FAIL*) failed=$((failed + 1)) ;; esac; }
   if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
     echo "error: no GPU: nvidia-smi does not list a device" >&2
     exit 1
@@ -79,7 +87,8 @@ run)
   sanitize() {
     local tool="$1" name="$2" case_dir="$3"
     shift 3
-    if "$sanitizer" --tool "$tool" --error-exitcode 1 "$@" \
+    if timeout "${BNB_GPU_SANITIZE_TIMEOUT:-120}" \
+        "$sanitizer" --tool "$tool" --error-exitcode 1 "$@" \
         "$here/bin/bnb-run" "$case_dir/gpu.bnb" --device cuda \
         --input "$case_dir/inputs.safetensors" --output "$case_dir/$tool.safetensors" \
         >"$case_dir/$tool.log" 2>&1; then
@@ -91,14 +100,17 @@ run)
   for case_dir in "$here"/cases/*/; do
     name="$(basename "$case_dir")"
     log="$case_dir/run.log"
-    if ! "$here/bin/bnb-run" "$case_dir/gpu.bnb" --device cuda --report \
-        --input "$case_dir/inputs.safetensors" --output "$case_dir/actual.safetensors" >"$log" 2>&1; then
-      record "FAIL $name: bnb-run: $(tail -1 "$log")"
-      continue
+    if want cases; then
+      if ! "$here/bin/bnb-run" "$case_dir/gpu.bnb" --device cuda --report \
+          --input "$case_dir/inputs.safetensors" --output "$case_dir/actual.safetensors" >"$log" 2>&1; then
+        record "FAIL $name: bnb-run: $(tail -1 "$log")"
+        continue
+      fi
+      verdict="$("$py" "$here/compare.py" "$case_dir/case.json" \
+        "$case_dir/expected.safetensors" "$case_dir/actual.safetensors" 2>&1 | tail -1)"
+      case "$verdict" in ok*) record "PASS $name: $verdict" ;; *) record "FAIL $name: $verdict" ;; esac
     fi
-    verdict="$("$py" "$here/compare.py" "$case_dir/case.json" \
-      "$case_dir/expected.safetensors" "$case_dir/actual.safetensors" 2>&1 | tail -1)"
-    case "$verdict" in ok*) record "PASS $name: $verdict" ;; *) record "FAIL $name: $verdict" ;; esac
+    want sanitize || continue
     if [ -n "$sanitizer" ]; then
       sanitize memcheck "$name" "$case_dir" --leak-check full
     else
@@ -112,7 +124,7 @@ run)
   done
   # How often the GPU's fast-math reciprocal differs from the correctly
   # rounded one bnb-mlir uses (information for docs/numerics.md, not a check).
-  if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+  if want probe && { command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; }; then
     nvcc_bin="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
     if "$nvcc_bin" --use_fast_math -o "$here/reciprocal_probe" "$here/reciprocal_probe.cu" \
         >"$here/reciprocal_probe.log" 2>&1 && "$here/reciprocal_probe" >>"$here/reciprocal_probe.log" 2>&1; then
@@ -121,14 +133,18 @@ run)
       record "SKIP reciprocal probe: $(tail -1 "$here/reciprocal_probe.log")"
     fi
   fi
-  if [ -f "$here/generation/generation.json" ]; then
+  gen="$here/generation"
+  if ! want generation && ! want sanitize; then
+    :
+  elif [ -f "$gen/generation.json" ]; then
     echo "== generation"
-    gen="$here/generation"
-    verdict="$("$py" "$here/generation.py" check "$gen" --bnb-run "$here/bin/bnb-run" 2>&1 | tail -1)"
-    case "$verdict" in PASS*|FAIL*) record "$verdict" ;; *) record "FAIL generation: $verdict" ;; esac
-    cat "$gen/run.log" 2>/dev/null
-    if [ -n "$sanitizer" ]; then
-      if "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full \
+    if want generation; then
+      verdict="$("$py" "$here/generation.py" check "$gen" --bnb-run "$here/bin/bnb-run" 2>&1 | tail -1)"
+      case "$verdict" in PASS*|FAIL*) record "$verdict" ;; *) record "FAIL generation: $verdict" ;; esac
+      cat "$gen/run.log" 2>/dev/null
+    fi
+    if want sanitize && [ -n "$sanitizer" ]; then
+      if timeout "${BNB_GPU_SANITIZE_TIMEOUT:-120}" "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check full \
           "$here/bin/bnb-run" "$gen/gpu.bnb" --device cuda --generate \
           --prompt-ids 1,7,42,3,99,5,6,200,8,9,10,11,12,13,14,15,16,17,18,19 \
           --max-new-tokens 4 >"$gen/memcheck.log" 2>&1; then
@@ -140,7 +156,9 @@ run)
   else
     record "SKIP generation: not prepared"
   fi
-  if [ -x "$here/bin/bnb-gpu-bench" ]; then
+  if ! want bench; then
+    :
+  elif [ -x "$here/bin/bnb-gpu-bench" ]; then
     echo "== GPU benchmark"
     # cuBLAS for the f16 baseline: the one PyTorch ships, unless given.
     if [ -z "${BNB_CUBLAS:-}" ]; then

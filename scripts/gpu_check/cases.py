@@ -169,12 +169,19 @@ def main(out, only=()):
             ("nf4_dq_gemm_m64", 64, 2048, 1024, "nf4", True, "float16")]:
         w = (rng.randn(n_out, k) * 0.05).astype(np.float16)
         b = (rng.randn(n_out) * 0.1).astype(np.float16)
+        # With bf16 compute (8 significant bits) the GPU GEMV's weight
+        # T(T(code) * T(absmax)) is up to two bf16 roundings from the CPU
+        # build's T(f32(code * absmax)) (docs/gpu.md), which over K = 11008
+        # terms moves an output by about 0.03 (a numpy model of both
+        # formulas on this case: 0.032, at outputs near zero); f16 compute
+        # stays within 2e-2.
+        atol = 6e-2 if compute == "bfloat16" else 2e-2
         write(out, name, linear_graph(m, k, n_out),
               {"layer.weight": w, "layer.bias": b},
               {"x": activations(rng, m, k)},
               config(load_in_4bit=True, quant_type=qt, double_quant=dq,
                      compute=compute),
-              "tolerance", {"atol": 2e-2, "rtol": 1e-2})
+              "tolerance", {"atol": atol, "rtol": 1e-2})
 
     # LLM.int8() with outliers in a few columns, and threshold 0.
     for name, m, threshold in [("int8_outliers_m256", 256, 6.0),
