@@ -209,7 +209,11 @@ constexpr int64_t kStepK = 128;
 
 /// Decodes 16 packed bytes into 16 registers of T pairs scaled by the block
 /// absmax: T(T(code) * T(absmax)) per element, bitsandbytes' SIMT weight
-/// formula, two codes per f16x2/bf16x2 multiply.
+/// formula, two codes per f16x2/bf16x2 multiply. `codebook` holds code
+/// `lane & 15` in both halves, so a shuffle index needs no masking (the
+/// shuffle reads its low five bits) and one byte permute pairs the codes of
+/// a byte: three integer instructions and two shuffles per byte, where
+/// masked indices and and/or merging took eight.
 SmallVector<Value> decodeChunk(KernelBuilder &b, Type type, Value packed,
                                Value scale, Value codebook) {
   Type i32 = b.getI32Type();
@@ -220,11 +224,13 @@ SmallVector<Value> decodeChunk(KernelBuilder &b, Type type, Value packed,
   for (int64_t w = 0; w < 4; ++w) {
     Value word = vector::ExtractOp::create(b, packed, ArrayRef<int64_t>{w});
     for (int64_t j = 0; j < 4; ++j) {
-      Value byte = b.andi(b.shru(word, 8 * j), 0xff);
-      Value hi = b.shuffleIdx(codebook, b.shru(byte, 4));
-      Value lo = b.shuffleIdx(codebook, b.andi(byte, 15));
-      Value pair = b.ori(b.andi(hi, 0xffff),
-                         b.andi(lo, b.intConst(i32, 0xffff0000)));
+      // The first element of a byte is its high nibble (bitsandbytes'
+      // packing); it goes in the low half of the pair.
+      Value hiIndex = b.shru(word, 8 * j + 4);
+      Value loIndex = j == 0 ? word : b.shru(word, 8 * j);
+      Value hi = b.shuffleIdxLow5(codebook, hiIndex);
+      Value lo = b.shuffleIdxLow5(codebook, loIndex);
+      Value pair = b.permuteBytes(hi, lo, 0x5410);
       Value w2 = b.fmul(b.bitcast(pair, pairType), scale2);
       regs.push_back(b.bitcast(w2, i32));
     }

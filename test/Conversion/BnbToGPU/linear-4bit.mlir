@@ -13,14 +13,18 @@
 // CHECK:         %[[R:.*]] = bufferization.to_tensor %[[OUT]] restrict writable
 // CHECK:         return %[[R]]
 // The kernel: 8 warps, shared memory for the cross-warp sum, 128-bit weight
-// loads, the code book in lanes (shuffles), m16n8k16 tensor-core MMAs.
+// loads, the code book in lanes (shuffles on unmasked nibble indices, one
+// byte permute pairing a byte's two codes), m16n8k16 tensor-core MMAs.
 // CHECK:       gpu.module @bnb_kernels
 // CHECK:         gpu.func @bnb_gemv4_mma_nf4_f16_f16_n4096_k4096_b64_t1(
 // CHECK-SAME:      workgroup(%{{.*}} : memref<8x4x32xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME:      kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK:           memref.get_global @bnb_nf4_code_f16x2 : memref<16xi32>
 // CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xui8>, vector<16xui8>
-// CHECK:           gpu.shuffle  idx
+// CHECK:           %[[HI:.*]] = nvvm.shfl.sync  idx %{{.*}}, %[[BOOK:.*]], %{{.*}}, %{{.*}} : i32 -> i32
+// CHECK:           %[[LO:.*]] = nvvm.shfl.sync  idx %{{.*}}, %[[BOOK]], %{{.*}}, %{{.*}} : i32 -> i32
+// CHECK:           nvvm.prmt <default> %{{.*}}, %[[HI]], %[[LO]] : i32
+// CHECK-NOT:       arith.andi
 // CHECK:           arith.mulf %{{.*}} : vector<2xf16>
 // CHECK:           nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK:           gpu.barrier
