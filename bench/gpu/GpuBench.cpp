@@ -126,6 +126,8 @@ struct Events {
   Record record = nullptr;
   Sync sync = nullptr;
   Elapsed elapsed = nullptr;
+  /// cuFuncGetAttribute, for a kernel's block size.
+  int (*funcAttribute)(int *, int, void *) = nullptr;
 
   bool load() {
     // The driver the runtime uses ($BNB_CUDA_DRIVER, as in docs/runtime.md).
@@ -140,7 +142,9 @@ struct Events {
     elapsed = reinterpret_cast<Elapsed>(dlsym(lib, "cuEventElapsedTime_v2"));
     if (!elapsed)
       elapsed = reinterpret_cast<Elapsed>(dlsym(lib, "cuEventElapsedTime"));
-    return create && record && sync && elapsed;
+    funcAttribute = reinterpret_cast<decltype(funcAttribute)>(
+        dlsym(lib, "cuFuncGetAttribute"));
+    return create && record && sync && elapsed && funcAttribute;
   }
 };
 
@@ -273,6 +277,9 @@ struct Args {
 struct Kernel {
   void *function = nullptr;
   std::string name;
+  /// Threads per block: the kernel's own `.maxntid`, which the compiler
+  /// sets to the block size it generated the kernel for.
+  int64_t threads = 0;
 };
 
 void *kernelModule = nullptr;
@@ -282,6 +289,12 @@ Kernel kernel(const std::string &name) {
   Kernel k{mgpuModuleGetFunction(kernelModule, name.c_str()), name};
   if (!k.function)
     fail("no kernel '" + name + "' in the compiled module");
+  int threads = 0;
+  constexpr int kMaxThreadsPerBlock = 0; // CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK
+  if (events.funcAttribute(&threads, kMaxThreadsPerBlock, k.function) != 0 ||
+      threads <= 0)
+    fail("cannot read the block size of kernel '" + name + "'");
+  k.threads = threads;
   return k;
 }
 
@@ -425,14 +438,14 @@ void benchGemv(int64_t n, int64_t k, bool nested, int iters) {
   std::vector<Args> args;
   for (const Set &s : sets)
     args.push_back(argsFor(s, out));
-  launch(kern, (n + 15) / 16, 1, 256, args[0]);
+  launch(kern, (n + 15) / 16, 1, kern.threads, args[0]);
   mgpuStreamSynchronize(stream);
   checkRuntime(layer.c_str());
   if (download(ref, n * 2) != download(out, n * 2))
     fail(layer + ": the direct launch differs from the compiled entry point");
 
   double ms = timeBackToBack(iters, [&](int i) {
-    launch(kern, (n + 15) / 16, 1, 256, args[i % copies]);
+    launch(kern, (n + 15) / 16, 1, kern.threads, args[i % copies]);
   });
   double bytes = double(setBytes) + 2.0 * k + 2.0 * n;
   Row r{layer, kernelName, ms * 1e3, bytes / (ms * 1e-3) / 1e9, 0, 0};
