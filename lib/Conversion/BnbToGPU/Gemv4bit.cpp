@@ -207,15 +207,39 @@ namespace {
 constexpr int64_t kGemvWarps = kGemvMmaThreads / 32;
 constexpr int64_t kStepK = 128;
 
+/// Copies of the byte table per block: one per lane, so that the 32 lanes
+/// of a lookup hit 32 different banks whatever bytes they look up.
+constexpr int64_t kLutCopies = 32;
+
+/// Fills `lut` with the 256 code pairs of a byte, `kLutCopies` times:
+/// word `byte * 32 + copy` holds T(code[byte >> 4]) in its low half (the
+/// first element of a byte is its high nibble, bitsandbytes' packing) and
+/// T(code[byte & 15]) in its high half. Each thread writes 16-byte chunks at
+/// consecutive addresses, so the stores are free of bank conflicts.
+void fillByteTable(KernelBuilder &b, Value lut, Value codebook) {
+  Value tid = b.toI32(b.threadId());
+  auto quad = VectorType::get({4}, b.getI32Type());
+  constexpr int64_t chunks = 256 * kLutCopies / 4;
+  for (int64_t i = 0; i < chunks / kGemvMmaThreads; ++i) {
+    Value chunk = b.add(tid, i * kGemvMmaThreads);
+    Value byte = b.shru(chunk, 3);
+    // shfl reads lane index & 31, and lane l holds code l & 15.
+    Value hi = b.shuffleIdxLow5(codebook, b.shru(byte, 4));
+    Value lo = b.shuffleIdxLow5(codebook, byte);
+    Value pair = b.permuteBytes(hi, lo, 0x5410);
+    Value v = vector::BroadcastOp::create(b, quad, pair);
+    b.storeVector(v, lut, b.toIndex(b.mul(chunk, 4)), 16);
+  }
+  b.barrier();
+}
+
 /// Decodes 16 packed bytes into 16 registers of T pairs scaled by the block
 /// absmax: T(T(code) * T(absmax)) per element, bitsandbytes' SIMT weight
-/// formula, two codes per f16x2/bf16x2 multiply. `codebook` holds code
-/// `lane & 15` in both halves, so a shuffle index needs no masking (the
-/// shuffle reads its low five bits) and one byte permute pairs the codes of
-/// a byte: three integer instructions and two shuffles per byte, where
-/// masked indices and and/or merging took eight.
+/// formula, two codes per f16x2/bf16x2 multiply. A byte's pair of codes is
+/// one lookup in the lane's copy of the byte table (one shared-memory load
+/// where two shuffles through a 16-entry code book would be needed).
 SmallVector<Value> decodeChunk(KernelBuilder &b, Type type, Value packed,
-                               Value scale, Value codebook) {
+                               Value scale, Value lut, Value lane) {
   Type i32 = b.getI32Type();
   auto pairType = VectorType::get({2}, type);
   Value scaleT = b.castFloat(scale, type);
@@ -224,13 +248,9 @@ SmallVector<Value> decodeChunk(KernelBuilder &b, Type type, Value packed,
   for (int64_t w = 0; w < 4; ++w) {
     Value word = vector::ExtractOp::create(b, packed, ArrayRef<int64_t>{w});
     for (int64_t j = 0; j < 4; ++j) {
-      // The first element of a byte is its high nibble (bitsandbytes'
-      // packing); it goes in the low half of the pair.
-      Value hiIndex = b.shru(word, 8 * j + 4);
-      Value loIndex = j == 0 ? word : b.shru(word, 8 * j);
-      Value hi = b.shuffleIdxLow5(codebook, hiIndex);
-      Value lo = b.shuffleIdxLow5(codebook, loIndex);
-      Value pair = b.permuteBytes(hi, lo, 0x5410);
+      Value byte = b.andi(j == 0 ? word : b.shru(word, 8 * j), 0xff);
+      Value index = b.ori(b.shl(byte, 5), lane);
+      Value pair = b.load(lut, {b.toIndex(index)});
       Value w2 = b.fmul(b.bitcast(pair, pairType), scale2);
       regs.push_back(b.bitcast(w2, i32));
     }
@@ -240,8 +260,8 @@ SmallVector<Value> decodeChunk(KernelBuilder &b, Type type, Value packed,
 
 void buildGemvMma(KernelBuilder &b, const Linear4bitConfig &config,
                   ValueRange rawArgs, int64_t tiles) {
-  Linear4bitArgs args(config, rawArgs.drop_back());
-  Value red = rawArgs.back();
+  Linear4bitArgs args(config, rawArgs.drop_back(2));
+  Value red = rawArgs[rawArgs.size() - 2], lut = rawArgs.back();
   Type i64 = b.getI64Type();
   const int64_t n = config.n, k = config.k;
   const int64_t steps = llvm::divideCeil(k, kStepK);
@@ -267,6 +287,7 @@ void buildGemvMma(KernelBuilder &b, const Linear4bitConfig &config,
     rowB = b.select(validB, rowB, b.i32(0));
   }
   Value codebook = codebookRegister(b, config.quantType, config.computeType);
+  fillByteTable(b, lut, codebook);
   Value rowAK = b.mul(b.zext(rowA, i64), k);
   Value rowBK = b.mul(b.zext(rowB, i64), k);
   Value m = b.toI32(args.m);
@@ -312,9 +333,9 @@ void buildGemvMma(KernelBuilder &b, const Linear4bitConfig &config,
         SmallVector<Value> accs(accIn);
         for (const Loaded &l : loaded) {
           SmallVector<Value> decA =
-              decodeChunk(b, config.computeType, l.wA, l.sA, codebook);
+              decodeChunk(b, config.computeType, l.wA, l.sA, lut, lane);
           SmallVector<Value> decB =
-              decodeChunk(b, config.computeType, l.wB, l.sB, codebook);
+              decodeChunk(b, config.computeType, l.wB, l.sB, lut, lane);
           for (int64_t tile = 0; tile < tiles; ++tile) {
             Value index = b.add(b.mul(b.zext(xRows[tile], i64), k),
                                 b.zext(l.k0, i64));
@@ -498,12 +519,14 @@ mlir::bnb::gpu::getGemv4bitMmaKernel(ModuleOp module,
       config.kernelName("gemv4_mma") + "_t" + std::to_string(tiles);
   MemRefType red = sharedBufferType({kGemvWarps, tiles * 4, 32},
                                     Float32Type::get(ctx));
+  MemRefType lut =
+      sharedBufferType({256 * kLutCopies}, IntegerType::get(ctx, 32));
   return getOrBuildKernel(
       module, name, config.argTypes(ctx), kGemvMmaThreads,
       [&](KernelBuilder &b, ValueRange args) {
         buildGemvMma(b, config, args, tiles);
       },
-      {red});
+      {red, lut});
 }
 
 ::mlir::gpu::GPUFuncOp
