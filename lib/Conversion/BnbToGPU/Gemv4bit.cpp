@@ -5,8 +5,11 @@
 // * Tensor-core GEMV (f16/bf16 compute). A block of 8 warps owns 16 output
 //   features; the warps split K in steps of 128. Lane (g, t) loads 16 packed
 //   bytes (32 codes) of feature rows g and g+8 at k = step*128 + 32t with one
-//   128-bit load each, decodes them in registers through a warp-shuffle code
-//   book into f16x2/bf16x2 m16n8k16 A fragments, and multiplies them with
+//   128-bit load each, decodes them into f16x2/bf16x2 m16n8k16 A fragments
+//   with one lookup per byte in the block's shared byte table (the 256 code
+//   pairs, a copy per lane so that lookups are free of bank conflicts,
+//   built once per block from a warp-shuffle code book), scales them by the
+//   block absmax, and multiplies them with
 //   x, which the same lane loads as the B fragment (x rows = MMA columns).
 //   Since a dot product does not depend on the order of its terms, the
 //   k slots of the MMA map to the lane's contiguous 32 elements: slot pair
