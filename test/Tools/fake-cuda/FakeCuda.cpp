@@ -19,6 +19,7 @@ struct FakeModule;
 struct FakeFunction {
   std::string name;
   FakeModule *module;
+  unsigned firstBlock = 0; ///< threads per block of the first launch
 };
 struct FakeModule {
   std::map<std::string, FakeFunction> functions;
@@ -238,6 +239,9 @@ bnbrt_cu_result fakeLaunchKernel(bnbrt_cu_function f, unsigned gx, unsigned gy,
   launch.stream = stream;
   launch.params = params;
   launch.extra = extra;
+  auto *function = reinterpret_cast<FakeFunction *>(f);
+  if (function->firstBlock == 0)
+    function->firstBlock = bx * by * bz;
   fake().launches.push_back(launch);
   if (fake().launchResult)
     return fake().launchResult;
@@ -411,6 +415,16 @@ bnbrt_cu_result fakeEventElapsedTime(float *ms, bnbrt_cu_event start,
   return 0;
 }
 } // namespace
+
+bnbrt_cu_result fakeFuncGetAttribute(int *value, int attribute,
+                                     bnbrt_cu_function function) {
+  constexpr int kMaxThreadsPerBlock = 0;
+  if (attribute != kMaxThreadsPerBlock || !function)
+    return 1;
+  unsigned first = reinterpret_cast<FakeFunction *>(function)->firstBlock;
+  *value = first ? static_cast<int>(first) : 1024;
+  return 0;
+}
 
 FakeDriverState &fake() {
   // Never destroyed: the runtime frees into the driver from exit-time

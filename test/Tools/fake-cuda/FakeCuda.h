@@ -112,6 +112,13 @@ void resetFakeDriver();
 /// Returns a table of the fake entry points, every field filled.
 bnbrt_driver_table fakeDriverTable();
 
+/// cuFuncGetAttribute, which the runtime does not use (bnb-gpu-bench does).
+/// Only CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK (0) is answered: the fake's
+/// images carry no `.maxntid`, so it reports the block size of the
+/// function's first launch (the compiled code's), or 1024 before any.
+bnbrt_cu_result fakeFuncGetAttribute(int *value, int attribute,
+                                     bnbrt_cu_function function);
+
 } // namespace bnb::test
 
 #endif // BNB_TEST_TOOLS_FAKECUDA_FAKECUDA_H

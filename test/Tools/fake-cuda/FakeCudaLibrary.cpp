@@ -4,7 +4,9 @@
 // libbnb_runtime resolves from libcuda (runtime/lib/DriverSymbols.def), so
 // that bnb-run and bnb-gpu-bench can run their GPU paths on a machine without
 // a GPU: BNB_CUDA_DRIVER=<this library>. Any module image loads, every kernel
-// name resolves, launches run nothing and each timed interval reads 0.5 ms.
+// name resolves, launches run nothing and each timed interval reads 0.5 ms;
+// cuFuncGetAttribute reports a kernel's first launch's block size as its
+// maximum.
 // Failures are injected through the environment, read when the library is
 // loaded:
 //
@@ -82,6 +84,12 @@ Setup setup;
   }
 
 FORWARD(cuInit, (unsigned flags), (flags))
+
+// Not in the runtime's table: only bnb-gpu-bench asks for it.
+extern "C" __attribute__((visibility("default"))) bnbrt_cu_result
+cuFuncGetAttribute(int *value, int attribute, bnbrt_cu_function function) {
+  return fakeFuncGetAttribute(value, attribute, function);
+}
 FORWARD(cuDriverGetVersion, (int *version), (version))
 FORWARD(cuGetErrorName, (bnbrt_cu_result error, const char **name),
         (error, name))
