@@ -114,10 +114,11 @@ void checkRuntime(const char *what) {
 }
 
 //===----------------------------------------------------------------------===//
-// CUDA events (the runtime's events have timing disabled) and cuBLAS
+// Driver calls the runtime does not make (timed events: the runtime's have
+// timing disabled; kernel attributes), and cuBLAS
 //===----------------------------------------------------------------------===//
 
-struct Events {
+struct DriverCalls {
   using Create = int (*)(void **, unsigned);
   using Record = int (*)(void *, void *);
   using Sync = int (*)(void *);
@@ -148,7 +149,7 @@ struct Events {
   }
 };
 
-Events events;
+DriverCalls driver;
 
 struct Cublas {
   void *handle = nullptr;
@@ -291,7 +292,7 @@ Kernel kernel(const std::string &name) {
     fail("no kernel '" + name + "' in the compiled module");
   int threads = 0;
   constexpr int kMaxThreadsPerBlock = 0; // CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK
-  if (events.funcAttribute(&threads, kMaxThreadsPerBlock, k.function) != 0 ||
+  if (driver.funcAttribute(&threads, kMaxThreadsPerBlock, k.function) != 0 ||
       threads <= 0)
     fail("cannot read the block size of kernel '" + name + "'");
   k.threads = threads;
@@ -337,18 +338,18 @@ constexpr size_t kBusyBytes = size_t(256) << 20;
 /// Milliseconds per call of `enqueue` over `iters` back-to-back calls.
 double timeBackToBack(int iters, const std::function<void(int)> &enqueue) {
   void *start = nullptr, *stop = nullptr;
-  if (events.create(&start, 0) || events.create(&stop, 0))
+  if (driver.create(&start, 0) || driver.create(&stop, 0))
     fail("cuEventCreate failed");
   for (int i = 0; i < 8; ++i) // keeps the GPU busy while we enqueue
     mgpuMemcpy(busyTo, busyFrom, kBusyBytes, stream);
-  events.record(start, stream);
+  driver.record(start, stream);
   for (int i = 0; i < iters; ++i)
     enqueue(i);
-  events.record(stop, stream);
-  events.sync(stop);
+  driver.record(stop, stream);
+  driver.sync(stop);
   checkRuntime("timed launches");
   float ms = 0;
-  events.elapsed(&ms, start, stop);
+  driver.elapsed(&ms, start, stop);
   return ms / iters;
 }
 
@@ -617,8 +618,9 @@ int main(int argc, char **argv) {
   std::printf("device: %s (sm_%d%d, %d SMs), kernels compiled for %s\n",
               info.name, info.sm_major, info.sm_minor,
               info.multiprocessor_count, BNB_GPU_BENCH_CHIP);
-  if (!events.load())
-    fail("cannot resolve the CUDA event functions of libcuda.so.1");
+  if (!driver.load())
+    fail("cannot resolve the CUDA event and kernel-attribute functions of "
+         "libcuda.so.1");
 
   kernelModule = mgpuModuleLoadJIT(
       const_cast<unsigned char *>(bnb_bench_kernels_ptx), 3);

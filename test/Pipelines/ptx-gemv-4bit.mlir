@@ -1,6 +1,6 @@
 // The 4-bit GEMV kernels in PTX for sm_80 and sm_90: 128-bit weight loads,
-// the byte table in shared memory (built by shuffles from the code book
-// and byte permutes, then one shared load per byte of codes), f16x2/bf16x2
+// the byte table in shared memory (built by shuffles from the code book,
+// then one shared load per byte of codes), f16x2/bf16x2
 // weight scaling, m16n8k16 tensor-core
 // MMAs, and no approximate division anywhere; ptxas assembles them.
 // RUN: bnb-opt %s --bnb-lower-to-nvvm="chip=sm_80 format=isa" | %dump_gpu_binary > %t.sm80.ptx
@@ -22,12 +22,12 @@
 // SM90:        mul.rn.bf16x2
 // PTX:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-LABEL: .entry bnb_gemv4_mma_nf4_f16_f16_n4096_k4096_b64_t1(
-// PTX:         shfl.sync.idx.b32 {{.*}}, 31, -1;
-// PTX-NEXT:    shfl.sync.idx.b32 {{.*}}, 31, -1;
-// PTX:         prmt.b32 {{.*}}, 0x5410U;
+// PTX:         shfl.sync.idx.b32
+// PTX:         shfl.sync.idx.b32
 // PTX:         st.shared.v4.b32
 // PTX:         bar.sync
 // PTX:         ld.global{{(\.nc)?}}.v4.{{[bu]}}32
+// PTX-NOT:     shfl.sync
 // PTX:         ld.shared.b32 [[CODES:%r[0-9]+]],
 // PTX-NEXT:    mul.rn.f16x2 {{%r[0-9]+}}, {{%r[0-9]+}}, [[CODES]];
 // PTX:         mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32

@@ -226,10 +226,10 @@ void fillByteTable(KernelBuilder &b, Value lut, Value codebook) {
   for (int64_t i = 0; i < chunks / kGemvMmaThreads; ++i) {
     Value chunk = b.add(tid, i * kGemvMmaThreads);
     Value byte = b.shru(chunk, 3);
-    // shfl reads lane index & 31, and lane l holds code l & 15.
-    Value hi = b.shuffleIdxLow5(codebook, b.shru(byte, 4));
-    Value lo = b.shuffleIdxLow5(codebook, byte);
-    Value pair = b.permuteBytes(hi, lo, 0x5410);
+    Value hi = b.shuffleIdx(codebook, b.shru(byte, 4));
+    Value lo = b.shuffleIdx(codebook, b.andi(byte, 15));
+    Value pair = b.ori(b.andi(hi, 0xffff),
+                       b.andi(lo, b.intConst(b.getI32Type(), 0xffff0000)));
     Value v = vector::BroadcastOp::create(b, quad, pair);
     b.storeVector(v, lut, b.toIndex(b.mul(chunk, 4)), 16);
   }

@@ -7,7 +7,6 @@
 
 #include "KernelBuilder.h"
 
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -356,16 +355,6 @@ Value KernelBuilder::shuffleIdx(Value v, Value lane) {
   return ::mlir::gpu::ShuffleOp::create(*this, v, toI32(lane), i32(32),
                                         ::mlir::gpu::ShuffleMode::IDX)
       .getShuffleResult();
-}
-Value KernelBuilder::shuffleIdxLow5(Value v, Value index) {
-  return NVVM::ShflOp::create(*this, getI32Type(), i32(-1), v, toI32(index),
-                              i32(31), NVVM::ShflKind::idx,
-                              /*return_value_and_is_valid=*/UnitAttr());
-}
-Value KernelBuilder::permuteBytes(Value a, Value b, uint32_t selector) {
-  return NVVM::PermuteOp::create(
-      *this, getI32Type(), a, b, i32(static_cast<int32_t>(selector)),
-      NVVM::PermuteModeAttr::get(getContext(), NVVM::PermuteMode::DEFAULT));
 }
 Value KernelBuilder::shuffleUp(Value v, int32_t offset) {
   return ::mlir::gpu::ShuffleOp::create(*this, v, offset, 32,

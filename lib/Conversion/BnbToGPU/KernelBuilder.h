@@ -137,13 +137,6 @@ public:
   Value shuffleXor(Value v, int32_t offset);
   Value shuffleDown(Value v, int32_t offset);
   Value shuffleIdx(Value v, Value lane);
-  /// The i32 `v` of lane `index & 31`: PTX `shfl.sync.idx` reads only the
-  /// low five bits of the index, so callers need not mask it (a
-  /// `gpu.shuffle` with an index of 32 or more is unspecified instead).
-  Value shuffleIdxLow5(Value v, Value index);
-  /// PTX `prmt.b32` in its default mode: byte i of the result is byte
-  /// `selector` nibble i of the pool {a, b} (bytes 0-3 of `a`, 4-7 of `b`).
-  Value permuteBytes(Value a, Value b, uint32_t selector);
   Value shuffleUp(Value v, int32_t offset);
   /// Inclusive prefix sum of an i32 over the lanes of the warp.
   Value warpInclusiveScan(Value v);

@@ -14,23 +14,23 @@
 // CHECK:         return %[[R]]
 // The kernel: 8 warps, shared memory for the cross-warp sum and for 32
 // copies of the 256-entry byte table (each pair of codes built from the code
-// book by two shuffles on unmasked indices and one byte permute, stored 16
-// bytes at a time, then a barrier), 128-bit weight loads, one table load per
-// byte of codes, m16n8k16 tensor-core MMAs.
+// book by two shuffles, stored 16 bytes at a time, then a barrier), 128-bit
+// weight loads, one table load per byte of codes and no shuffle there,
+// m16n8k16 tensor-core MMAs.
 // CHECK:       gpu.module @bnb_kernels
 // CHECK:         gpu.func @bnb_gemv4_mma_nf4_f16_f16_n4096_k4096_b64_t1(
 // CHECK-SAME:      workgroup(%{{.*}} : memref<8x4x32xf32, #gpu.address_space<workgroup>>, %[[LUT:.*]] : memref<8192xi32, #gpu.address_space<workgroup>>)
 // CHECK-SAME:      kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK:           memref.get_global @bnb_nf4_code_f16x2 : memref<16xi32>
-// CHECK:           %[[HI:.*]] = nvvm.shfl.sync  idx %{{.*}}, %[[BOOK:.*]], %{{.*}}, %{{.*}} : i32 -> i32
-// CHECK:           %[[LO:.*]] = nvvm.shfl.sync  idx %{{.*}}, %[[BOOK]], %{{.*}}, %{{.*}} : i32 -> i32
-// CHECK:           %[[PAIR:.*]] = nvvm.prmt <default> %{{.*}}, %[[HI]], %[[LO]] : i32
+// CHECK:           %[[HI:.*]], %{{.*}} = gpu.shuffle  idx %[[BOOK:.*]], %{{.*}}, %{{.*}} : i32
+// CHECK:           %[[LO:.*]], %{{.*}} = gpu.shuffle  idx %[[BOOK]], %{{.*}}, %{{.*}} : i32
+// CHECK:           %[[PAIR:.*]] = arith.ori %{{.*}}, %{{.*}} : i32
 // CHECK:           %[[QUAD:.*]] = vector.broadcast %[[PAIR]] : i32 to vector<4xi32>
 // CHECK:           vector.store %[[QUAD]], %[[LUT]][%{{.*}}] {alignment = 16 : i64}
 // CHECK:           gpu.barrier
 // CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xui8>, vector<16xui8>
 // CHECK:           memref.load %[[LUT]][%{{.*}}] : memref<8192xi32, #gpu.address_space<workgroup>>
-// CHECK-NOT:       nvvm.shfl.sync
+// CHECK-NOT:       gpu.shuffle
 // CHECK:           arith.mulf %{{.*}} : vector<2xf16>
 // CHECK:           nvgpu.mma.sync({{.*}}) {mmaShape = [16, 8, 16]} : (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>
 // CHECK:           gpu.barrier

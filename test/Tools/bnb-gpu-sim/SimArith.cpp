@@ -107,31 +107,6 @@ LogicalResult OpRunner::intBinary() {
   return success();
 }
 
-LogicalResult OpRunner::permute(NVVM::PermuteOp p) {
-  if (p.getMode() != NVVM::PermuteMode::DEFAULT || !p.getHi())
-    return fail("only the default mode of nvvm.prmt with two sources is "
-                "simulated");
-  LaneValues &a = get(p.getLo()), &b = get(p.getHi()),
-             &sel = get(p.getSelector());
-  LaneValues &r = result();
-  for (unsigned l = 0; l < frame.lanes; ++l) {
-    if (!active(l))
-      continue;
-    uint64_t pool = (b.at(l) & 0xffffffffu) << 32 | (a.at(l) & 0xffffffffu);
-    uint32_t v = 0;
-    for (unsigned i = 0; i < 4; ++i) {
-      uint32_t nibble = (sel.at(l) >> (4 * i)) & 0xf;
-      uint32_t byte = (pool >> (8 * (nibble & 7))) & 0xff;
-      // A set high bit replicates the selected byte's sign bit.
-      if (nibble & 8)
-        byte = (byte & 0x80) ? 0xff : 0;
-      v |= byte << (8 * i);
-    }
-    r.at(l) = v;
-  }
-  return success();
-}
-
 LogicalResult OpRunner::floatBinary() {
   Type t = elementTypeOf(op->getResult(0).getType());
   LaneValues &a = get(op->getOperand(0)), &b = get(op->getOperand(1));

@@ -191,8 +191,6 @@ LogicalResult OpRunner::run() {
         return uniform(frame.gridDim[static_cast<unsigned>(g.getDimension())]);
       })
       .Case([&](gpu::ShuffleOp s) { return shuffle(s); })
-      .Case([&](NVVM::ShflOp s) { return shuffleNvvm(s); })
-      .Case([&](NVVM::PermuteOp p) { return permute(p); })
       .Case([&](gpu::BarrierOp) { return barrier(); })
       .Case([&](nvgpu::LdMatrixOp l) { return ldmatrix(l); })
       .Case([&](nvgpu::MmaSyncOp m) {

@@ -14,7 +14,6 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "llvm/ADT/APFloat.h"
 
@@ -127,11 +126,6 @@ private:
 
   mlir::LogicalResult vectorOp();
   mlir::LogicalResult shuffle(mlir::gpu::ShuffleOp s);
-  /// PTX `shfl.sync.idx` over the whole warp (mask -1, clamp 31): lane
-  /// `index & 31`, as the hardware reads only the index's low five bits.
-  mlir::LogicalResult shuffleNvvm(mlir::NVVM::ShflOp s);
-  /// PTX `prmt.b32` in its default mode, sign replication included.
-  mlir::LogicalResult permute(mlir::NVVM::PermuteOp p);
   mlir::LogicalResult ldmatrix(mlir::nvgpu::LdMatrixOp l);
   mlir::LogicalResult mma(mlir::Operation *mmaOp, mlir::Type eltType, int64_t k,
                           llvm::ArrayRef<mlir::Value> a,

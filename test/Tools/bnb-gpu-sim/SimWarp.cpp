@@ -45,29 +45,6 @@ LogicalResult OpRunner::shuffle(gpu::ShuffleOp s) {
   return success();
 }
 
-LogicalResult OpRunner::shuffleNvvm(NVVM::ShflOp s) {
-  if (s.getKind() != NVVM::ShflKind::idx || s.getReturnValueAndIsValid())
-    return fail("only nvvm.shfl.sync idx without a validity result is "
-                "simulated");
-  if (failed(warpActive()))
-    return failure();
-  LaneValues &v = get(s.getVal()), &index = get(s.getOffset());
-  LaneValues &threads = get(s.getThreadMask()),
-             &clamp = get(s.getMaskAndClamp());
-  LaneValues &r = result();
-  for (unsigned l = 0; l < frame.lanes; ++l) {
-    if (!active(l))
-      continue;
-    if (static_cast<uint32_t>(threads.at(l)) != 0xffffffffu ||
-        static_cast<uint32_t>(clamp.at(l)) != 31)
-      return failLane(l, "nvvm.shfl.sync with a thread mask other than -1 "
-                         "or a clamp other than 31");
-    unsigned base = l - l % 32;
-    r.at(l) = v.at(base + (index.at(l) & 31));
-  }
-  return success();
-}
-
 LogicalResult OpRunner::ldmatrix(nvgpu::LdMatrixOp ld) {
   if (ld.getTranspose())
     return fail("transposed ldmatrix");
