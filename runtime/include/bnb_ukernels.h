@@ -92,6 +92,23 @@ BNBRT_API void _mlir_ciface_bnbrt_uk_matmul_bf16(void *out, void *x, void *w,
 /// out: i32 [M, N]; a: i8 [M, K]; b: i8 [N, K].
 BNBRT_API void _mlir_ciface_bnbrt_uk_int8_matmul(void *out, void *a, void *b);
 
+/// Declares that the `bytes` bytes at `data` hold model weights that nothing
+/// writes until bnbrt_uk_weights_release(data): the 4-bit linears may then
+/// keep a copy of a weight in that range repacked for batch 1 (16 rows
+/// interleaved, absmax as f32; made at the weight's first batch-1 call,
+/// charged to BNBRT_CATEGORY_WEIGHTS, on AVX-512 machines). Same values
+/// dequantized; the f32 sums run in another order. BNB_UKERNEL_REPACK=0
+/// turns repacking off. Registering the same range again counts it twice.
+/// Returns 0, or -1 (and registers nothing) for a null or empty range or
+/// one that overlaps another registered range without equalling it.
+BNBRT_API int bnbrt_uk_weights_register(const void *data, uint64_t bytes);
+
+/// Undoes one bnbrt_uk_weights_register of the range starting at `data`;
+/// the last one frees every repacked copy made from the range. Call it
+/// before the memory is written, unmapped or freed. Unknown ranges are
+/// ignored.
+BNBRT_API void bnbrt_uk_weights_release(const void *data);
+
 /// Threads the microkernels use: `n` >= 1, or 0 for the default
 /// (BNB_NUM_THREADS if set, else the number of CPUs this process may run
 /// on). Returns the count now in effect.

@@ -108,13 +108,17 @@ llvm::Expected<void *> stage(Allocations &allocs, bool cuda,
                              size_t elementSize, int category,
                              llvm::StringRef name) {
   if (!cuda) {
-    if (reinterpret_cast<uintptr_t>(bytes.data()) % elementSize == 0)
-      return const_cast<uint8_t *>(bytes.data());
-    void *copy = allocs.allocate(bytes.size(), category, 64);
-    if (llvm::Error error = checkRuntime("cannot stage '" + name + "'"))
-      return std::move(error);
-    std::memcpy(copy, bytes.data(), bytes.size());
-    return copy;
+    void *ptr = const_cast<uint8_t *>(bytes.data());
+    if (reinterpret_cast<uintptr_t>(ptr) % elementSize != 0) {
+      ptr = allocs.allocate(bytes.size(), category, 64);
+      if (llvm::Error error = checkRuntime("cannot stage '" + name + "'"))
+        return std::move(error);
+      std::memcpy(ptr, bytes.data(), bytes.size());
+    }
+    // Weights stay as staged (inputs such as KV caches do not).
+    if (category == BNBRT_CATEGORY_WEIGHTS && !bytes.empty())
+      allocs.immutable(ptr, bytes.size());
+    return ptr;
   }
   void *ptr = allocs.allocate(bytes.size(), category, 0);
   if (llvm::Error error =

@@ -13,6 +13,7 @@
 #include "bnb/Support/Safetensors.h"
 #include "bnb/Target/Manifest.h"
 #include "bnb_runtime.h"
+#include "bnb_ukernels.h"
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
@@ -43,7 +44,20 @@ public:
     return ptr;
   }
 
+  /// Declares the `bytes` host bytes at `ptr` to the microkernels as
+  /// weights nothing writes until release(): they may keep a copy repacked
+  /// for batch 1 (bnbrt_uk_weights_register). A range they refuse, such as
+  /// one overlapping another, is simply read as it is.
+  void immutable(const void *ptr, size_t bytes) {
+    if (!device && bnbrt_uk_weights_register(ptr, bytes) == 0)
+      registered.push_back(ptr);
+  }
+
   void release() {
+    // Before anything is freed or unmapped: the copies go first.
+    for (const void *ptr : registered)
+      bnbrt_uk_weights_release(ptr);
+    registered.clear();
     for (void *ptr : owned)
       device ? bnbrt_free(ptr) : bnbrt_host_free(ptr);
     owned.clear();
@@ -52,6 +66,7 @@ public:
 private:
   bool device;
   std::vector<void *> owned;
+  std::vector<const void *> registered;
 };
 
 /// "[d0, d1, ...]".

@@ -16,6 +16,7 @@
 #include "KernelsAvx512Bf16.h"
 #include "KernelsAvx512Bf16Gemm.h"
 #include "KernelsAvx512Vnni.h"
+#include "KernelsRepacked.h"
 #include "TestHooks.h"
 #include "ThreadPool.h"
 
@@ -281,6 +282,9 @@ void *amxTiles(int64_t M, int64_t K, int elementBytes) {
 /// 4-bit GEMV calls that took the AVX512-BF16 kernel (test hook).
 std::atomic<uint64_t> bf16GemvCalls{0};
 
+/// Batch-1 4-bit calls that took a repacked weight (test hook).
+std::atomic<uint64_t> repackedGemvCalls{0};
+
 /// GEMM calls that took the AVX512-BF16 kernel (test hook).
 std::atomic<uint64_t> bf16GemmCalls{0};
 
@@ -397,6 +401,17 @@ void linear4bit(const char *kernel, void *outD, void *xD, void *packedD,
     avx512Bf16SplitX(p.x, M, K, xBf16.data(), xBf16.data() + M * (K / 2));
     run = avx512Bf16Linear4bit;
     bf16GemvCalls.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Batch 1 on weights declared immutable: their repacked copy, 16 rows
+  // interleaved (Repacked4bit.h). bf16 compute needs the vdpbf16ps kernel.
+  if (M == 1 && p.xEven && currentIsa() >= Isa::Avx512 &&
+      (p.compute != kBF16 || p.xEvenBf16)) {
+    if (const Repacked4bit *r = repacked4bit(p)) {
+      repackedGemvCalls.fetch_add(1, std::memory_order_relaxed);
+      runColumns(p.xEvenBf16 ? avx512Bf16RepackedGemv : avx512RepackedGemv,
+                 RepackedGemvProblem{p, r}, M, N, K);
+      return;
+    }
   }
   runColumns(run, p, M, N, K);
 }
@@ -619,6 +634,12 @@ BNBRT_API void bnbrt_ukernel_bf16_gemv_stats(uint64_t *calls,
 
 BNBRT_API uint64_t bnbrt_ukernel_bf16_gemm_calls(void) {
   return bf16GemmCalls.load(std::memory_order_relaxed);
+}
+
+BNBRT_API void bnbrt_ukernel_repack_stats(uint64_t *calls,
+                                          uint64_t *repacked) {
+  *calls = repackedGemvCalls.load(std::memory_order_relaxed);
+  *repacked = repackedCount();
 }
 
 BNBRT_API uint64_t bnbrt_ukernel_vnni_gemm_calls(void) {

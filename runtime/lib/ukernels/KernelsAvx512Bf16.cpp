@@ -429,17 +429,20 @@ void avx512Bf16SplitX(const float *x, int64_t M, int64_t K, uint16_t *even,
   }
 }
 
-void avx512Bf16Linear4bit(const Linear4bitProblem &p, int64_t n0, int64_t n1) {
+uint32_t bf16TableThreshold(const float *codebook) {
   // The smallest nonzero |codebook[q]|: decides per block whether the fast
   // table conversion is exact (a NaN entry compares false and is skipped).
   double minCode = 0.0;
   for (int i = 0; i < 16; ++i) {
-    double c =
-        p.codebook[i] < 0.0f ? -double(p.codebook[i]) : double(p.codebook[i]);
+    double c = codebook[i] < 0.0f ? -double(codebook[i]) : double(codebook[i]);
     if (c > 0.0 && (minCode == 0.0 || c < minCode))
       minCode = c;
   }
-  const uint32_t threshold = normalThreshold(minCode);
+  return normalThreshold(minCode);
+}
+
+void avx512Bf16Linear4bit(const Linear4bitProblem &p, int64_t n0, int64_t n1) {
+  const uint32_t threshold = bf16TableThreshold(p.codebook);
   int64_t m = 0;
   for (; m + 4 <= p.M; m += 4)
     gemv<4>(p, threshold, m, n0, n1);

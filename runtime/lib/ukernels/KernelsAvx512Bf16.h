@@ -21,6 +21,12 @@ void avx512Bf16SplitX(const float *x, int64_t M, int64_t K, uint16_t *even,
 /// p.fastPath(), p.M <= kGemvMaxRows, and xEven/xOdd and xEvenBf16/xOddBf16.
 void avx512Bf16Linear4bit(const Linear4bitProblem &p, int64_t n0, int64_t n1);
 
+/// The bits of the smallest |absmax| whose block table vcvtneps2bf16 rounds
+/// exactly with this codebook (no product of a nonzero code below 2^-126);
+/// 0 when every absmax qualifies. A block qualifies when its |absmax| is at
+/// least this, zero or NaN.
+uint32_t bf16TableThreshold(const float *codebook);
+
 /// Blocks that took the exact (denormal table) fallback so far; read with
 /// __atomic_load_n. For the unit tests.
 extern uint64_t bf16GemvFallbackBlocks;

@@ -34,6 +34,10 @@ BNBRT_API void bnbrt_ukernel_bf16_gemv_stats(uint64_t *calls,
 /// was loaded.
 BNBRT_API uint64_t bnbrt_ukernel_bf16_gemm_calls(void);
 
+/// How many batch-1 4-bit calls took a repacked weight (Repacked4bit.h), and
+/// how many repacked weights are held now.
+BNBRT_API void bnbrt_ukernel_repack_stats(uint64_t *calls, uint64_t *repacked);
+
 /// How many int8 products took the AVX512-VNNI GEMM (KernelsAvx512Vnni.cpp)
 /// since the library was loaded.
 BNBRT_API uint64_t bnbrt_ukernel_vnni_gemm_calls(void);
