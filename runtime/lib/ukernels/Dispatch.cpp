@@ -179,6 +179,21 @@ std::shared_ptr<ThreadPool> currentPool() {
   return pool;
 }
 
+} // namespace
+
+void bnb::rt::uk::parallelChunks(int64_t chunks, void (*body)(void *, int64_t),
+                                 void *context) {
+  std::shared_ptr<ThreadPool> threads = chunks > 1 ? currentPool() : nullptr;
+  if (threads) {
+    threads->parallelFor(chunks, body, context);
+    return;
+  }
+  for (int64_t i = 0; i < chunks; ++i)
+    body(context, i);
+}
+
+namespace {
+
 /// Below this many multiply-adds the call runs on the calling thread: waking
 /// the workers costs more than it saves.
 constexpr int64_t kInlineWork = 64 * 1024;
@@ -636,8 +651,7 @@ BNBRT_API uint64_t bnbrt_ukernel_bf16_gemm_calls(void) {
   return bf16GemmCalls.load(std::memory_order_relaxed);
 }
 
-BNBRT_API void bnbrt_ukernel_repack_stats(uint64_t *calls,
-                                          uint64_t *repacked) {
+BNBRT_API void bnbrt_ukernel_repack_stats(uint64_t *calls, uint64_t *repacked) {
   *calls = repackedGemvCalls.load(std::memory_order_relaxed);
   *repacked = repackedCount();
 }

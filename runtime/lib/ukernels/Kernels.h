@@ -226,6 +226,12 @@ struct KernelSet {
 /// an AVX-512 instantiation for every caller.
 void *scratch(int slot, size_t bytes);
 
+/// Calls body(context, i) for every i in [0, chunks) on the microkernels'
+/// thread pool (inline with one thread); bodies must not depend on which
+/// thread runs them.
+void parallelChunks(int64_t chunks, void (*body)(void *context, int64_t i),
+                    void *context);
+
 /// Portable C++ kernels.
 const KernelSet &genericKernels();
 /// AVX2 + FMA + F16C kernels.

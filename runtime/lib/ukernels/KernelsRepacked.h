@@ -1,4 +1,4 @@
-//===- KernelsRepacked.h - batch-1 GEMV on repacked 4-bit weights -*- C++ -*-===//
+//===- KernelsRepacked.h - GEMV on repacked 4-bit weights ----*- C++ -*-===//
 //
 // Entry points of KernelsRepackedAvx512.cpp (compute dtype f32 or f16) and
 // KernelsRepackedAvx512Bf16.cpp (bf16, vdpbf16ps). Dispatch.cpp calls them

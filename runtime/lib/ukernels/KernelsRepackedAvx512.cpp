@@ -18,8 +18,7 @@ namespace bnb::rt::uk {
 namespace {
 
 /// One group of kRepackRows rows into out[g * kRepackRows, +kRepackRows).
-template <int C>
-void group(const RepackedGemvProblem &q, int64_t g) {
+template <int C> void group(const RepackedGemvProblem &q, int64_t g) {
   const Repacked4bit &r = *q.r;
   const __m512 codebook = _mm512_loadu_ps(q.p.codebook);
   const uint8_t *codes = r.codes + g * r.groupCodeBytes();
@@ -37,8 +36,8 @@ void group(const RepackedGemvProblem &q, int64_t g) {
     const __m512 xo0 = _mm512_loadu_ps(xo), xo1 = _mm512_loadu_ps(xo + 16);
 #pragma GCC unroll 16
     for (int i = 0; i < kRepackRows; ++i) {
-      __m512 table = _mm512_mul_ps(
-          codebook, _mm512_set1_ps(absmax[b * kRepackRows + i]));
+      __m512 table =
+          _mm512_mul_ps(codebook, _mm512_set1_ps(absmax[b * kRepackRows + i]));
       if constexpr (C == kF16)
         table = _mm512_cvtph_ps(_mm512_cvtps_ph(
             table, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
@@ -64,8 +63,7 @@ void group(const RepackedGemvProblem &q, int64_t g) {
 
 } // namespace
 
-void avx512RepackedGemv(const RepackedGemvProblem &q, int64_t n0,
-                        int64_t n1) {
+void avx512RepackedGemv(const RepackedGemvProblem &q, int64_t n0, int64_t n1) {
   const int64_t g0 = n0 / kRepackRows;
   const int64_t g1 = std::min(n1 / kRepackRows, q.r->groups);
   for (int64_t g = g0; g < g1; ++g) {

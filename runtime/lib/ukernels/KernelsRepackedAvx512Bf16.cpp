@@ -32,22 +32,23 @@ void group(const RepackedGemvProblem &q, int64_t g) {
     // The group's block is 512 bytes: eight lines, kPrefetchBytes ahead.
     for (int i = 0; i < 8; ++i)
       prefetchAhead(w + 64 * i);
-    const __m512bh xe = reinterpret_cast<__m512bh>(
-        _mm512_loadu_si512(q.p.xEvenBf16 + 32 * b));
-    const __m512bh xo = reinterpret_cast<__m512bh>(
-        _mm512_loadu_si512(q.p.xOddBf16 + 32 * b));
+    const __m512bh xe =
+        reinterpret_cast<__m512bh>(_mm512_loadu_si512(q.p.xEvenBf16 + 32 * b));
+    const __m512bh xo =
+        reinterpret_cast<__m512bh>(_mm512_loadu_si512(q.p.xOddBf16 + 32 * b));
 #pragma GCC unroll 16
     for (int i = 0; i < kRepackRows; ++i) {
-      const __m512 t = _mm512_mul_ps(
-          codebook, _mm512_set1_ps(absmax[b * kRepackRows + i]));
+      const __m512 t =
+          _mm512_mul_ps(codebook, _mm512_set1_ps(absmax[b * kRepackRows + i]));
       // [T, T]: vpermw reads 5 index bits, so the low nibble needs no mask.
-      const __m512i table = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(t, t));
+      const __m512i table =
+          reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(t, t));
       const __m512i codes16 = _mm512_cvtepu8_epi16(
           _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + 32 * i)));
       const __m512bh hi = reinterpret_cast<__m512bh>(
           _mm512_permutexvar_epi16(_mm512_srli_epi16(codes16, 4), table));
-      const __m512bh lo = reinterpret_cast<__m512bh>(
-          _mm512_permutexvar_epi16(codes16, table));
+      const __m512bh lo =
+          reinterpret_cast<__m512bh>(_mm512_permutexvar_epi16(codes16, table));
       acc[i] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[i], hi, xe), lo, xo);
     }
   }

@@ -1,4 +1,4 @@
-//===- Repacked4bit.h - 4-bit weights repacked for the batch-1 GEMV -*- C++ -*-===//
+//===- Repacked4bit.h - 4-bit weights repacked for batch 1 ---*- C++ -*-===//
 //
 // A batch-1 GEMV over bitsandbytes' row-major packing streams one weight row
 // at a time and reloads x for every row. With rows of K = 11008 (x 22 KiB in

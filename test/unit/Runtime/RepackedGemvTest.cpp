@@ -84,7 +84,7 @@ class RepackedGemvTest : public UkernelTest {};
 // every compute dtype and both code books.
 TEST_F(RepackedGemvTest, MatchesLibQuant) {
   const Shape4 shapes[] = {
-      {1, 16, 64, 64},   {1, 37, 192, 64},  {1, 130, 4096, 64},
+      {1, 16, 64, 64},   {1, 37, 192, 64},   {1, 130, 4096, 64},
       {1, 208, 256, 64}, {1, 21, 11008, 64},
   };
   std::mt19937 rng(7);
@@ -93,10 +93,10 @@ TEST_F(RepackedGemvTest, MatchesLibQuant) {
       for (int compute : {BNBRT_UK_F32, BNBRT_UK_F16, BNBRT_UK_BF16})
         for (bool dq : {false, true}) {
           Case4bit c = make4bitCase(s, qt, compute, dq, rng);
-          std::string what = "n=" + std::to_string(s.N) + " k=" +
-                             std::to_string(s.K) + " compute=" +
-                             std::to_string(compute) + (dq ? " dq" : "") +
-                             (qt == QuantType::NF4 ? " nf4" : " fp4");
+          std::string what =
+              "n=" + std::to_string(s.N) + " k=" + std::to_string(s.K) +
+              " compute=" + std::to_string(compute) + (dq ? " dq" : "") +
+              (qt == QuantType::NF4 ? " nf4" : " fp4");
           SCOPED_TRACE(what);
           std::vector<float> out(static_cast<size_t>(s.N));
           const RepackStats before = RepackStats::now();

@@ -43,8 +43,8 @@ template <typename T> inline Desc<1> desc1(std::vector<T> &v) {
   return {v.data(), v.data(), 0, {static_cast<int64_t>(v.size())}, {1}};
 }
 
-template <typename T> inline Desc<2> desc2(std::vector<T> &v, int64_t rows,
-                                    int64_t cols) {
+template <typename T>
+inline Desc<2> desc2(std::vector<T> &v, int64_t rows, int64_t cols) {
   return {v.data(), v.data(), 0, {rows, cols}, {cols, 1}};
 }
 
@@ -64,8 +64,10 @@ inline std::vector<std::string> supportedIsas() {
 /// sums stay far below sum|x*w| and the observed error is below 1e-6 of it,
 /// so 1e-5 separates rounding from a wrong weight (one wrong 4-bit code or
 /// absmax changes the result by ~1/K of sum|x*w|, far more for K <= 4096).
-inline void expectClose(const std::vector<float> &out, const std::vector<double> &ref,
-                 const std::vector<double> &mag, const std::string &what) {
+inline void expectClose(const std::vector<float> &out,
+                        const std::vector<double> &ref,
+                        const std::vector<double> &mag,
+                        const std::string &what) {
   ASSERT_EQ(out.size(), ref.size());
   int failures = 0;
   for (size_t i = 0; i < out.size() && failures < 5; ++i) {
@@ -80,8 +82,8 @@ inline void expectClose(const std::vector<float> &out, const std::vector<double>
 
 /// out = x * w^T in double, with mag = sum |x*w|; w [N, K] as f32 values.
 inline void reference(const std::vector<float> &x, const std::vector<float> &w,
-               int64_t M, int64_t N, int64_t K, std::vector<double> &ref,
-               std::vector<double> &mag) {
+                      int64_t M, int64_t N, int64_t K, std::vector<double> &ref,
+                      std::vector<double> &mag) {
   ref.assign(static_cast<size_t>(M * N), 0.0);
   mag.assign(static_cast<size_t>(M * N), 0.0);
   for (int64_t m = 0; m < M; ++m)
@@ -119,8 +121,7 @@ void acrossIsasAndThreads(std::vector<Out> &out, Call call, Check check) {
     ASSERT_EQ(bnbrt_ukernel_force_isa(isa.c_str()), 0);
     std::vector<Out> first;
     for (int threads : {1, 2, 3}) {
-      SCOPED_TRACE("isa " + isa + ", " + std::to_string(threads) +
-                   " threads");
+      SCOPED_TRACE("isa " + isa + ", " + std::to_string(threads) + " threads");
       bnbrt_set_num_threads(threads);
       std::fill(out.begin(), out.end(), Out(-7));
       call();
@@ -129,9 +130,8 @@ void acrossIsasAndThreads(std::vector<Out> &out, Call call, Check check) {
         check(isa);
         first = out;
       } else {
-        EXPECT_EQ(std::memcmp(first.data(), out.data(),
-                              out.size() * sizeof(Out)),
-                  0)
+        EXPECT_EQ(
+            std::memcmp(first.data(), out.data(), out.size() * sizeof(Out)), 0)
             << "result depends on the thread count";
       }
     }
@@ -165,8 +165,8 @@ struct Weights4bit {
   /// out [M, N] = x [M, K] times the weight, through
   /// bnbrt_uk_linear_4bit_dq (nested blocks of kNestedBlocksize) when `dq`,
   /// else bnbrt_uk_linear_4bit.
-  void run(std::vector<float> &out, std::vector<float> &x, int64_t M,
-           int64_t N, int64_t K, bool dq, int compute) {
+  void run(std::vector<float> &out, std::vector<float> &x, int64_t M, int64_t N,
+           int64_t K, bool dq, int compute) {
     auto dOut = desc2(out, M, N);
     auto dX = desc2(x, M, K);
     auto dPacked = desc1(packed);
@@ -241,8 +241,7 @@ inline Case4bit make4bitCase(const Shape4 &s, bnb::quant::QuantType qt,
   std::vector<float> w(n);
   DType dt = computeDType(compute);
   std::vector<uint8_t> wt(n * dtypeSize(dt));
-  dequantize4bit(wq.packed.data(), wq.absmax.data(), n, qt, bs, dt,
-                 wt.data());
+  dequantize4bit(wq.packed.data(), wq.absmax.data(), n, qt, bs, dt, wt.data());
   for (size_t i = 0; i < n; ++i)
     w[i] = loadAsFloat(wt.data(), dt, i);
   reference(x, w, M, N, K, result.ref, result.mag);
