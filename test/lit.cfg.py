@@ -43,6 +43,17 @@ config.substitutions.append(
 if platform.machine() in ("x86_64", "AMD64"):
     config.available_features.add("x86_64")
 
+# The CPU microkernels' AVX-512 level (the repacked batch-1 GEMV needs it).
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((line.split(":", 1)[1].split() for line in cpuinfo
+                      if line.startswith("flags")), [])
+except OSError:
+    flags = []
+if all(f in flags for f in ("avx512f", "avx512bw", "avx512vl", "avx512dq",
+                            "avx2", "fma", "f16c")):
+    config.available_features.add("avx512")
+
 # The real-weights model of examples/real-model (installed by bootstrap.sh).
 if subprocess.run([config.python_executable, "-c",
                    "import gguf, tokenizers, importlib.metadata as m; "
