@@ -10,34 +10,22 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelsRepacked.h"
-
-#include <immintrin.h>
+#include "RepackedGroup.h"
 
 namespace bnb::rt::uk {
 namespace {
 
 /// One group of kRepackRows rows into out[g * kRepackRows, +kRepackRows).
 template <int C> void group(const RepackedGemvProblem &q, int64_t g) {
-  const Repacked4bit &r = *q.r;
   const __m512 codebook = _mm512_loadu_ps(q.p.codebook);
-  const uint8_t *codes = r.codes + g * r.groupCodeBytes();
-  const float *absmax = r.absmax + g * r.blocksPerRow * kRepackRows;
-  __m512 acc[kRepackRows];
-  for (auto &a : acc)
-    a = _mm512_setzero_ps();
-  for (int64_t b = 0; b < r.blocksPerRow; ++b) {
-    const uint8_t *w = codes + b * kRepackRows * 32;
-    // The group's block is 512 bytes: eight lines, kPrefetchBytes ahead.
-    for (int i = 0; i < 8; ++i)
-      prefetchAhead(w + 64 * i);
+  auto block = [&](int64_t b, const uint8_t *w, const float *absmax,
+                   __m512(&acc)[kRepackRows]) {
     const float *xe = q.p.xEven + 32 * b, *xo = q.p.xOdd + 32 * b;
     const __m512 xe0 = _mm512_loadu_ps(xe), xe1 = _mm512_loadu_ps(xe + 16);
     const __m512 xo0 = _mm512_loadu_ps(xo), xo1 = _mm512_loadu_ps(xo + 16);
 #pragma GCC unroll 16
     for (int i = 0; i < kRepackRows; ++i) {
-      __m512 table =
-          _mm512_mul_ps(codebook, _mm512_set1_ps(absmax[b * kRepackRows + i]));
+      __m512 table = _mm512_mul_ps(codebook, _mm512_set1_ps(absmax[i]));
       if constexpr (C == kF16)
         table = _mm512_cvtph_ps(_mm512_cvtps_ph(
             table, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
@@ -55,10 +43,8 @@ template <int C> void group(const RepackedGemvProblem &q, int64_t g) {
       a = _mm512_fmadd_ps(_mm512_permutexvar_ps(q1, table), xo1, a);
       acc[i] = a;
     }
-  }
-  float *out = q.p.out + g * kRepackRows;
-  for (int i = 0; i < kRepackRows; ++i)
-    out[i] = _mm512_reduce_add_ps(acc[i]);
+  };
+  repackedGroup(q, g, block);
 }
 
 } // namespace

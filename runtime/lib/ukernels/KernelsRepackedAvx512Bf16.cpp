@@ -11,35 +11,23 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelsAvx512Bf16.h"
-#include "KernelsRepacked.h"
-
-#include <immintrin.h>
+#include "RepackedGroup.h"
 
 namespace bnb::rt::uk {
 namespace {
 
 /// One group of kRepackRows rows into out[g * kRepackRows, +kRepackRows).
 void group(const RepackedGemvProblem &q, int64_t g) {
-  const Repacked4bit &r = *q.r;
   const __m512 codebook = _mm512_loadu_ps(q.p.codebook);
-  const uint8_t *codes = r.codes + g * r.groupCodeBytes();
-  const float *absmax = r.absmax + g * r.blocksPerRow * kRepackRows;
-  __m512 acc[kRepackRows];
-  for (auto &a : acc)
-    a = _mm512_setzero_ps();
-  for (int64_t b = 0; b < r.blocksPerRow; ++b) {
-    const uint8_t *w = codes + b * kRepackRows * 32;
-    // The group's block is 512 bytes: eight lines, kPrefetchBytes ahead.
-    for (int i = 0; i < 8; ++i)
-      prefetchAhead(w + 64 * i);
+  auto block = [&](int64_t b, const uint8_t *w, const float *absmax,
+                   __m512(&acc)[kRepackRows]) {
     const __m512bh xe =
         reinterpret_cast<__m512bh>(_mm512_loadu_si512(q.p.xEvenBf16 + 32 * b));
     const __m512bh xo =
         reinterpret_cast<__m512bh>(_mm512_loadu_si512(q.p.xOddBf16 + 32 * b));
 #pragma GCC unroll 16
     for (int i = 0; i < kRepackRows; ++i) {
-      const __m512 t =
-          _mm512_mul_ps(codebook, _mm512_set1_ps(absmax[b * kRepackRows + i]));
+      const __m512 t = _mm512_mul_ps(codebook, _mm512_set1_ps(absmax[i]));
       // [T, T]: vpermw reads 5 index bits, so the low nibble needs no mask.
       const __m512i table =
           reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(t, t));
@@ -51,10 +39,8 @@ void group(const RepackedGemvProblem &q, int64_t g) {
           reinterpret_cast<__m512bh>(_mm512_permutexvar_epi16(codes16, table));
       acc[i] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[i], hi, xe), lo, xo);
     }
-  }
-  float *out = q.p.out + g * kRepackRows;
-  for (int i = 0; i < kRepackRows; ++i)
-    out[i] = _mm512_reduce_add_ps(acc[i]);
+  };
+  repackedGroup(q, g, block);
 }
 
 } // namespace
