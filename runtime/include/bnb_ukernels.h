@@ -105,8 +105,8 @@ BNBRT_API int bnbrt_uk_weights_register(const void *data, uint64_t bytes);
 
 /// Undoes one bnbrt_uk_weights_register of the range starting at `data`;
 /// the last one frees every repacked copy made from the range. Call it
-/// before the memory is written, unmapped or freed. Unknown ranges are
-/// ignored.
+/// before the memory is written, unmapped or freed, and not while a call
+/// that reads those weights runs. Unknown ranges are ignored.
 BNBRT_API void bnbrt_uk_weights_release(const void *data);
 
 /// Threads the microkernels use: `n` >= 1, or 0 for the default
