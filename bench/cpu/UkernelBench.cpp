@@ -17,6 +17,9 @@
 // F.linear.
 // BNB_BENCH_IN_CACHE=1 uses one copy instead (weights warm in L2/L3, as
 // bitsandbytes' own CPU benchmarks run) and copies 8 MiB in BM_Copy.
+// The weights are declared immutable, as bnb-run declares a model's, so
+// batch-1 4-bit calls run on repacked copies, made before the timing
+// (BNB_UKERNEL_REPACK=0 measures the row-major kernels).
 //
 // Threads: bnbrt's default (BNB_NUM_THREADS, else the CPUs available).
 //
@@ -186,9 +189,9 @@ void runNf4(benchmark::State &state, int64_t compute) {
       _mlir_ciface_bnbrt_uk_linear_4bit(&dOut, &dX, &dPacked, &dAbs,
                                         &dCodebook, bs, compute);
   };
-  // Once per copy untimed: a weight's repacked copy is made at its first
-  // batch-1 call (a model's first decode step), not in every one.
-  for (size_t c = 0; c < weights.copies; ++c)
+  // Once per copy untimed at batch 1: a weight's repacked copy is made at
+  // its first batch-1 call (a model's first decode step), not in every one.
+  for (size_t c = 0; M == 1 && c < weights.copies; ++c)
     call();
   for (auto _ : state) {
     call();

@@ -415,7 +415,6 @@ void linear4bit(const char *kernel, void *outD, void *xD, void *packedD,
     p.xOddBf16 = xBf16.data() + M * (K / 2);
     avx512Bf16SplitX(p.x, M, K, xBf16.data(), xBf16.data() + M * (K / 2));
     run = avx512Bf16Linear4bit;
-    bf16GemvCalls.fetch_add(1, std::memory_order_relaxed);
   }
   // Batch 1 on weights declared immutable: their repacked copy, 16 rows
   // interleaved (Repacked4bit.h). bf16 compute needs the vdpbf16ps kernel.
@@ -428,6 +427,8 @@ void linear4bit(const char *kernel, void *outD, void *xD, void *packedD,
       return;
     }
   }
+  if (run == avx512Bf16Linear4bit)
+    bf16GemvCalls.fetch_add(1, std::memory_order_relaxed);
   runColumns(run, p, M, N, K);
 }
 

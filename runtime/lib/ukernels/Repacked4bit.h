@@ -8,8 +8,9 @@
 // caller declared immutable (bnbrt_uk_weights_register): 16 weight rows are
 // interleaved block by block, so one stream of bytes feeds 16 outputs and
 // each x block is loaded once for all 16, and the absmax of every block is
-// stored next to its codes as the f32 value AbsmaxSource::get gives (double
-// quantization undone exactly, as bitsandbytes undoes it at load).
+// stored, in the same group/block/row order, as the f32 value
+// AbsmaxSource::get gives (double quantization undone exactly, as
+// bitsandbytes undoes it at load).
 //
 // The dequantized weights are bit for bit those of the row-major kernels;
 // only the order of the f32 sums over k differs (one accumulator per output

@@ -211,8 +211,12 @@ TEST_F(RepackedGemvTest, ReleasedWeightsAreReadAgain) {
   }
   // New codes and absmax in the same memory, then registered again.
   Case4bit d = make4bitCase(s, QuantType::NF4, BNBRT_UK_BF16, false, rng);
+  const uint8_t *packedAt = c.wq.packed.data();
+  const float *absmaxAt = c.wq.absmax.data();
   c.wq.packed = d.wq.packed; // same size: the buffers stay where they were
   c.wq.absmax = d.wq.absmax;
+  ASSERT_EQ(c.wq.packed.data(), packedAt);
+  ASSERT_EQ(c.wq.absmax.data(), absmaxAt);
   auto registered = registerAll(c.wq, false);
   const uint64_t calls = RepackStats::now().calls;
   c.wq.run(out, d.x, 1, s.N, s.K, false, BNBRT_UK_BF16);
