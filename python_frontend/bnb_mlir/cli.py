@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     shape_options(s)
     s.add_argument("--keep-mlir", metavar="MODEL.mlir",
                    help="also write the imported graph here")
+    s.add_argument("--bnb-4bit-compute-dtype", choices=COMPUTE_DTYPES,
+                   help="compute the 4-bit layers in this dtype instead of "
+                        "the config's, also for a pre-quantized checkpoint "
+                        "(bnb-compile --bnb-4bit-compute-dtype)")
     s.add_argument("--with-cpu", action="store_true",
                    help="for a cuda target, also build the model for the "
                         "CPU (bnb-compile --with-cpu)")
@@ -277,7 +281,9 @@ def _cmd_compile(a) -> None:
         quant.write_text(config.to_json_string())
         run_tool([compiler, model, "--weights", weights, "--config", quant,
                   "--target", a.target, "-o", a.output] +
-                 (["--with-cpu"] if a.with_cpu else []))
+                 (["--with-cpu"] if a.with_cpu else []) +
+                 (["--bnb-4bit-compute-dtype", a.bnb_4bit_compute_dtype]
+                  if a.bnb_4bit_compute_dtype else []))
         if a.keep_mlir:
             atomic_write_text(a.keep_mlir, text)
     print(f"wrote {a.output}", file=sys.stderr)

@@ -173,6 +173,25 @@ def test_compile_passes_with_cpu(example_dir, fake_build, tmp_path):
                         "--with-cpu"]
 
 
+def test_compile_passes_compute_dtype(example_dir, fake_build, tmp_path):
+    quant = tmp_path / "quant.json"
+    BitsAndBytesConfig(load_in_4bit=True).to_json_file(quant)
+    out = tmp_path / "bf16.bnb"
+    result = cli("compile", example_dir, "--config", quant, "--target",
+                 "cpu", "--bnb-4bit-compute-dtype", "bfloat16", "-o", out,
+                 env={"BNB_BUILD_DIR": str(fake_build)})
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / "record.json").read_text())
+    assert record["args"][5:] == ["--target", "cpu", "-o", str(out),
+                                  "--bnb-4bit-compute-dtype", "bfloat16"]
+    # The config itself is passed on unchanged.
+    assert record["config"]["bnb_4bit_compute_dtype"] == "float32"
+    assert_one_line_error(
+        cli("compile", example_dir, "--config", quant, "--target", "cpu",
+            "--bnb-4bit-compute-dtype", "float64", "-o", tmp_path / "x.bnb",
+            env={"BNB_BUILD_DIR": str(fake_build)}), "invalid choice")
+
+
 def test_compile_reads_shards_in_place(example_dir, fake_build, tmp_path):
     sharded = shard_checkpoint(example_dir, tmp_path / "sharded")
     quant = tmp_path / "quant.json"

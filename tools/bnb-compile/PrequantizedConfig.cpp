@@ -81,11 +81,16 @@ std::string prequantizedConfigConflict(ModuleOp module,
          show(stored.getBnb4bitQuantStorage()));
   if (field.empty())
     return {};
+  // The compute dtype is no part of the stored state: say how to change it.
+  llvm::StringRef hint = field == "bnb_4bit_compute_dtype"
+                             ? "; --bnb-4bit-compute-dtype computes it in "
+                               "another dtype"
+                             : "";
   return ("'" + configPath +
           "' conflicts with the pre-quantized graph's "
           "quantization_config: " +
           field + " is " + mine + ", the checkpoint was quantized with " +
-          theirs)
+          theirs + hint)
       .str();
 }
 } // namespace bnb::tools

@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ComputeDtypeOverride.h"
 #include "PrequantizedConfig.h"
 
 #include "bnb/Config.h"
@@ -64,6 +65,12 @@ static cl::opt<std::string>
                         "config.json holding one); optional for a "
                         "pre-quantized graph, which carries its own"),
                cl::cat(category));
+static cl::opt<std::string> computeDtype(
+    "bnb-4bit-compute-dtype",
+    cl::desc("Compute the 4-bit layers in this dtype (float32, bfloat16 or "
+             "float16) instead of the config's, also for a pre-quantized "
+             "graph; the stored bytes do not depend on it"),
+    cl::value_desc("DTYPE"), cl::cat(category));
 static cl::opt<std::string> target("target", cl::init("cpu"),
                                    cl::desc("cpu (this machine's CPU, as -march=native), "
                                             "cpu:x86-64-v3, cpu:x86-64-v4, "
@@ -253,6 +260,15 @@ int main(int argc, char **argv) {
     return fail(firstError.empty() ? "cannot parse '" + modelPath + "'"
                                    : firstError);
 
+  Type computeOverride;
+  if (computeDtype.getNumOccurrences()) {
+    llvm::Expected<Type> parsed =
+        ::bnb::tools::parseComputeDtypeFlag(&context, computeDtype);
+    if (!parsed)
+      return fail(llvm::toString(parsed.takeError()));
+    computeOverride = *parsed;
+  }
+
   mlir::bnb::ConfigAttr givenConfig;
   if (config) {
     givenConfig = toConfigAttr(&context, *config);
@@ -270,6 +286,18 @@ int main(int argc, char **argv) {
                   "' is not a pre-quantized graph; --config names the "
                   "quantization_config to compile it with");
     givenJson = configJsonOf(givenConfig);
+  }
+  // After the conflict check: the override is a choice of this compile, not
+  // a different quantization_config.
+  if (computeOverride) {
+    llvm::Expected<mlir::bnb::ConfigAttr> overridden =
+        ::bnb::tools::overrideComputeDtype(*module, givenConfig,
+                                           computeOverride);
+    if (!overridden)
+      return fail(llvm::toString(overridden.takeError()));
+    givenConfig = *overridden;
+    givenJson["bnb_4bit_compute_dtype"] =
+        ::bnb::torchDtypeName(*mlir::bnb::toDType(computeOverride)).str();
   }
   if (llvm::Error error = ::bnb::checkTypeSizes(*module))
     return fail(llvm::toString(std::move(error)));
