@@ -416,6 +416,39 @@ void gemvN(const MatmulProblem &p, int64_t m0, int64_t n0, int64_t n1) {
     }
 }
 
+/// GEMV of one row of x with w [N, K], kRows weight rows at a time: each
+/// step loads x once for kRows rows and reads kRows independent streams
+/// (measured on Zen 4: 8 rows 15-35% faster than one at a time out of cache,
+/// a little faster than 4).
+/// Rows are grouped from n0, a multiple of the column tile, so the grouping
+/// never depends on the thread count.
+template <class V, int kRows = 8>
+void gemvT1Rows(const MatmulProblem &p, int64_t n0, int64_t n1) {
+  using F = typename V::F;
+  const int64_t K = p.K;
+  const int64_t kv = K - K % V::W;
+  int64_t n = n0;
+  for (; n + kRows <= n1; n += kRows) {
+    F acc[kRows];
+    for (int r = 0; r < kRows; ++r)
+      acc[r] = V::zero();
+    for (int64_t k = 0; k < kv; k += V::W) {
+      F xv = V::load(p.x + k);
+      for (int r = 0; r < kRows; ++r)
+        acc[r] = V::fmadd(loadWeights<V>(p.w, p.wdtype, (n + r) * K + k), xv,
+                          acc[r]);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      float tail = 0.0f;
+      for (int64_t k = kv; k < K; ++k)
+        tail += p.x[k] * weightAt(p.w, p.wdtype, (n + r) * K + k);
+      p.out[n + r] = V::sum(acc[r]) + tail;
+    }
+  }
+  if (n < n1)
+    gemvT<V, 1>(p, 0, n, n1);
+}
+
 template <class V, int R>
 void gemvF(const MatmulProblem &p, int64_t m0, int64_t n0, int64_t n1) {
   if (p.transposed)
@@ -491,6 +524,10 @@ void matmul(const MatmulProblem &p, int64_t n0, int64_t n1) {
     }
     return;
   }
+  if (p.M == 1 && p.transposed) {
+    gemvT1Rows<V>(p, n0, n1);
+    return;
+  }
   int64_t m = 0;
   for (; m + 4 <= p.M; m += 4)
     gemvF<V, 4>(p, m, n0, n1);
@@ -548,6 +585,39 @@ void gemvI8(const Int8Problem &p, int64_t m0, int64_t n0, int64_t n1) {
       p.out[(m0 + m) * p.N + n] = static_cast<int32_t>(sum);
     }
   }
+}
+
+/// The int8 product of one row of a with b rows [n0, n1), kRows rows of b at
+/// a time: each step loads a once for kRows rows and reads kRows streams,
+/// as gemvT1Rows does for float weights.
+template <class V, int kRows = 8>
+void gemvI8Rows(const Int8Problem &p, int64_t n0, int64_t n1) {
+  using I = typename V::I;
+  constexpr int64_t step = 2 * V::W; // int8 elements per vector
+  const int64_t K = p.K;
+  const int64_t kv = K - K % step;
+  int64_t n = n0;
+  for (; n + kRows <= n1; n += kRows) {
+    I acc[kRows];
+    for (int r = 0; r < kRows; ++r)
+      acc[r] = V::izero();
+    for (int64_t k = 0; k < kv; k += step) {
+      I av = V::loadI16(p.a16 + k);
+      for (int r = 0; r < kRows; ++r)
+        acc[r] =
+            V::iadd(acc[r], V::madd(V::loadI8Pairs(p.b + (n + r) * K + k), av));
+    }
+    for (int r = 0; r < kRows; ++r) {
+      // Unsigned arithmetic: int32 wrap-around without signed overflow.
+      uint32_t sum = static_cast<uint32_t>(V::isum(acc[r]));
+      const int8_t *b = p.b + (n + r) * K;
+      for (int64_t k = kv; k < K; ++k)
+        sum += static_cast<uint32_t>(int32_t(p.a[k]) * int32_t(b[k]));
+      p.out[n + r] = static_cast<int32_t>(sum);
+    }
+  }
+  if (n < n1)
+    gemvI8<V, 1>(p, 0, n, n1);
 }
 
 /// out[0:R, 0:cols) for a16 rows and an int16 pair panel [K2/2][32][2].
@@ -620,6 +690,12 @@ template <class V>
 void int8(const Int8Problem &p, int64_t n0, int64_t n1) {
   if (p.M > kGemvMaxRows) {
     gemmI8<V>(p, n0, n1);
+    return;
+  }
+  // Only where a's int16 row would not stay in L1 beside the weight stream
+  // (measured on Zen 4: K = 11008 up to 28% faster, K = 4096 7-35% slower).
+  if (p.M == 1 && p.K2 * int64_t(sizeof(int16_t)) > kGemvXBytesInL1 / 2) {
+    gemvI8Rows<V>(p, n0, n1);
     return;
   }
   int64_t m = 0;

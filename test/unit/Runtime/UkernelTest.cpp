@@ -505,6 +505,8 @@ TEST_F(UkernelTest, Int8IsExact) {
   };
   const Shape shapes[] = {{1, 67, 11008}, {2, 33, 4097}, {3, 65, 31},
                           {4, 64, 64},    {5, 70, 1000}, {33, 65, 333},
+                          // batch 1, eight rows at a time: row and k tails
+                          {1, 300, 8195},
                           {130, 40, 11008}, {9, 3, 1},
                           // AMX (M >= 16): k, row and column tails
                           {16, 130, 64}, {17, 70, 1000}, {512, 33, 4097},
