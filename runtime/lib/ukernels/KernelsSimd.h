@@ -418,8 +418,8 @@ void gemvN(const MatmulProblem &p, int64_t m0, int64_t n0, int64_t n1) {
 
 /// GEMV of one row of x with w [N, K], kRows weight rows at a time: each
 /// step loads x once for kRows rows and reads kRows independent streams
-/// (measured on Zen 4: 8 rows 15-35% faster than one at a time out of cache,
-/// a little faster than 4).
+/// (measured on Zen 4 at K = 11008: 8 rows 20-35% faster than one at a time
+/// out of cache, a little faster than 4).
 /// Rows are grouped from n0, a multiple of the column tile, so the grouping
 /// never depends on the thread count.
 template <class V, int kRows = 8>
@@ -524,7 +524,12 @@ void matmul(const MatmulProblem &p, int64_t n0, int64_t n1) {
     }
     return;
   }
-  if (p.M == 1 && p.transposed) {
+  // Only where x's row would not stay in L1 beside the weight stream. Shorter
+  // rows are better read one after another, as one sequential stream: with
+  // eight streams SmolLM2's lm_head (K = 576) made a decode step 13-25%
+  // slower on Zen 4, and at K = 4096 it gained little.
+  if (p.M == 1 && p.transposed &&
+      p.K * int64_t(sizeof(float)) > kGemvXBytesInL1 / 2) {
     gemvT1Rows<V>(p, n0, n1);
     return;
   }

@@ -375,6 +375,9 @@ TEST_F(UkernelTest, MatmulMatchesDouble) {
   const Shape shapes[] = {{1, 67, 100},  {2, 33, 4096}, {3, 130, 257},
                           {4, 64, 64},   {5, 65, 64},   {33, 97, 300},
                           {130, 70, 128}, {1, 300, 1000},
+                          // batch 1, eight rows at a time (K > 4096): row
+                          // and k tails
+                          {1, 75, 4100},
                           // AMX (bf16 weights, M >= 16): k, row and
                           // column tails
                           {17, 45, 100}, {512, 70, 65}, {33, 300, 96}};
