@@ -40,6 +40,14 @@ constexpr int64_t kGemvMaxRows = 16;
 /// (measured: the four-row pass cost as much per row as the one-row one).
 constexpr int64_t kGemvXBytesInL1 = 32 * 1024;
 
+/// True when one row of x, `bytes` long as a batch-1 GEMV reads it, would not
+/// stay in L1 beside the weight stream (half of kGemvXBytesInL1). The float
+/// and int8 batch-1 GEMVs then read eight weight rows per load of x; shorter
+/// rows are read one after another, as one sequential stream (KernelsSimd.h).
+constexpr bool batch1XLeavesL1(int64_t bytes) {
+  return bytes > kGemvXBytesInL1 / 2;
+}
+
 /// How far ahead of its current read position a weight-streaming GEMV
 /// prefetches, in bytes. The hardware prefetchers stop at 4 KiB pages and a
 /// 4-bit row is 2 KiB at K = 4096, so without a software prefetch every

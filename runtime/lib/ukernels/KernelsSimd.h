@@ -529,7 +529,7 @@ void matmul(const MatmulProblem &p, int64_t n0, int64_t n1) {
   // eight streams SmolLM2's lm_head (K = 576) made a decode step 13-25%
   // slower on Zen 4, and at K = 4096 it gained little.
   if (p.M == 1 && p.transposed &&
-      p.K * int64_t(sizeof(float)) > kGemvXBytesInL1 / 2) {
+      batch1XLeavesL1(p.K * int64_t(sizeof(float)))) {
     gemvT1Rows<V>(p, n0, n1);
     return;
   }
@@ -699,7 +699,7 @@ void int8(const Int8Problem &p, int64_t n0, int64_t n1) {
   }
   // Only where a's int16 row would not stay in L1 beside the weight stream
   // (measured on Zen 4: K = 11008 up to 28% faster, K = 4096 7-35% slower).
-  if (p.M == 1 && p.K2 * int64_t(sizeof(int16_t)) > kGemvXBytesInL1 / 2) {
+  if (p.M == 1 && batch1XLeavesL1(p.K2 * int64_t(sizeof(int16_t)))) {
     gemvI8Rows<V>(p, n0, n1);
     return;
   }
